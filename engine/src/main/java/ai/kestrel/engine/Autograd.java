@@ -1,0 +1,205 @@
+package ai.kestrel.engine;
+
+import ai.kestrel.kernels.elementwise.Elementwise;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * Define-by-run reverse-mode differentiation.
+ *
+ * <p>Ops call {@link #record} after computing their output; when gradients are enabled and any input
+ * requires one, the output remembers the op's {@link Backward}. {@link #backward(Tensor)} then visits the
+ * recorded graph from a scalar in reverse topological order and accumulates into each leaf's
+ * {@link Tensor#grad()}. Within {@link #noGrad()} nothing is recorded (inference). Backward steps run with
+ * recording off: no higher-order gradients.
+ */
+public final class Autograd {
+    private static final ThreadLocal<int[]> DISABLED = ThreadLocal.withInitial(() -> new int[1]);
+
+    private Autograd() {
+    }
+
+    /** True unless inside {@link #noGrad()} on this thread. */
+    public static boolean isEnabled() {
+        return DISABLED.get()[0] == 0;
+    }
+
+    /** Turns recording off on this thread until the handle is closed: {@code try (var ng = Autograd.noGrad()) {...}}. */
+    public static NoGrad noGrad() {
+        DISABLED.get()[0]++;
+        return new NoGrad();
+    }
+
+    /** The handle from {@link #noGrad()}. */
+    public static final class NoGrad implements AutoCloseable {
+        private boolean closed;
+
+        private NoGrad() {
+        }
+
+        @Override
+        public void close() {
+            if (!closed) {
+                closed = true;
+                DISABLED.get()[0]--;
+            }
+        }
+    }
+
+    /** True when recording is on and some input requires a gradient: the op should record itself. */
+    public static boolean needsGrad(Tensor... inputs) {
+        if (!isEnabled()) {
+            return false;
+        }
+        for (Tensor t : inputs) {
+            if (t != null && t.requiresGrad()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Records that {@code out} was computed from {@code inputs} by {@code name}, with {@code backward} giving
+     * the inputs' gradients. Does nothing unless {@link #needsGrad} holds. Returns {@code out}.
+     * {@code null} inputs (optional operands) are allowed and never receive gradients.
+     */
+    public static Tensor record(Tensor out, String name, Backward backward, Tensor... inputs) {
+        if (!needsGrad(inputs)) {
+            return out;
+        }
+        out.node = new Node(name, backward, inputs.clone());
+        out.requiresGrad(true);
+        return out;
+    }
+
+    /** Backward from a one-element loss: its gradient is 1. */
+    public static void backward(Tensor loss) {
+        if (loss.numel() != 1) {
+            throw new IllegalArgumentException("backward() needs a one-element loss, got shape " + Arrays.toString(loss.shape())
+                    + "; pass a gradient with backward(out, grad)");
+        }
+        Tensor one = Tensor.zeros(loss.dtype(), loss.shape());
+        one.setDouble(0, 1.0);
+        backward(loss, one);
+    }
+
+    /** Backward from {@code out} with {@code gradOut} as its gradient (same shape). */
+    public static void backward(Tensor out, Tensor gradOut) {
+        if (!out.sameShape(gradOut)) {
+            throw new IllegalArgumentException("gradient shape " + Arrays.toString(gradOut.shape()) + " differs from output "
+                    + Arrays.toString(out.shape()));
+        }
+        if (!out.requiresGrad()) {
+            throw new IllegalStateException("backward on a tensor that does not require a gradient: nothing recorded it "
+                    + "(no input required a gradient, or it was computed under noGrad)");
+        }
+        List<Tensor> order = topologicalOrder(out);
+        IdentityHashMap<Tensor, Tensor> grads = new IdentityHashMap<>();
+        Set<Tensor> owned = Collections.newSetFromMap(new IdentityHashMap<>());
+        if (out.isLeaf()) {
+            accumulateLeaf(out, gradOut);
+            return;
+        }
+        grads.put(out, gradOut);
+        try (NoGrad ng = noGrad()) {
+            for (int k = order.size() - 1; k >= 0; k--) {
+                Tensor t = order.get(k);
+                Tensor g = grads.remove(t);
+                if (g == null) {
+                    continue;
+                }
+                Node node = t.node;
+                Tensor[] ins = node.inputs();
+                boolean[] needs = new boolean[ins.length];
+                for (int i = 0; i < ins.length; i++) {
+                    needs[i] = ins[i] != null && ins[i].requiresGrad();
+                }
+                Tensor[] gin = node.backward().apply(g, needs);
+                if (gin.length != ins.length) {
+                    throw new IllegalStateException(node.name() + " backward returned " + gin.length + " gradients for " + ins.length + " inputs");
+                }
+                for (int i = 0; i < ins.length; i++) {
+                    if (!needs[i]) {
+                        continue;
+                    }
+                    Tensor gi = gin[i];
+                    if (gi == null) {
+                        throw new IllegalStateException(node.name() + " backward gave no gradient for input " + i + " that needs one");
+                    }
+                    if (!gi.sameShape(ins[i])) {
+                        throw new IllegalStateException(node.name() + " backward: gradient of input " + i + " has shape "
+                                + Arrays.toString(gi.shape()) + ", input is " + Arrays.toString(ins[i].shape()));
+                    }
+                    if (ins[i].isLeaf()) {
+                        accumulateLeaf(ins[i], gi);
+                    } else {
+                        Tensor prev = grads.get(ins[i]);
+                        if (prev == null) {
+                            grads.put(ins[i], gi);
+                        } else if (owned.contains(prev)) {
+                            axpy(gi, prev);
+                        } else {
+                            // the previous gradient may be shared with another input (add passes gradOut through): sum into a new one
+                            Tensor sum = Tensor.zerosLike(prev);
+                            axpy(prev, sum);
+                            axpy(gi, sum);
+                            owned.add(sum);
+                            grads.put(ins[i], sum);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private static void accumulateLeaf(Tensor leaf, Tensor g) {
+        if (leaf.grad() == null) {
+            leaf.setGrad(Tensor.zeros(leaf.scope(), leaf.dtype(), leaf.shape()));
+        }
+        axpy(g, leaf.grad());
+    }
+
+    /** {@code y += x}, same shape, dtypes F32/F64. */
+    private static void axpy(Tensor x, Tensor y) {
+        if (x.dtype() != y.dtype()) {
+            throw new IllegalStateException("gradient dtype " + x.dtype() + " differs from " + y.dtype());
+        }
+        Elementwise k = x.dtype() == DType.F64 ? Elementwise.REF : Elementwise.CPU;
+        k.axpy(1.0, x.buf(), y.buf(), x.numel());
+    }
+
+    /** Tensors with a recorded node reachable from {@code root}, inputs before outputs. */
+    private static List<Tensor> topologicalOrder(Tensor root) {
+        List<Tensor> order = new ArrayList<>();
+        Set<Tensor> seen = Collections.newSetFromMap(new IdentityHashMap<>());
+        ArrayDeque<Object[]> stack = new ArrayDeque<>(); // {tensor, next input index}
+        if (root.node == null) {
+            return order;
+        }
+        stack.push(new Object[] {root, 0});
+        seen.add(root);
+        while (!stack.isEmpty()) {
+            Object[] top = stack.peek();
+            Tensor t = (Tensor) top[0];
+            int i = (Integer) top[1];
+            Tensor[] ins = t.node.inputs();
+            if (i < ins.length) {
+                top[1] = i + 1;
+                Tensor in = ins[i];
+                if (in != null && in.node != null && in.requiresGrad() && seen.add(in)) {
+                    stack.push(new Object[] {in, 0});
+                }
+            } else {
+                stack.pop();
+                order.add(t);
+            }
+        }
+        return order;
+    }
+}

@@ -1,0 +1,166 @@
+package ai.kestrel.engine;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayDeque;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * An owner of off-heap memory that frees everything allocated in it when closed, so a loop's memory stays
+ * flat without the garbage collector.
+ *
+ * <pre>{@code
+ * try (Scope step = Scope.open()) {       // tensors made inside belong to `step`
+ *     Tensor loss = model.loss(batch);
+ *     Autograd.backward(loss);
+ * }                                        // ...and are freed here
+ * }</pre>
+ *
+ * <p>{@link #open()} pushes the new scope on this thread's stack: tensor factories allocate in the innermost
+ * open scope ({@link #current()}); scopes must be closed in reverse order of opening. Long-lived memory
+ * (weights, parameters, optimizer state) goes in a {@link #detached()} scope that is never current unless
+ * {@linkplain #enter() entered}. When no scope is open, tensors go to the global scope, whose memory the
+ * garbage collector reclaims (convenient in jshell; training code should always open scopes).
+ *
+ * <p>Using a tensor after its scope closed throws {@link IllegalStateException}; it never reads freed memory.
+ */
+public final class Scope implements AutoCloseable {
+    private static final ThreadLocal<ArrayDeque<Scope>> STACK = ThreadLocal.withInitial(ArrayDeque::new);
+    private static final Scope GLOBAL = new Scope(Arena.ofAuto(), "global", false);
+    private static final AtomicLong LIVE = new AtomicLong();
+
+    private final Arena arena;
+    private final String name;
+    private final boolean counted;
+    private final AtomicLong bytes = new AtomicLong();
+    private volatile boolean closed;
+
+    private Scope(Arena arena, String name, boolean counted) {
+        this.arena = arena;
+        this.name = name;
+        this.counted = counted;
+    }
+
+    /** Opens a scope and makes it this thread's current one until it is closed. */
+    public static Scope open() {
+        Scope s = new Scope(Arena.ofShared(), "scope", true);
+        STACK.get().push(s);
+        return s;
+    }
+
+    /** A scope that is not current (allocate in it explicitly, or {@link #enter()} it); close it when done. */
+    public static Scope detached(String name) {
+        return new Scope(Arena.ofShared(), name, true);
+    }
+
+    /** The innermost open scope of this thread, or the global scope when none is open. */
+    public static Scope current() {
+        Scope s = STACK.get().peek();
+        return s == null ? GLOBAL : s;
+    }
+
+    /** The global, garbage-collected scope. */
+    public static Scope global() {
+        return GLOBAL;
+    }
+
+    /** Bytes allocated in open (non-global) scopes across all threads: the engine's native memory in use. */
+    public static long liveBytes() {
+        return LIVE.get();
+    }
+
+    /**
+     * Makes this (detached) scope current until the returned handle is closed, without closing the scope:
+     * {@code try (var in = weights.enter()) { ...allocate parameters... }}.
+     */
+    public Entered enter() {
+        requireOpen();
+        STACK.get().push(this);
+        return new Entered(this);
+    }
+
+    /** The handle from {@link #enter()}: closing it pops the scope but keeps its memory. */
+    public static final class Entered implements AutoCloseable {
+        private final Scope scope;
+        private boolean done;
+
+        private Entered(Scope scope) {
+            this.scope = scope;
+        }
+
+        @Override
+        public void close() {
+            if (!done) {
+                done = true;
+                pop(scope);
+            }
+        }
+    }
+
+    /** Allocates {@code bytes} zeroed bytes, 64-byte aligned, owned by this scope. */
+    public MemorySegment allocate(long bytes) {
+        requireOpen();
+        MemorySegment seg = arena.allocate(Math.max(bytes, 1), 64).asSlice(0, bytes);
+        if (counted) {
+            this.bytes.addAndGet(bytes);
+            LIVE.addAndGet(bytes);
+        }
+        return seg;
+    }
+
+    /** Bytes allocated in this scope so far. */
+    public long bytes() {
+        return bytes.get();
+    }
+
+    /** The arena behind this scope, for code that maps files or allocates segments itself. */
+    public Arena arena() {
+        requireOpen();
+        return arena;
+    }
+
+    public boolean isOpen() {
+        return !closed;
+    }
+
+    public String name() {
+        return name;
+    }
+
+    private void requireOpen() {
+        if (closed) {
+            throw new IllegalStateException("scope '" + name + "' is closed");
+        }
+    }
+
+    private static void pop(Scope s) {
+        ArrayDeque<Scope> stack = STACK.get();
+        if (stack.peek() != s) {
+            throw new IllegalStateException("scopes must be closed in reverse order of opening: '" + s.name
+                    + "' is not the innermost (innermost is " + (stack.peek() == null ? "none" : "'" + stack.peek().name + "'") + ")");
+        }
+        stack.pop();
+    }
+
+    /** Frees every tensor allocated in this scope. Closing twice does nothing. */
+    @Override
+    public void close() {
+        if (this == GLOBAL) {
+            throw new IllegalStateException("the global scope cannot be closed");
+        }
+        if (closed) {
+            return;
+        }
+        if (STACK.get().contains(this)) {
+            pop(this);
+        }
+        closed = true;
+        arena.close();
+        LIVE.addAndGet(-bytes.get());
+    }
+
+    @Override
+    public String toString() {
+        return "Scope[" + name + ", " + bytes.get() + " bytes" + (closed ? ", closed" : "") + "]";
+    }
+}

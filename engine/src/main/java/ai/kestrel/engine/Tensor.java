@@ -1,0 +1,365 @@
+package ai.kestrel.engine;
+
+import ai.kestrel.kernels.Buf;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
+import java.util.Objects;
+
+/**
+ * An n-dimensional array: shape, dtype, device and storage, always contiguous and row-major.
+ *
+ * <p>Operations live in the op families of {@code ai.kestrel.engine.ops}, not here. A tensor belongs to the
+ * {@link Scope} that allocated it and dies with it. For autograd it carries {@link #requiresGrad()}, its
+ * accumulated {@link #grad()} (for leaves) and, for results of differentiable ops, the recorded backward step.
+ */
+public final class Tensor {
+    private final long[] shape;
+    private final DType dtype;
+    private final Device device;
+    private final Storage storage;
+    private final Scope scope;
+    private boolean requiresGrad;
+    private Tensor grad;
+    Node node;
+
+    private Tensor(long[] shape, DType dtype, Device device, Storage storage, Scope scope) {
+        this.shape = shape;
+        this.dtype = dtype;
+        this.device = device;
+        this.storage = storage;
+        this.scope = scope;
+    }
+
+    // ---- creation -------------------------------------------------------------------------------------
+
+    /** A zeroed tensor in the {@linkplain Scope#current() current scope}. */
+    public static Tensor zeros(DType dtype, long... shape) {
+        return zeros(Scope.current(), dtype, shape);
+    }
+
+    /** A zeroed tensor in {@code scope}. */
+    public static Tensor zeros(Scope scope, DType dtype, long... shape) {
+        long[] s = checkShape(shape);
+        long n = numel(s);
+        checkBlocks(dtype, s);
+        return new Tensor(s, dtype, Device.CPU, new Storage.Host(scope.allocate(dtype.bytes(n))), scope);
+    }
+
+    /** A zeroed tensor with the shape and dtype of {@code like}, in the current scope. */
+    public static Tensor zerosLike(Tensor like) {
+        return zeros(like.dtype, like.shape);
+    }
+
+    /** A float32 tensor holding a copy of {@code data}, in the current scope. */
+    public static Tensor of(float[] data, long... shape) {
+        Tensor t = zeros(DType.F32, shape);
+        requireLength(data.length, t.numel());
+        MemorySegment.copy(data, 0, t.segment(), Buf.F32, 0, data.length);
+        return t;
+    }
+
+    /** A float64 tensor holding a copy of {@code data}, in the current scope. */
+    public static Tensor ofDoubles(double[] data, long... shape) {
+        Tensor t = zeros(DType.F64, shape);
+        requireLength(data.length, t.numel());
+        MemorySegment.copy(data, 0, t.segment(), Buf.F64, 0, data.length);
+        return t;
+    }
+
+    /** An int32 tensor holding a copy of {@code data} (token ids, labels), in the current scope. */
+    public static Tensor ofInts(int[] data, long... shape) {
+        Tensor t = zeros(DType.I32, shape);
+        requireLength(data.length, t.numel());
+        MemorySegment.copy(data, 0, t.segment(), ValueLayout.JAVA_INT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN), 0, data.length);
+        return t;
+    }
+
+    /** A float32 scalar (shape {@code []}). */
+    public static Tensor scalar(float v) {
+        return of(new float[] {v});
+    }
+
+    /**
+     * A tensor over existing memory (a memory-mapped weight, say) without copying. The memory's lifetime is
+     * the caller's business; the tensor is accounted to {@code scope} for gradients it may need.
+     */
+    public static Tensor wrap(MemorySegment segment, DType dtype, long... shape) {
+        long[] s = checkShape(shape);
+        checkBlocks(dtype, s);
+        long need = dtype.bytes(numel(s));
+        if (segment.byteSize() != need) {
+            throw new IllegalArgumentException("a " + dtype + " tensor of shape " + Arrays.toString(s) + " needs "
+                    + need + " bytes; the segment has " + segment.byteSize());
+        }
+        return new Tensor(s, dtype, Device.CPU, new Storage.Host(segment), Scope.current());
+    }
+
+    private static void requireLength(long have, long need) {
+        if (have != need) {
+            throw new IllegalArgumentException("data has " + have + " elements; the shape needs " + need);
+        }
+    }
+
+    private static long[] checkShape(long[] shape) {
+        long[] s = shape.clone();
+        for (long d : s) {
+            if (d < 0) {
+                throw new IllegalArgumentException("negative dimension in shape " + Arrays.toString(s));
+            }
+        }
+        numel(s);
+        return s;
+    }
+
+    private static void checkBlocks(DType dtype, long[] s) {
+        if (dtype.blockSize() > 1 && (s.length == 0 || s[s.length - 1] % dtype.blockSize() != 0)) {
+            throw new IllegalArgumentException(dtype + " needs a last dimension that is a multiple of " + dtype.blockSize()
+                    + "; shape is " + Arrays.toString(s));
+        }
+    }
+
+    static long numel(long[] s) {
+        long n = 1;
+        for (long d : s) {
+            n = Math.multiplyExact(n, d);
+        }
+        return n;
+    }
+
+    /**
+     * The same storage seen with another shape (same element count; one dimension may be -1 to be inferred).
+     * Recorded for autograd: the gradient flows back reshaped.
+     */
+    public Tensor view(long... newShape) {
+        long[] s = newShape.clone();
+        int infer = -1;
+        long known = 1;
+        for (int i = 0; i < s.length; i++) {
+            if (s[i] == -1) {
+                if (infer >= 0) {
+                    throw new IllegalArgumentException("view: more than one -1 in " + Arrays.toString(newShape));
+                }
+                infer = i;
+            } else {
+                known = Math.multiplyExact(known, s[i]);
+            }
+        }
+        if (infer >= 0) {
+            if (known == 0 || numel() % known != 0) {
+                throw new IllegalArgumentException("cannot view " + Arrays.toString(shape) + " as " + Arrays.toString(newShape));
+            }
+            s[infer] = numel() / known;
+        }
+        Tensor v = viewAs(s);
+        long[] orig = shape;
+        return Autograd.record(v, "view", (g, needs) -> new Tensor[] {g.viewAs(orig)}, this);
+    }
+
+    /** A new tensor of another shape over the same storage (same element count); no gradient is recorded. */
+    Tensor viewAs(long... newShape) {
+        long[] s = checkShape(newShape);
+        if (numel(s) != numel()) {
+            throw new IllegalArgumentException("cannot view " + Arrays.toString(shape) + " as " + Arrays.toString(s));
+        }
+        checkBlocks(dtype, s);
+        return new Tensor(s, dtype, device, storage, scope);
+    }
+
+    // ---- description ----------------------------------------------------------------------------------
+
+    /** The shape (a copy). */
+    public long[] shape() {
+        return shape.clone();
+    }
+
+    /** Size of dimension {@code d}; negative {@code d} counts from the end. */
+    public long size(int d) {
+        return shape[d < 0 ? shape.length + d : d];
+    }
+
+    /** Size of dimension {@code d} as an int (kernels take int dimensions); throws if it does not fit. */
+    public int dim(int d) {
+        return Math.toIntExact(size(d));
+    }
+
+    public int rank() {
+        return shape.length;
+    }
+
+    public long numel() {
+        return numel(shape);
+    }
+
+    public DType dtype() {
+        return dtype;
+    }
+
+    public Device device() {
+        return device;
+    }
+
+    public Storage storage() {
+        return storage;
+    }
+
+    /** The scope that owns this tensor's memory. */
+    public Scope scope() {
+        return scope;
+    }
+
+    /** The host memory behind this tensor. */
+    public MemorySegment segment() {
+        if (storage instanceof Storage.Host h) {
+            return h.segment();
+        }
+        throw new IllegalStateException("tensor is on " + device + ", not on the host");
+    }
+
+    /** This tensor as a kernel buffer; F32 and F64 only. */
+    public Buf buf() {
+        return switch (dtype) {
+            case F32 -> Buf.f32(segment());
+            case F64 -> Buf.f64(segment());
+            default -> throw new IllegalStateException("a " + dtype + " tensor is not a float32/float64 buffer");
+        };
+    }
+
+    /** True when both have the same shape. */
+    public boolean sameShape(Tensor o) {
+        return Arrays.equals(shape, o.shape);
+    }
+
+    // ---- autograd -------------------------------------------------------------------------------------
+
+    public boolean requiresGrad() {
+        return requiresGrad;
+    }
+
+    /** Marks a leaf tensor as a parameter whose gradient {@link Autograd#backward} accumulates into {@link #grad()}. */
+    public Tensor requiresGrad(boolean on) {
+        if (node != null && !on) {
+            throw new IllegalStateException("cannot turn off requiresGrad on a non-leaf tensor; use detach()");
+        }
+        if (on && !dtype.isCompute()) {
+            throw new IllegalArgumentException("only F32/F64 tensors can require gradients, this is " + dtype);
+        }
+        this.requiresGrad = on;
+        return this;
+    }
+
+    /** True for tensors not produced by a recorded op (inputs, parameters). */
+    public boolean isLeaf() {
+        return node == null;
+    }
+
+    /** The gradient accumulated by backward passes (leaves only), or {@code null}. Lives in this tensor's scope. */
+    public Tensor grad() {
+        return grad;
+    }
+
+    void setGrad(Tensor g) {
+        this.grad = g;
+    }
+
+    /** Forgets the accumulated gradient (its memory stays with the scope that owns it). */
+    public void clearGrad() {
+        this.grad = null;
+    }
+
+    /** Sets the accumulated gradient to zero in place, keeping its memory (no allocation per step). */
+    public void zeroGrad() {
+        if (grad != null) {
+            grad.segment().fill((byte) 0);
+        }
+    }
+
+    /** The name of the op that produced this tensor, or {@code null} for a leaf. */
+    public String gradFnName() {
+        return node == null ? null : node.name();
+    }
+
+    /** The same storage without autograd history. */
+    public Tensor detach() {
+        return new Tensor(shape, dtype, device, storage, scope);
+    }
+
+    // ---- data -----------------------------------------------------------------------------------------
+
+    /** A heap copy of the values as float (F32, F64 and BF16/F16 only). */
+    public float[] toFloatArray() {
+        int n = Math.toIntExact(numel());
+        float[] out = new float[n];
+        MemorySegment s = segment();
+        for (int i = 0; i < n; i++) {
+            out[i] = (float) getDouble(s, i);
+        }
+        return out;
+    }
+
+    /** A heap copy of the values as double (F32, F64 and BF16/F16 only). */
+    public double[] toDoubleArray() {
+        int n = Math.toIntExact(numel());
+        double[] out = new double[n];
+        MemorySegment s = segment();
+        for (int i = 0; i < n; i++) {
+            out[i] = getDouble(s, i);
+        }
+        return out;
+    }
+
+    /** A heap copy of an integer tensor (I32, I64). */
+    public int[] toIntArray() {
+        int n = Math.toIntExact(numel());
+        int[] out = new int[n];
+        MemorySegment s = segment();
+        for (int i = 0; i < n; i++) {
+            out[i] = switch (dtype) {
+                case I32 -> s.getAtIndex(ValueLayout.JAVA_INT_UNALIGNED, i);
+                case I64 -> Math.toIntExact(s.getAtIndex(ValueLayout.JAVA_LONG_UNALIGNED, i));
+                default -> throw new IllegalStateException("toIntArray on a " + dtype + " tensor");
+            };
+        }
+        return out;
+    }
+
+    /** Element {@code i} (flat index) as a double. */
+    public double getDouble(long i) {
+        Objects.checkIndex(i, numel());
+        return getDouble(segment(), i);
+    }
+
+    /** The single value of a one-element tensor. */
+    public double item() {
+        if (numel() != 1) {
+            throw new IllegalStateException("item() on a tensor of shape " + Arrays.toString(shape));
+        }
+        return getDouble(0);
+    }
+
+    /** Stores {@code v} at flat index {@code i} (F32/F64). No autograd. */
+    public void setDouble(long i, double v) {
+        Objects.checkIndex(i, numel());
+        buf().set(i, v);
+    }
+
+    private double getDouble(MemorySegment s, long i) {
+        return switch (dtype) {
+            case F32 -> s.getAtIndex(Buf.F32, i);
+            case F64 -> s.getAtIndex(Buf.F64, i);
+            case BF16 -> ai.kestrel.kernels.Half.bf16ToFloat(s.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i));
+            case F16 -> ai.kestrel.kernels.Half.f16ToFloat(s.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i));
+            case I32 -> s.getAtIndex(ValueLayout.JAVA_INT_UNALIGNED, i);
+            case I64 -> s.getAtIndex(ValueLayout.JAVA_LONG_UNALIGNED, i);
+            case I8 -> s.get(ValueLayout.JAVA_BYTE, i);
+            case U8 -> s.get(ValueLayout.JAVA_BYTE, i) & 0xff;
+            case Q8_0 -> throw new IllegalStateException("element access on a Q8_0 tensor: dequantize it first");
+        };
+    }
+
+    @Override
+    public String toString() {
+        return "Tensor" + Arrays.toString(shape) + " " + dtype + (requiresGrad ? " requiresGrad" : "")
+                + (node != null ? " <" + node.name() + ">" : "");
+    }
+}

@@ -1,0 +1,64 @@
+package ai.kestrel.engine.ops;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import ai.kestrel.engine.GradCheck;
+import ai.kestrel.engine.Rand;
+import ai.kestrel.engine.Scope;
+import ai.kestrel.engine.Tensor;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+class ArithGradTest {
+    @Test
+    void addAndMulWithEveryBroadcast() {
+        try (Scope s = Scope.open()) {
+            SplittableRandom rnd = new SplittableRandom(7);
+            long[][] smallShapes = {{2, 3, 5}, {5}, {3, 5}, {2, 3, 1}, {1}};
+            for (long[] ss : smallShapes) {
+                Tensor a = Rand.normal64(rnd, 1, 2, 3, 5).requiresGrad(true);
+                Tensor b = Rand.normal64(rnd, 1, ss).requiresGrad(true);
+                String c = java.util.Arrays.toString(ss);
+                GradCheck.of("add " + c).run(in -> Arith.add(in[0], in[1]), a, b);
+                GradCheck.of("add swapped " + c).run(in -> Arith.add(in[1], in[0]), a, b);
+                GradCheck.of("mul " + c).run(in -> Arith.mul(in[0], in[1]), a, b);
+                GradCheck.of("mul swapped " + c).run(in -> Arith.mul(in[1], in[0]), a, b);
+                GradCheck.of("sub " + c).run(in -> Arith.sub(in[0], in[1]), a, b);
+            }
+        }
+    }
+
+    @Test
+    void scaleSumMean() {
+        try (Scope s = Scope.open()) {
+            SplittableRandom rnd = new SplittableRandom(8);
+            Tensor a = Rand.normal64(rnd, 1, 4, 6).requiresGrad(true);
+            GradCheck.of("scale").run(in -> Arith.scale(in[0], -2.5), a);
+            GradCheck.of("sum").run(in -> Arith.sum(in[0]), a);
+            GradCheck.of("mean").run(in -> Arith.mean(in[0]), a);
+        }
+    }
+
+    @Test
+    void badBroadcastNamesShapes() {
+        try (Scope s = Scope.open()) {
+            Tensor a = Tensor.zeros(ai.kestrel.engine.DType.F32, 2, 3);
+            Tensor b = Tensor.zeros(ai.kestrel.engine.DType.F32, 2);
+            var e = assertThrows(IllegalArgumentException.class, () -> Arith.add(a, b));
+            org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("[2]") && e.getMessage().contains("[2, 3]"), e.getMessage());
+        }
+    }
+
+    @Test
+    void knownValues() {
+        try (Scope s = Scope.open()) {
+            Tensor a = Tensor.of(new float[] {1, 2, 3, 4, 5, 6}, 2, 3);
+            Tensor row = Tensor.of(new float[] {10, 20, 30}, 3);
+            Tensor col = Tensor.of(new float[] {100, 200}, 2, 1);
+            assertArrayEquals(new float[] {11, 22, 33, 14, 25, 36}, Arith.add(a, row).toFloatArray());
+            assertArrayEquals(new float[] {100, 200, 300, 800, 1000, 1200}, Arith.mul(a, col).toFloatArray());
+            assertArrayEquals(new float[] {3.5f}, Arith.mean(a).toFloatArray());
+        }
+    }
+}

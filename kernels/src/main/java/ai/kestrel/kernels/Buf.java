@@ -1,0 +1,168 @@
+package ai.kestrel.kernels;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Objects;
+
+/**
+ * A flat buffer of float32 or float64 elements over a memory segment: what kernels read and write.
+ *
+ * <p>{@link #get} and {@link #set} work in double whatever the element type; they are for reference kernels
+ * and tests. Fast kernels take {@link #seg()} and require {@link #isF32()}. Little-endian, as every file
+ * format Kestrel reads.
+ */
+public final class Buf {
+    /** float32 elements, little-endian, alignment 4 (segments Kestrel allocates are 64-byte aligned). */
+    public static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
+    /** float64 elements, little-endian. */
+    public static final ValueLayout.OfDouble F64 = ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
+
+    private final MemorySegment seg;
+    private final boolean f64;
+    private final long length;
+
+    private Buf(MemorySegment seg, boolean f64) {
+        this.seg = Objects.requireNonNull(seg, "seg");
+        this.f64 = f64;
+        long bytes = seg.byteSize();
+        int width = f64 ? 8 : 4;
+        if (bytes % width != 0) {
+            throw new IllegalArgumentException("segment of " + bytes + " bytes is not a whole number of " + (f64 ? "f64" : "f32") + " elements");
+        }
+        this.length = bytes / width;
+    }
+
+    /** A view of {@code seg} as float32 elements. */
+    public static Buf f32(MemorySegment seg) {
+        return new Buf(seg, false);
+    }
+
+    /** A view of {@code seg} as float64 elements. */
+    public static Buf f64(MemorySegment seg) {
+        return new Buf(seg, true);
+    }
+
+    /** A new zeroed float32 buffer of {@code n} elements in {@code arena}, 64-byte aligned. */
+    public static Buf allocF32(Arena arena, long n) {
+        return f32(arena.allocate(n * 4, 64));
+    }
+
+    /** A new zeroed float64 buffer of {@code n} elements in {@code arena}, 64-byte aligned. */
+    public static Buf allocF64(Arena arena, long n) {
+        return f64(arena.allocate(n * 8, 64));
+    }
+
+    /** A new float32 buffer in {@code arena} holding a copy of {@code values}. */
+    public static Buf ofF32(Arena arena, float... values) {
+        Buf b = allocF32(arena, values.length);
+        MemorySegment.copy(values, 0, b.seg, F32, 0, values.length);
+        return b;
+    }
+
+    /** A new float64 buffer in {@code arena} holding a copy of {@code values}. */
+    public static Buf ofF64(Arena arena, double... values) {
+        Buf b = allocF64(arena, values.length);
+        MemorySegment.copy(values, 0, b.seg, F64, 0, values.length);
+        return b;
+    }
+
+    /** A new buffer of the same element type and length as this one, zeroed. */
+    public Buf like(Arena arena) {
+        return f64 ? allocF64(arena, length) : allocF32(arena, length);
+    }
+
+    /** The backing segment. */
+    public MemorySegment seg() {
+        return seg;
+    }
+
+    /** Number of elements. */
+    public long length() {
+        return length;
+    }
+
+    public boolean isF64() {
+        return f64;
+    }
+
+    public boolean isF32() {
+        return !f64;
+    }
+
+    /** Bytes per element: 4 or 8. */
+    public int elementBytes() {
+        return f64 ? 8 : 4;
+    }
+
+    /** Element {@code i} as a double. */
+    public double get(long i) {
+        return f64 ? seg.getAtIndex(F64, i) : seg.getAtIndex(F32, i);
+    }
+
+    /** Stores {@code v} at {@code i}, rounded to float when this is a float32 buffer. */
+    public void set(long i, double v) {
+        if (f64) {
+            seg.setAtIndex(F64, i, v);
+        } else {
+            seg.setAtIndex(F32, i, (float) v);
+        }
+    }
+
+    /** {@code this[i] += v}. */
+    public void add(long i, double v) {
+        set(i, get(i) + v);
+    }
+
+    /** Elements {@code [off, off + len)} as a buffer sharing this memory. */
+    public Buf slice(long off, long len) {
+        int w = elementBytes();
+        return new Buf(seg.asSlice(off * w, len * w), f64);
+    }
+
+    /** Sets every element to {@code v}. */
+    public void fill(double v) {
+        for (long i = 0; i < length; i++) {
+            set(i, v);
+        }
+    }
+
+    /** A heap copy as float[] (for tests and small results). */
+    public float[] toFloatArray() {
+        float[] out = new float[Math.toIntExact(length)];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = (float) get(i);
+        }
+        return out;
+    }
+
+    /** A heap copy as double[] (for tests and small results). */
+    public double[] toDoubleArray() {
+        double[] out = new double[Math.toIntExact(length)];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = get(i);
+        }
+        return out;
+    }
+
+    /** Throws unless this is a float32 buffer of at least {@code n} elements; {@code what} names it in the message. */
+    public Buf requireF32(String what, long n) {
+        if (f64) {
+            throw new IllegalArgumentException(what + ": the fast kernel takes float32, got float64");
+        }
+        return require(what, n);
+    }
+
+    /** Throws unless this buffer holds at least {@code n} elements; {@code what} names it in the message. */
+    public Buf require(String what, long n) {
+        if (length < n) {
+            throw new IllegalArgumentException(what + ": needs " + n + " elements, buffer has " + length);
+        }
+        return this;
+    }
+
+    @Override
+    public String toString() {
+        return "Buf[" + (f64 ? "f64" : "f32") + " x " + length + "]";
+    }
+}

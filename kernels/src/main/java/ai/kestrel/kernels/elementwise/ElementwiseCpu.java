@@ -1,0 +1,278 @@
+package ai.kestrel.kernels.elementwise;
+
+import static ai.kestrel.kernels.Vec.F;
+
+import ai.kestrel.kernels.Buf;
+import ai.kestrel.kernels.Parallel;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+
+/** Vector API {@link Elementwise}: float32, split into chunks of at least {@value #GRAIN} elements per thread. */
+final class ElementwiseCpu implements Elementwise {
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+    /** Elements per parallel chunk: below this, threads cost more than they save. */
+    static final int GRAIN = 1 << 15;
+
+    @FunctionalInterface
+    private interface Span {
+        void run(long lo, long hi);
+    }
+
+    /** Runs {@code body} over {@code [0, n)} in chunks (aligned to the vector length). */
+    private static void chunks(long n, Span body) {
+        long chunk = GRAIN;
+        int nChunks = (int) ((n + chunk - 1) / chunk);
+        Parallel.range(nChunks, 1, (lo, hi) -> body.run(lo * chunk, Math.min(n, hi * chunk)));
+    }
+
+    private static FloatVector load(MemorySegment s, long i) {
+        return FloatVector.fromMemorySegment(F, s, i * 4, LE);
+    }
+
+    private static float get(MemorySegment s, long i) {
+        return s.getAtIndex(Buf.F32, i);
+    }
+
+    private static void put(MemorySegment s, long i, float v) {
+        s.setAtIndex(Buf.F32, i, v);
+    }
+
+    /** sigmoid of a vector, through exp(-x). */
+    private static FloatVector sigmoid(FloatVector x) {
+        return FloatVector.broadcast(F, 1f).div(x.neg().lanewise(VectorOperators.EXP).add(1f));
+    }
+
+    private static float sigmoid(float x) {
+        return 1f / (1f + (float) Math.exp(-x));
+    }
+
+    private void binary(Buf ab, Buf bb, Buf outb, int rows, int cols, Broadcast bc, boolean mul) {
+        long n = (long) rows * cols;
+        MemorySegment a = ab.requireF32("a", n).seg();
+        MemorySegment b = bb.requireF32("b", bc.bLength(rows, cols)).seg();
+        MemorySegment out = outb.requireF32("out", n).seg();
+        if (bc == Broadcast.NONE || bc == Broadcast.SCALAR) {
+            float s = bc == Broadcast.SCALAR ? get(b, 0) : 0f;
+            chunks(n, (lo, hi) -> {
+                long i = lo;
+                for (long bound = lo + F.loopBound(hi - lo); i < bound; i += F.length()) {
+                    FloatVector av = load(a, i);
+                    FloatVector bv = bc == Broadcast.SCALAR ? FloatVector.broadcast(F, s) : load(b, i);
+                    (mul ? av.mul(bv) : av.add(bv)).intoMemorySegment(out, i * 4, LE);
+                }
+                for (; i < hi; i++) {
+                    float bvv = bc == Broadcast.SCALAR ? s : get(b, i);
+                    put(out, i, mul ? get(a, i) * bvv : get(a, i) + bvv);
+                }
+            });
+            return;
+        }
+        Parallel.range(rows, Math.max(1, GRAIN / Math.max(1, cols)), (lo, hi) -> {
+            for (int r = lo; r < hi; r++) {
+                long o = (long) r * cols;
+                int c = 0;
+                if (bc == Broadcast.ROW) {
+                    for (int bound = F.loopBound(cols); c < bound; c += F.length()) {
+                        FloatVector av = load(a, o + c);
+                        FloatVector bv = load(b, c);
+                        (mul ? av.mul(bv) : av.add(bv)).intoMemorySegment(out, (o + c) * 4, LE);
+                    }
+                    for (; c < cols; c++) {
+                        put(out, o + c, mul ? get(a, o + c) * get(b, c) : get(a, o + c) + get(b, c));
+                    }
+                } else {
+                    float s = get(b, r);
+                    for (int bound = F.loopBound(cols); c < bound; c += F.length()) {
+                        FloatVector av = load(a, o + c);
+                        (mul ? av.mul(s) : av.add(s)).intoMemorySegment(out, (o + c) * 4, LE);
+                    }
+                    for (; c < cols; c++) {
+                        put(out, o + c, mul ? get(a, o + c) * s : get(a, o + c) + s);
+                    }
+                }
+            }
+        });
+    }
+
+    @Override
+    public void add(Buf a, Buf b, Buf out, int rows, int cols, Broadcast bc) {
+        binary(a, b, out, rows, cols, bc, false);
+    }
+
+    @Override
+    public void mul(Buf a, Buf b, Buf out, int rows, int cols, Broadcast bc) {
+        binary(a, b, out, rows, cols, bc, true);
+    }
+
+    @Override
+    public void scale(Buf ab, double s, Buf outb, long n) {
+        MemorySegment a = ab.requireF32("a", n).seg();
+        MemorySegment out = outb.requireF32("out", n).seg();
+        float sf = (float) s;
+        chunks(n, (lo, hi) -> {
+            long i = lo;
+            for (long bound = lo + F.loopBound(hi - lo); i < bound; i += F.length()) {
+                load(a, i).mul(sf).intoMemorySegment(out, i * 4, LE);
+            }
+            for (; i < hi; i++) {
+                put(out, i, sf * get(a, i));
+            }
+        });
+    }
+
+    @Override
+    public void axpy(double alpha, Buf xb, Buf yb, long n) {
+        MemorySegment x = xb.requireF32("x", n).seg();
+        MemorySegment y = yb.requireF32("y", n).seg();
+        float af = (float) alpha;
+        chunks(n, (lo, hi) -> {
+            long i = lo;
+            for (long bound = lo + F.loopBound(hi - lo); i < bound; i += F.length()) {
+                load(x, i).fma(FloatVector.broadcast(F, af), load(y, i)).intoMemorySegment(y, i * 4, LE);
+            }
+            for (; i < hi; i++) {
+                put(y, i, get(y, i) + af * get(x, i));
+            }
+        });
+    }
+
+    @Override
+    public void silu(Buf xb, Buf yb, long n) {
+        MemorySegment x = xb.requireF32("x", n).seg();
+        MemorySegment y = yb.requireF32("y", n).seg();
+        chunks(n, (lo, hi) -> {
+            long i = lo;
+            for (long bound = lo + F.loopBound(hi - lo); i < bound; i += F.length()) {
+                FloatVector v = load(x, i);
+                v.mul(sigmoid(v)).intoMemorySegment(y, i * 4, LE);
+            }
+            for (; i < hi; i++) {
+                float v = get(x, i);
+                put(y, i, v * sigmoid(v));
+            }
+        });
+    }
+
+    @Override
+    public void siluBackward(Buf dyb, Buf xb, Buf dxb, long n) {
+        MemorySegment dy = dyb.requireF32("dy", n).seg();
+        MemorySegment x = xb.requireF32("x", n).seg();
+        MemorySegment dx = dxb.requireF32("dx", n).seg();
+        chunks(n, (lo, hi) -> {
+            long i = lo;
+            for (long bound = lo + F.loopBound(hi - lo); i < bound; i += F.length()) {
+                FloatVector v = load(x, i);
+                FloatVector s = sigmoid(v);
+                FloatVector d = s.mul(v.mul(s.neg().add(1f)).add(1f));
+                load(dy, i).mul(d).intoMemorySegment(dx, i * 4, LE);
+            }
+            for (; i < hi; i++) {
+                float v = get(x, i);
+                float s = sigmoid(v);
+                put(dx, i, get(dy, i) * s * (1 + v * (1 - s)));
+            }
+        });
+    }
+
+    @Override
+    public void softplus(Buf xb, Buf yb, long n) {
+        MemorySegment x = xb.requireF32("x", n).seg();
+        MemorySegment y = yb.requireF32("y", n).seg();
+        chunks(n, (lo, hi) -> {
+            long i = lo;
+            for (long bound = lo + F.loopBound(hi - lo); i < bound; i += F.length()) {
+                FloatVector v = load(x, i);
+                FloatVector sp = v.lanewise(VectorOperators.EXP).lanewise(VectorOperators.LOG1P);
+                sp.blend(v, v.compare(VectorOperators.GT, 20f)).intoMemorySegment(y, i * 4, LE);
+            }
+            for (; i < hi; i++) {
+                float v = get(x, i);
+                put(y, i, v > 20f ? v : (float) Math.log1p(Math.exp(v)));
+            }
+        });
+    }
+
+    @Override
+    public void softplusBackward(Buf dyb, Buf xb, Buf dxb, long n) {
+        MemorySegment dy = dyb.requireF32("dy", n).seg();
+        MemorySegment x = xb.requireF32("x", n).seg();
+        MemorySegment dx = dxb.requireF32("dx", n).seg();
+        chunks(n, (lo, hi) -> {
+            long i = lo;
+            for (long bound = lo + F.loopBound(hi - lo); i < bound; i += F.length()) {
+                FloatVector v = load(x, i);
+                FloatVector s = sigmoid(v).blend(1f, v.compare(VectorOperators.GT, 20f));
+                load(dy, i).mul(s).intoMemorySegment(dx, i * 4, LE);
+            }
+            for (; i < hi; i++) {
+                float v = get(x, i);
+                put(dx, i, v > 20f ? get(dy, i) : get(dy, i) * sigmoid(v));
+            }
+        });
+    }
+
+    @Override
+    public void exp(Buf xb, Buf yb, long n) {
+        MemorySegment x = xb.requireF32("x", n).seg();
+        MemorySegment y = yb.requireF32("y", n).seg();
+        chunks(n, (lo, hi) -> {
+            long i = lo;
+            for (long bound = lo + F.loopBound(hi - lo); i < bound; i += F.length()) {
+                load(x, i).lanewise(VectorOperators.EXP).intoMemorySegment(y, i * 4, LE);
+            }
+            for (; i < hi; i++) {
+                put(y, i, (float) Math.exp(get(x, i)));
+            }
+        });
+    }
+
+    @Override
+    public void sumRows(Buf xb, Buf outb, int rows, int cols, boolean accumulate) {
+        MemorySegment x = xb.requireF32("x", (long) rows * cols).seg();
+        MemorySegment out = outb.requireF32("out", cols).seg();
+        // Column blocks in parallel: each thread owns its slice of out and sums down the rows in float lanes.
+        int colGrain = Math.max(F.length(), 256);
+        Parallel.range((cols + colGrain - 1) / colGrain, 1, (blo, bhi) -> {
+            int c0 = blo * colGrain;
+            int c1 = Math.min(cols, bhi * colGrain);
+            int c = c0;
+            for (int bound = c0 + F.loopBound(c1 - c0); c < bound; c += F.length()) {
+                FloatVector acc = accumulate ? load(out, c) : FloatVector.zero(F);
+                for (long r = 0; r < rows; r++) {
+                    acc = acc.add(load(x, r * cols + c));
+                }
+                acc.intoMemorySegment(out, c * 4L, LE);
+            }
+            for (; c < c1; c++) {
+                float s = accumulate ? get(out, c) : 0f;
+                for (long r = 0; r < rows; r++) {
+                    s += get(x, r * cols + c);
+                }
+                put(out, c, s);
+            }
+        });
+    }
+
+    @Override
+    public void sumCols(Buf xb, Buf outb, int rows, int cols, boolean accumulate) {
+        MemorySegment x = xb.requireF32("x", (long) rows * cols).seg();
+        MemorySegment out = outb.requireF32("out", rows).seg();
+        Parallel.range(rows, Math.max(1, GRAIN / Math.max(1, cols)), (lo, hi) -> {
+            for (int r = lo; r < hi; r++) {
+                long o = (long) r * cols;
+                FloatVector acc = FloatVector.zero(F);
+                int c = 0;
+                for (int bound = F.loopBound(cols); c < bound; c += F.length()) {
+                    acc = acc.add(load(x, o + c));
+                }
+                double s = acc.reduceLanes(VectorOperators.ADD);
+                for (; c < cols; c++) {
+                    s += get(x, o + c);
+                }
+                put(out, r, (float) (accumulate ? get(out, r) + s : s));
+            }
+        });
+    }
+}

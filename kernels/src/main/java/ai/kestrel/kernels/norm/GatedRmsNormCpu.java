@@ -1,0 +1,149 @@
+package ai.kestrel.kernels.norm;
+
+import static ai.kestrel.kernels.Vec.F;
+
+import ai.kestrel.kernels.Buf;
+import ai.kestrel.kernels.Parallel;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+
+/** Vector API {@link GatedRmsNorm}: rows in parallel, each group normalised from a per-thread scratch row. */
+final class GatedRmsNormCpu implements GatedRmsNorm {
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+
+    /** {@code g[0..n) = x * silu(z)} from byte offset {@code o}; returns the sum of squares of g. */
+    private static double gate(MemorySegment x, MemorySegment z, long o, int n, float[] g) {
+        FloatVector acc = FloatVector.zero(F);
+        int i = 0;
+        for (int bound = F.loopBound(n); i < bound; i += F.length()) {
+            FloatVector zv = FloatVector.fromMemorySegment(F, z, o + i * 4L, LE);
+            FloatVector xv = FloatVector.fromMemorySegment(F, x, o + i * 4L, LE);
+            FloatVector sig = zv.neg().lanewise(VectorOperators.EXP).add(1f);
+            FloatVector gv = xv.mul(zv).div(sig);
+            gv.intoArray(g, i);
+            acc = gv.fma(gv, acc);
+        }
+        double ss = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) {
+            float zi = z.get(Buf.F32, o + i * 4L);
+            float gi = x.get(Buf.F32, o + i * 4L) * zi / (1f + (float) Math.exp(-zi));
+            g[i] = gi;
+            ss += gi * gi;
+        }
+        return ss;
+    }
+
+    @Override
+    public void forward(Buf xb, Buf zb, Buf wb, Buf yb, Buf rstdb, int rows, int d, int groups, float eps) {
+        int gs = GatedRmsNorm.groupSize(d, groups);
+        long n = (long) rows * d;
+        MemorySegment x = xb.requireF32("x", n).seg();
+        MemorySegment z = zb.requireF32("z", n).seg();
+        MemorySegment w = wb.requireF32("w", d).seg();
+        MemorySegment y = yb.requireF32("y", n).seg();
+        MemorySegment rstd = rstdb == null ? null : rstdb.requireF32("rstd", (long) rows * groups).seg();
+        Parallel.range(rows, Math.max(1, 8192 / Math.max(1, d)), (lo, hi) -> {
+            float[] g = new float[gs];
+            for (int r = lo; r < hi; r++) {
+                for (int k = 0; k < groups; k++) {
+                    long o = ((long) r * d + (long) k * gs) * 4;
+                    long wo = (long) k * gs * 4;
+                    float rs = (float) (1.0 / Math.sqrt(gate(x, z, o, gs, g) / gs + eps));
+                    if (rstd != null) {
+                        rstd.setAtIndex(Buf.F32, (long) r * groups + k, rs);
+                    }
+                    int i = 0;
+                    for (int bound = F.loopBound(gs); i < bound; i += F.length()) {
+                        FloatVector wv = FloatVector.fromMemorySegment(F, w, wo + i * 4L, LE);
+                        FloatVector.fromArray(F, g, i).mul(rs).mul(wv).intoMemorySegment(y, o + i * 4L, LE);
+                    }
+                    for (; i < gs; i++) {
+                        y.set(Buf.F32, o + i * 4L, w.get(Buf.F32, wo + i * 4L) * (g[i] * rs));
+                    }
+                }
+            }
+        });
+    }
+
+    @Override
+    public void backward(Buf dyb, Buf xb, Buf zb, Buf wb, Buf rstdb, Buf dxb, Buf dzb, Buf dwb, int rows, int d, int groups) {
+        int gs = GatedRmsNorm.groupSize(d, groups);
+        long n = (long) rows * d;
+        MemorySegment dy = dyb.requireF32("dy", n).seg();
+        MemorySegment x = xb.requireF32("x", n).seg();
+        MemorySegment z = zb.requireF32("z", n).seg();
+        MemorySegment w = wb.requireF32("w", d).seg();
+        MemorySegment rstd = rstdb.requireF32("rstd", (long) rows * groups).seg();
+        MemorySegment dx = dxb == null ? null : dxb.requireF32("dx", n).seg();
+        MemorySegment dz = dzb == null ? null : dzb.requireF32("dz", n).seg();
+        if (dx != null || dz != null) {
+            Parallel.range(rows, Math.max(1, 4096 / Math.max(1, d)), (lo, hi) -> {
+                float[] g = new float[gs];
+                for (int r = lo; r < hi; r++) {
+                    for (int k = 0; k < groups; k++) {
+                        long o = ((long) r * d + (long) k * gs) * 4;
+                        long wo = (long) k * gs * 4;
+                        float rs = rstd.getAtIndex(Buf.F32, (long) r * groups + k);
+                        gate(x, z, o, gs, g);
+                        double dot = 0;
+                        for (int i = 0; i < gs; i++) {
+                            dot += w.get(Buf.F32, wo + i * 4L) * dy.get(Buf.F32, o + i * 4L) * g[i];
+                        }
+                        float c = (float) (rs * (double) rs * rs * dot / gs);
+                        int i = 0;
+                        for (int bound = F.loopBound(gs); i < bound; i += F.length()) {
+                            FloatVector gy = FloatVector.fromMemorySegment(F, dy, o + i * 4L, LE);
+                            FloatVector wv = FloatVector.fromMemorySegment(F, w, wo + i * 4L, LE);
+                            FloatVector dg = gy.mul(wv).mul(rs).sub(FloatVector.fromArray(F, g, i).mul(c));
+                            FloatVector zv = FloatVector.fromMemorySegment(F, z, o + i * 4L, LE);
+                            FloatVector s = FloatVector.broadcast(F, 1f).div(zv.neg().lanewise(VectorOperators.EXP).add(1f));
+                            if (dx != null) {
+                                dg.mul(zv).mul(s).intoMemorySegment(dx, o + i * 4L, LE);
+                            }
+                            if (dz != null) {
+                                FloatVector xv = FloatVector.fromMemorySegment(F, x, o + i * 4L, LE);
+                                FloatVector dsilu = s.mul(zv.mul(s.neg().add(1f)).add(1f));
+                                dg.mul(xv).mul(dsilu).intoMemorySegment(dz, o + i * 4L, LE);
+                            }
+                        }
+                        for (; i < gs; i++) {
+                            float gy = dy.get(Buf.F32, o + i * 4L);
+                            float dg = rs * w.get(Buf.F32, wo + i * 4L) * gy - c * g[i];
+                            float zi = z.get(Buf.F32, o + i * 4L);
+                            float s = 1f / (1f + (float) Math.exp(-zi));
+                            if (dx != null) {
+                                dx.set(Buf.F32, o + i * 4L, dg * zi * s);
+                            }
+                            if (dz != null) {
+                                dz.set(Buf.F32, o + i * 4L, dg * x.get(Buf.F32, o + i * 4L) * s * (1 + zi * (1 - s)));
+                            }
+                        }
+                    }
+                }
+            });
+        }
+        if (dwb != null) {
+            MemorySegment dw = dwb.requireF32("dw", d).seg();
+            // dw_c = sum_rows dy * g * rstd(group of c): columns in parallel, each thread owns its slice of dw.
+            int colGrain = Math.max(F.length(), 512);
+            Parallel.range((d + colGrain - 1) / colGrain, 1, (clo, chi) -> {
+                int c0 = clo * colGrain;
+                int c1 = Math.min(d, chi * colGrain);
+                float[] acc = new float[c1 - c0];
+                for (int r = 0; r < rows; r++) {
+                    for (int c = c0; c < c1; c++) {
+                        long o = ((long) r * d + c) * 4;
+                        float zi = z.get(Buf.F32, o);
+                        float g = x.get(Buf.F32, o) * zi / (1f + (float) Math.exp(-zi));
+                        acc[c - c0] += dy.get(Buf.F32, o) * g * rstd.getAtIndex(Buf.F32, (long) r * groups + c / gs);
+                    }
+                }
+                for (int c = c0; c < c1; c++) {
+                    dw.setAtIndex(Buf.F32, c, dw.getAtIndex(Buf.F32, c) + acc[c - c0]);
+                }
+            });
+        }
+    }
+}

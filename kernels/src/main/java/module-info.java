@@ -1,0 +1,14 @@
+/**
+ * Kestrel kernels: raw compute on flat buffers with explicit dimensions.
+ *
+ * <p>One package per op family. Each family has an interface holding the one documented signature, a plain
+ * {@code *Ref} (scalar loops, the specification, works in float and double) and a Vector API {@code *Cpu}
+ * (float32). This module knows nothing of tensors, autograd or models.
+ */
+module ai.kestrel.kernels {
+    requires transitive jdk.incubator.vector;
+
+    exports ai.kestrel.kernels;
+    exports ai.kestrel.kernels.elementwise;
+    exports ai.kestrel.kernels.norm;
+}

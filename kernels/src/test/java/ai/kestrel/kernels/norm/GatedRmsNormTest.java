@@ -1,0 +1,71 @@
+package ai.kestrel.kernels.norm;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import ai.kestrel.kernels.Buf;
+import ai.kestrel.kernels.Twin;
+import java.lang.foreign.Arena;
+import java.util.SplittableRandom;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+class GatedRmsNormTest {
+    static Stream<Arguments> shapes() {
+        // (seed, rows, D, G)
+        return Stream.of(
+                Arguments.of(1L, 3, 1, 1), Arguments.of(2L, 2, 7, 1), Arguments.of(3L, 5, 33, 1),
+                Arguments.of(4L, 2, 4097, 1), Arguments.of(5L, 4, 66, 2), Arguments.of(6L, 3, 1536, 1),
+                Arguments.of(7L, 2, 4096, 2), Arguments.of(8L, 6, 96, 3));
+    }
+
+    @ParameterizedTest(name = "seed={0} rows={1} D={2} G={3}")
+    @MethodSource("shapes")
+    void cpuMatchesReference(long seed, int rows, int d, int groups) {
+        try (Arena arena = Arena.ofShared()) {
+            SplittableRandom rnd = new SplittableRandom(seed);
+            int n = rows * d;
+            Buf x = Twin.randn(arena, rnd, n, 2.0);
+            Buf z = Twin.randn(arena, rnd, n, 2.0);
+            Buf w = Twin.randn(arena, rnd, d);
+            Buf dy = Twin.randn(arena, rnd, n);
+            Buf yRef = x.like(arena);
+            Buf yCpu = x.like(arena);
+            Buf rRef = Buf.allocF32(arena, (long) rows * groups);
+            Buf rCpu = Buf.allocF32(arena, (long) rows * groups);
+            GatedRmsNorm.REF.forward(x, z, w, yRef, rRef, rows, d, groups, 1e-5f);
+            GatedRmsNorm.CPU.forward(x, z, w, yCpu, rCpu, rows, d, groups, 1e-5f);
+            String c = "seed=" + seed + " rows=" + rows + " D=" + d + " G=" + groups;
+            Twin.assertClose(c + " y", yRef, yCpu, 1e-5, 1e-4);
+            Twin.assertClose(c + " rstd", rRef, rCpu, 1e-6, 1e-4);
+
+            Buf dxRef = x.like(arena), dxCpu = x.like(arena), dzRef = x.like(arena), dzCpu = x.like(arena);
+            Buf dwRef = Twin.randn(arena, rnd, d);
+            Buf dwCpu = Buf.ofF32(arena, dwRef.toFloatArray());
+            GatedRmsNorm.REF.backward(dy, x, z, w, rRef, dxRef, dzRef, dwRef, rows, d, groups);
+            GatedRmsNorm.CPU.backward(dy, x, z, w, rRef, dxCpu, dzCpu, dwCpu, rows, d, groups);
+            Twin.assertClose(c + " dx", dxRef, dxCpu, 1e-4, 1e-4);
+            Twin.assertClose(c + " dz", dzRef, dzCpu, 1e-4, 1e-4);
+            Twin.assertClose(c + " dw", dwRef, dwCpu, 1e-4, 1e-4);
+        }
+    }
+
+    @Test
+    void knownAnswer() {
+        // one group of two: g = x * silu(z); with z = 0 the gate is 0 and y = 0 (eps keeps it finite)
+        try (Arena arena = Arena.ofConfined()) {
+            Buf x = Buf.ofF64(arena, 2, -3);
+            Buf z = Buf.ofF64(arena, 1, 2);
+            Buf w = Buf.ofF64(arena, 1, 1);
+            Buf y = x.like(arena);
+            GatedRmsNorm.REF.forward(x, z, w, y, null, 1, 2, 1, 0f);
+            double g0 = 2 * 1 / (1 + Math.exp(-1));
+            double g1 = -3 * 2 / (1 + Math.exp(-2));
+            double rms = Math.sqrt((g0 * g0 + g1 * g1) / 2);
+            assertEquals(g0 / rms, y.get(0), 1e-15);
+            assertEquals(g1 / rms, y.get(1), 1e-15);
+        }
+    }
+}

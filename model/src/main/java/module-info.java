@@ -1,0 +1,7 @@
+/** Kestrel model: Falcon-H1 and Falcon-Mamba (configs, layers, weights, tokenizer, generation). */
+module ai.kestrel.model {
+    requires transitive ai.kestrel.engine;
+    requires com.google.gson;
+
+    exports ai.kestrel.model;
+}

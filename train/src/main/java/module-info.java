@@ -1,0 +1,11 @@
+/** Kestrel train: the trainer, evaluation and the ./kestrel command line. */
+module ai.kestrel.train {
+    requires transitive ai.kestrel.model;
+    requires com.google.gson;
+    requires info.picocli;
+
+    exports ai.kestrel.train.cli;
+    exports ai.kestrel.train.tour;
+
+    opens ai.kestrel.train.cli to info.picocli;
+}
