@@ -11,4 +11,5 @@ module ai.kestrel.kernels {
     exports ai.kestrel.kernels;
     exports ai.kestrel.kernels.elementwise;
     exports ai.kestrel.kernels.norm;
+    exports ai.kestrel.kernels.quant;
 }

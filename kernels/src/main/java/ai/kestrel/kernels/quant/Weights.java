@@ -1,0 +1,58 @@
+package ai.kestrel.kernels.quant;
+
+import ai.kestrel.kernels.Buf;
+import ai.kestrel.kernels.Half;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * A weight matrix {@code W (N, K)} in its stored format: {@code N} rows (output features) of {@code K}
+ * elements (input features), row-major, as PyTorch's {@code nn.Linear.weight}. (GGUF lists the same bytes
+ * with dims {@code {K, N}}.) {@code data} may be a memory-mapped file region; nothing is copied.
+ */
+public record Weights(WeightFormat format, int n, int k, MemorySegment data) {
+    public Weights {
+        if (n < 0 || k < 0) {
+            throw new IllegalArgumentException("negative weight shape (" + n + ", " + k + ")");
+        }
+        long need = format.rowBytes(k) * n;
+        if (data.byteSize() != need) {
+            throw new IllegalArgumentException(format + " weights (" + n + ", " + k + ") need " + need + " bytes, segment has " + data.byteSize());
+        }
+    }
+
+    /** Float32 weights over a float buffer of {@code n * k} elements. */
+    public static Weights of(Buf w, int n, int k) {
+        long need = (long) n * k;
+        MemorySegment seg = w.seg().asSlice(0, need * w.elementBytes());
+        return new Weights(w.isF64() ? WeightFormat.F64 : WeightFormat.F32, n, k, seg);
+    }
+
+    /** Bytes of one stored row. */
+    public long rowBytes() {
+        return format.rowBytes(k);
+    }
+
+    /** Element {@code (row, col)}, dequantized: the reference decode every kernel must agree with. */
+    public double get(int row, int col) {
+        long base = row * rowBytes();
+        return switch (format) {
+            case F32 -> data.get(Buf.F32, base + col * 4L);
+            case F64 -> data.get(Buf.F64, base + col * 8L);
+            case F16 -> Half.f16ToFloat(data.get(ValueLayout.JAVA_SHORT_UNALIGNED, base + col * 2L));
+            case BF16 -> Half.bf16ToFloat(data.get(ValueLayout.JAVA_SHORT_UNALIGNED, base + col * 2L));
+            case Q8_0 -> {
+                long block = base + (long) (col / WeightFormat.Q8_0_BLOCK) * 34;
+                float d = Half.f16ToFloat(data.get(ValueLayout.JAVA_SHORT_UNALIGNED, block));
+                yield d * data.get(ValueLayout.JAVA_BYTE, block + 2 + col % WeightFormat.Q8_0_BLOCK);
+            }
+        };
+    }
+
+    /** Row {@code row} dequantized to float into {@code out[off, off + k)} (scalar; for references and gathers). */
+    public void dequantizeRow(int row, float[] out, int off) {
+        for (int c = 0; c < k; c++) {
+            out[off + c] = (float) get(row, c);
+        }
+    }
+}
