@@ -4,4 +4,5 @@ module ai.kestrel.model {
     requires com.google.gson;
 
     exports ai.kestrel.model;
+    exports ai.kestrel.model.config;
 }
