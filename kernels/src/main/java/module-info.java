@@ -10,6 +10,7 @@ module ai.kestrel.kernels {
 
     exports ai.kestrel.kernels;
     exports ai.kestrel.kernels.elementwise;
+    exports ai.kestrel.kernels.matmul;
     exports ai.kestrel.kernels.norm;
     exports ai.kestrel.kernels.quant;
 }

@@ -8,6 +8,11 @@ package ai.kestrel.train.tour;
  * @param shape  the shape in the glossary's letters, e.g. {@code "rows=512 D=1280"}
  * @param flops  floating-point operations per call (0 when not meaningful)
  * @param bytes  bytes that must move per call (0 when not meaningful)
+ * @param refScale how many calls of {@code ref} make one call's work: a reference too slow to run at full size
+ *               runs a slice (one row of many, say) and its time is scaled up (printed with a {@code ~})
  */
-public record TourCase(String kernel, String shape, double flops, double bytes, Runnable ref, Runnable cpu) {
+public record TourCase(String kernel, String shape, double flops, double bytes, Runnable ref, Runnable cpu, int refScale) {
+    public TourCase(String kernel, String shape, double flops, double bytes, Runnable ref, Runnable cpu) {
+        this(kernel, shape, flops, bytes, ref, cpu, 1);
+    }
 }

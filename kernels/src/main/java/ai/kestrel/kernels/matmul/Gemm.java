@@ -1,0 +1,254 @@
+package ai.kestrel.kernels.matmul;
+
+import static ai.kestrel.kernels.Vec.F;
+
+import ai.kestrel.kernels.Buf;
+import ai.kestrel.kernels.Parallel;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+
+/**
+ * The compute-bound engine behind every large product: {@code C (rows, cols) (+)= A (rows, R) · B (R, cols)},
+ * Goto-style.
+ *
+ * <ol>
+ *   <li>A is packed once per call (by the caller) into row blocks of {@link #MR}, interleaved so that the
+ *       {@code MR} values of one reduction index are adjacent: {@code ap[ib*R*MR + r*MR + i] = A[ib*MR + i][r]}.</li>
+ *   <li>Threads own tiles of C (column chunks of {@link #NC}, split by rows too when columns are few), so no
+ *       two threads write the same output.</li>
+ *   <li>Per reduction block of {@link #KC}, a task packs its B block into panels of {@link #NR} columns
+ *       ({@code bp[p*rc*NR + r*NR + j]}), dequantizing and/or transposing the weight on the way
+ *       ({@link Panels}); zero-padded past the last column.</li>
+ *   <li>The 8 x 2-vector micro-kernel broadcasts 8 values of A against two vectors of B per reduction step:
+ *       16 FMAs for 2 vector loads and 8 broadcasts, 16 accumulators in registers. It writes its tile to a
+ *       small array; the epilogue adds it into C (plus bias on the first block when not accumulating).</li>
+ * </ol>
+ * PLATFORM.md measured 238-239 GFLOP/s in L1 for this 8x2 shape on a Zen 5 core; on the Xeon (Skylake-SP
+ * class) developer machine it peaks near 108 GFLOP/s against a 120 GFLOP/s FMA ceiling, and the broadcasts
+ * compete with the FMAs for port 5 there.
+ */
+final class Gemm {
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+    /** Rows of A per micro-kernel. */
+    static final int MR = 8;
+    /** Columns of B per micro-kernel: two vectors. */
+    static final int NR = 2 * F.length();
+    /** Reduction block: one A sliver is MR*KC floats (8 KB), one B panel KC*NR floats (32 KB at 512 bits). */
+    static final int KC = 256;
+    /** Columns per task: a multiple of NR and of 32 (Q8_0 rows are decoded in whole blocks). */
+    static final int NC = Math.max(32, NR * 8);
+
+    /** Fills B panels for reduction rows {@code [r0, r0 + rc)} and columns {@code [c0, c0 + nc)}. */
+    interface Panels {
+        void pack(int r0, int rc, int c0, int nc, float[] bp, float[] scratch);
+
+        /** Scratch floats {@link #pack} needs for a block of {@code rc} rows and {@code nc} columns. */
+        int scratchSize(int rc, int nc);
+    }
+
+    private static final ThreadLocal<float[][]> BUFFERS = ThreadLocal.withInitial(() -> new float[3][]);
+
+    private Gemm() {
+    }
+
+    /** A thread's reusable array {@code slot} of at least {@code n} floats (contents undefined). */
+    static float[] buffer(int slot, int n) {
+        float[][] b = BUFFERS.get();
+        if (b[slot] == null || b[slot].length < n) {
+            b[slot] = new float[n];
+        }
+        return b[slot];
+    }
+
+    /** Packs {@code A = src (rows, R)} into MR-interleaved row blocks; rows past the end are zero. */
+    static float[] packA(MemorySegment src, int rows, int r, float[] ap) {
+        float[] row = new float[r];
+        int blocks = (rows + MR - 1) / MR;
+        for (int ib = 0; ib < blocks; ib++) {
+            int base = ib * r * MR;
+            for (int i = 0; i < MR; i++) {
+                int gi = ib * MR + i;
+                if (gi < rows) {
+                    MemorySegment.copy(src, Buf.F32, (long) gi * r * 4, row, 0, r);
+                    for (int k = 0; k < r; k++) {
+                        ap[base + k * MR + i] = row[k];
+                    }
+                } else {
+                    for (int k = 0; k < r; k++) {
+                        ap[base + k * MR + i] = 0f;
+                    }
+                }
+            }
+        }
+        return ap;
+    }
+
+    /** Packs {@code A = srcᵀ} where {@code src} is (R, rows): A[i][r] = src[r][i]. Rows past the end are zero. */
+    static float[] packATransposed(MemorySegment src, int rows, int r, float[] ap) {
+        int blocks = (rows + MR - 1) / MR;
+        for (int ib = 0; ib < blocks; ib++) {
+            int base = ib * r * MR;
+            int i0 = ib * MR;
+            int mr = Math.min(MR, rows - i0);
+            for (int k = 0; k < r; k++) {
+                MemorySegment.copy(src, Buf.F32, ((long) k * rows + i0) * 4, ap, base + k * MR, mr);
+                for (int i = mr; i < MR; i++) {
+                    ap[base + k * MR + i] = 0f;
+                }
+            }
+        }
+        return ap;
+    }
+
+    /** Floats {@link #packA} needs for {@code rows x r}. */
+    static int packedSize(int rows, int r) {
+        return Math.multiplyExact((rows + MR - 1) / MR * MR, r);
+    }
+
+    /**
+     * {@code C (+)= A·B}. {@code c} is (rows, cols) float32; {@code bias} (cols) is added when not accumulating
+     * (may be null).
+     */
+    static void run(float[] ap, int rows, int r, int cols, Panels b, MemorySegment c, MemorySegment bias, boolean accumulate) {
+        int colChunks = (cols + NC - 1) / NC;
+        int rowBlocks = (rows + MR - 1) / MR;
+        int threads = Parallel.threads();
+        int rowChunks = 1;
+        if (colChunks < 2 * threads) {
+            rowChunks = Math.min(rowBlocks, (2 * threads + colChunks - 1) / colChunks);
+        }
+        int blocksPerChunk = (rowBlocks + rowChunks - 1) / rowChunks;
+        int rc = rowChunks;
+        Parallel.range(colChunks * rowChunks, 1, (lo, hi) -> {
+            for (int t = lo; t < hi; t++) {
+                int cc = t / rc;
+                int rr = t % rc;
+                int c0 = cc * NC;
+                int nc = Math.min(NC, cols - c0);
+                int ib0 = rr * blocksPerChunk;
+                int ib1 = Math.min(rowBlocks, ib0 + blocksPerChunk);
+                if (ib0 < ib1) {
+                    tile(ap, rows, r, cols, b, c, bias, accumulate, c0, nc, ib0, ib1);
+                }
+            }
+        });
+    }
+
+    private static void tile(float[] ap, int rows, int r, int cols, Panels b, MemorySegment c, MemorySegment bias,
+                             boolean accumulate, int c0, int nc, int ib0, int ib1) {
+        int panels = (nc + NR - 1) / NR;
+        float[] bp = buffer(0, KC * panels * NR);
+        float[] scratch = buffer(1, b.scratchSize(Math.min(KC, r), nc));
+        float[] acc = new float[MR * NR];
+        for (int k0 = 0; k0 < r; k0 += KC) {
+            int kc = Math.min(KC, r - k0);
+            b.pack(k0, kc, c0, nc, bp, scratch);
+            boolean overwrite = k0 == 0 && !accumulate;
+            for (int ib = ib0; ib < ib1; ib++) {
+                int i0 = ib * MR;
+                int mr = Math.min(MR, rows - i0);
+                int aOff = ib * r * MR + k0 * MR;
+                for (int p = 0; p < panels; p++) {
+                    kernel(ap, aOff, bp, p * kc * NR, kc, acc);
+                    int j0 = c0 + p * NR;
+                    epilogue(acc, c, i0, mr, j0, Math.min(NR, c0 + nc - j0), cols, overwrite, overwrite ? bias : null);
+                }
+            }
+        }
+    }
+
+    /** The 8 x 2-vector micro-kernel over {@code kc} reduction steps; result tile to {@code acc (MR, NR)}. */
+    private static void kernel(float[] ap, int a, float[] bp, int b, int kc, float[] acc) {
+        int l = F.length();
+        FloatVector c00 = FloatVector.zero(F), c01 = FloatVector.zero(F);
+        FloatVector c10 = FloatVector.zero(F), c11 = FloatVector.zero(F);
+        FloatVector c20 = FloatVector.zero(F), c21 = FloatVector.zero(F);
+        FloatVector c30 = FloatVector.zero(F), c31 = FloatVector.zero(F);
+        FloatVector c40 = FloatVector.zero(F), c41 = FloatVector.zero(F);
+        FloatVector c50 = FloatVector.zero(F), c51 = FloatVector.zero(F);
+        FloatVector c60 = FloatVector.zero(F), c61 = FloatVector.zero(F);
+        FloatVector c70 = FloatVector.zero(F), c71 = FloatVector.zero(F);
+        // indices are affine in the loop variable so C2 can hoist the array range checks out of the loop
+        for (int k = 0; k < kc; k++) {
+            int ao = a + k * MR;
+            int bo = b + k * NR;
+            FloatVector b0 = FloatVector.fromArray(F, bp, bo);
+            FloatVector b1 = FloatVector.fromArray(F, bp, bo + l);
+            FloatVector x;
+            x = FloatVector.broadcast(F, ap[ao]);
+            c00 = x.fma(b0, c00);
+            c01 = x.fma(b1, c01);
+            x = FloatVector.broadcast(F, ap[ao + 1]);
+            c10 = x.fma(b0, c10);
+            c11 = x.fma(b1, c11);
+            x = FloatVector.broadcast(F, ap[ao + 2]);
+            c20 = x.fma(b0, c20);
+            c21 = x.fma(b1, c21);
+            x = FloatVector.broadcast(F, ap[ao + 3]);
+            c30 = x.fma(b0, c30);
+            c31 = x.fma(b1, c31);
+            x = FloatVector.broadcast(F, ap[ao + 4]);
+            c40 = x.fma(b0, c40);
+            c41 = x.fma(b1, c41);
+            x = FloatVector.broadcast(F, ap[ao + 5]);
+            c50 = x.fma(b0, c50);
+            c51 = x.fma(b1, c51);
+            x = FloatVector.broadcast(F, ap[ao + 6]);
+            c60 = x.fma(b0, c60);
+            c61 = x.fma(b1, c61);
+            x = FloatVector.broadcast(F, ap[ao + 7]);
+            c70 = x.fma(b0, c70);
+            c71 = x.fma(b1, c71);
+        }
+        c00.intoArray(acc, 0);
+        c01.intoArray(acc, l);
+        c10.intoArray(acc, NR);
+        c11.intoArray(acc, NR + l);
+        c20.intoArray(acc, 2 * NR);
+        c21.intoArray(acc, 2 * NR + l);
+        c30.intoArray(acc, 3 * NR);
+        c31.intoArray(acc, 3 * NR + l);
+        c40.intoArray(acc, 4 * NR);
+        c41.intoArray(acc, 4 * NR + l);
+        c50.intoArray(acc, 5 * NR);
+        c51.intoArray(acc, 5 * NR + l);
+        c60.intoArray(acc, 6 * NR);
+        c61.intoArray(acc, 6 * NR + l);
+        c70.intoArray(acc, 7 * NR);
+        c71.intoArray(acc, 7 * NR + l);
+    }
+
+    /** Adds (or writes, plus bias) the valid {@code mr x ncols} corner of the tile into C. */
+    private static void epilogue(float[] acc, MemorySegment c, int i0, int mr, int j0, int ncols, int cols,
+                                 boolean overwrite, MemorySegment bias) {
+        int l = F.length();
+        for (int i = 0; i < mr; i++) {
+            long row = ((long) (i0 + i) * cols + j0) * 4;
+            for (int v = 0; v < NR; v += l) {
+                int valid = ncols - v;
+                if (valid <= 0) {
+                    break;
+                }
+                FloatVector t = FloatVector.fromArray(F, acc, i * NR + v);
+                if (valid >= l) {
+                    if (!overwrite) {
+                        t = t.add(FloatVector.fromMemorySegment(F, c, row + v * 4L, LE));
+                    } else if (bias != null) {
+                        t = t.add(FloatVector.fromMemorySegment(F, bias, (j0 + v) * 4L, LE));
+                    }
+                    t.intoMemorySegment(c, row + v * 4L, LE);
+                } else {
+                    VectorMask<Float> m = F.indexInRange(0, valid);
+                    if (!overwrite) {
+                        t = t.add(FloatVector.fromMemorySegment(F, c, row + v * 4L, LE, m));
+                    } else if (bias != null) {
+                        t = t.add(FloatVector.fromMemorySegment(F, bias, (j0 + v) * 4L, LE, m));
+                    }
+                    t.intoMemorySegment(c, row + v * 4L, LE, m);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,160 @@
+package ai.kestrel.kernels.matmul;
+
+import static ai.kestrel.kernels.Vec.F;
+
+import ai.kestrel.kernels.Buf;
+import ai.kestrel.kernels.Parallel;
+import ai.kestrel.kernels.quant.Weights;
+import java.lang.foreign.MemorySegment;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+
+/**
+ * The decode path of {@code y = x·Wᵀ + b} for a few rows of {@code x}: bandwidth-bound, so each weight byte is
+ * read from memory exactly once. Threads take blocks of four weight rows; the four rows are decoded into an
+ * L1/L2-resident float tile (vectorised, cheap next to the memory traffic) and every row of {@code x} is
+ * dotted against them with lane-parallel accumulators reduced once at the end.
+ */
+final class Gemv {
+    /** Weight rows per task unit. */
+    static final int ROWS = 4;
+
+    private Gemv() {
+    }
+
+    static void forward(Buf xb, Weights w, Buf bias, Buf yb, int m) {
+        int n = w.n();
+        int k = w.k();
+        float[] x = new float[m * k];
+        MemorySegment.copy(xb.seg(), Buf.F32, 0, x, 0, m * k);
+        MemorySegment y = yb.seg();
+        MemorySegment bs = bias == null ? null : bias.seg();
+        int quads = (n + ROWS - 1) / ROWS;
+        // grain: enough quads per chunk that a chunk streams at least ~256 KB of weights
+        int grain = (int) Math.max(1, (256L << 10) / Math.max(1, ROWS * w.rowBytes()));
+        Parallel.range(quads, grain, (lo, hi) -> {
+            float[] tile = new float[ROWS * k];
+            float[] out = new float[ROWS * 4];
+            for (int q = lo; q < hi; q++) {
+                int n0 = q * ROWS;
+                int nr = Math.min(ROWS, n - n0);
+                if (m == 1 && nr == ROWS) {
+                    // one row of x: dot the stored bytes directly, a single pass over memory
+                    GemvFused.dot4(w.format(), w.data(), n0 * w.rowBytes(), w.rowBytes(), x, k, out);
+                    for (int r = 0; r < ROWS; r++) {
+                        y.setAtIndex(Buf.F32, n0 + r, bs == null ? out[r] : out[r] + bs.getAtIndex(Buf.F32, n0 + r));
+                    }
+                    continue;
+                }
+                for (int r = 0; r < nr; r++) {
+                    RowDecoder.decode(w, n0 + r, 0, k, tile, r * k);
+                }
+                for (int m0 = 0; m0 < m; m0 += 4) {
+                    int mm = Math.min(4, m - m0);
+                    if (mm == 1) {
+                        dot1x4(x, m0 * k, tile, k, out);
+                    } else {
+                        // rows past the end repeat the last row; their results are dropped
+                        dot4x4(x, m0 * k, (m0 + Math.min(1, mm - 1)) * k, (m0 + Math.min(2, mm - 1)) * k,
+                                (m0 + Math.min(3, mm - 1)) * k, tile, k, out);
+                    }
+                    for (int i = 0; i < mm; i++) {
+                        for (int r = 0; r < nr; r++) {
+                            float v = out[i * 4 + r];
+                            if (bs != null) {
+                                v += bs.getAtIndex(Buf.F32, n0 + r);
+                            }
+                            y.setAtIndex(Buf.F32, (long) (m0 + i) * n + n0 + r, v);
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /** {@code out[r] = x[xo..xo+k) · tile row r} for the four tile rows. */
+    private static void dot1x4(float[] x, int xo, float[] t, int k, float[] out) {
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+        int i = 0;
+        for (int bound = F.loopBound(k); i < bound; i += F.length()) {
+            FloatVector xv = FloatVector.fromArray(F, x, xo + i);
+            a0 = xv.fma(FloatVector.fromArray(F, t, i), a0);
+            a1 = xv.fma(FloatVector.fromArray(F, t, k + i), a1);
+            a2 = xv.fma(FloatVector.fromArray(F, t, 2 * k + i), a2);
+            a3 = xv.fma(FloatVector.fromArray(F, t, 3 * k + i), a3);
+        }
+        float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
+        float s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
+        for (; i < k; i++) {
+            float xv = x[xo + i];
+            s0 += xv * t[i];
+            s1 += xv * t[k + i];
+            s2 += xv * t[2 * k + i];
+            s3 += xv * t[3 * k + i];
+        }
+        out[0] = s0;
+        out[1] = s1;
+        out[2] = s2;
+        out[3] = s3;
+    }
+
+    /** {@code out[i * 4 + r] = x row i · tile row r} for four x rows (offsets o0..o3) and four tile rows. */
+    private static void dot4x4(float[] x, int o0, int o1, int o2, int o3, float[] t, int k, float[] out) {
+        FloatVector c00 = FloatVector.zero(F), c01 = FloatVector.zero(F), c02 = FloatVector.zero(F), c03 = FloatVector.zero(F);
+        FloatVector c10 = FloatVector.zero(F), c11 = FloatVector.zero(F), c12 = FloatVector.zero(F), c13 = FloatVector.zero(F);
+        FloatVector c20 = FloatVector.zero(F), c21 = FloatVector.zero(F), c22 = FloatVector.zero(F), c23 = FloatVector.zero(F);
+        FloatVector c30 = FloatVector.zero(F), c31 = FloatVector.zero(F), c32 = FloatVector.zero(F), c33 = FloatVector.zero(F);
+        int i = 0;
+        for (int bound = F.loopBound(k); i < bound; i += F.length()) {
+            FloatVector w0 = FloatVector.fromArray(F, t, i);
+            FloatVector w1 = FloatVector.fromArray(F, t, k + i);
+            FloatVector w2 = FloatVector.fromArray(F, t, 2 * k + i);
+            FloatVector w3 = FloatVector.fromArray(F, t, 3 * k + i);
+            FloatVector x0 = FloatVector.fromArray(F, x, o0 + i);
+            c00 = x0.fma(w0, c00);
+            c01 = x0.fma(w1, c01);
+            c02 = x0.fma(w2, c02);
+            c03 = x0.fma(w3, c03);
+            FloatVector x1 = FloatVector.fromArray(F, x, o1 + i);
+            c10 = x1.fma(w0, c10);
+            c11 = x1.fma(w1, c11);
+            c12 = x1.fma(w2, c12);
+            c13 = x1.fma(w3, c13);
+            FloatVector x2 = FloatVector.fromArray(F, x, o2 + i);
+            c20 = x2.fma(w0, c20);
+            c21 = x2.fma(w1, c21);
+            c22 = x2.fma(w2, c22);
+            c23 = x2.fma(w3, c23);
+            FloatVector x3 = FloatVector.fromArray(F, x, o3 + i);
+            c30 = x3.fma(w0, c30);
+            c31 = x3.fma(w1, c31);
+            c32 = x3.fma(w2, c32);
+            c33 = x3.fma(w3, c33);
+        }
+        out[0] = c00.reduceLanes(VectorOperators.ADD);
+        out[1] = c01.reduceLanes(VectorOperators.ADD);
+        out[2] = c02.reduceLanes(VectorOperators.ADD);
+        out[3] = c03.reduceLanes(VectorOperators.ADD);
+        out[4] = c10.reduceLanes(VectorOperators.ADD);
+        out[5] = c11.reduceLanes(VectorOperators.ADD);
+        out[6] = c12.reduceLanes(VectorOperators.ADD);
+        out[7] = c13.reduceLanes(VectorOperators.ADD);
+        out[8] = c20.reduceLanes(VectorOperators.ADD);
+        out[9] = c21.reduceLanes(VectorOperators.ADD);
+        out[10] = c22.reduceLanes(VectorOperators.ADD);
+        out[11] = c23.reduceLanes(VectorOperators.ADD);
+        out[12] = c30.reduceLanes(VectorOperators.ADD);
+        out[13] = c31.reduceLanes(VectorOperators.ADD);
+        out[14] = c32.reduceLanes(VectorOperators.ADD);
+        out[15] = c33.reduceLanes(VectorOperators.ADD);
+        int[] offs = {o0, o1, o2, o3};
+        for (; i < k; i++) {
+            for (int a = 0; a < 4; a++) {
+                float xv = x[offs[a] + i];
+                for (int r = 0; r < 4; r++) {
+                    out[a * 4 + r] += xv * t[r * k + i];
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,159 @@
+package ai.kestrel.kernels.matmul;
+
+import static ai.kestrel.kernels.Vec.F;
+
+import ai.kestrel.kernels.quant.WeightFormat;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Single-row decode ({@code M = 1}): four weight rows dotted with {@code x} straight from their stored bytes,
+ * converting in registers. One pass over memory: measured faster than decoding into a tile first, which
+ * writes and re-reads every value.
+ */
+final class GemvFused {
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+    private static final VectorSpecies<Short> S = VectorSpecies.of(short.class, VectorShape.forBitSize(F.length() * 16));
+    private static final VectorSpecies<Integer> I = F.withLanes(int.class);
+    private static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(Math.max(64, F.length() * 8)));
+    private static final int B_PARTS = B.length() / F.length();
+
+    private GemvFused() {
+    }
+
+    /** {@code out[r] = W[row0 + r] · x} for r < 4, rows {@code rowBytes} apart; {@code k} elements each. */
+    static void dot4(WeightFormat f, MemorySegment w, long row0, long rowBytes, float[] x, int k, float[] out) {
+        switch (f) {
+            case F32 -> f32(w, row0, rowBytes, x, k, out);
+            case BF16 -> bf16(w, row0, rowBytes, x, k, out);
+            case F16 -> f16(w, row0, rowBytes, x, k, out);
+            case Q8_0 -> q8(w, row0, rowBytes, x, k, out);
+            case F64 -> throw new IllegalArgumentException("F64 weights take the reference kernel");
+        }
+    }
+
+    private static void f32(MemorySegment w, long r0, long rb, float[] x, int k, float[] out) {
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+        int i = 0;
+        for (int bound = F.loopBound(k); i < bound; i += F.length()) {
+            FloatVector xv = FloatVector.fromArray(F, x, i);
+            long o = r0 + i * 4L;
+            a0 = FloatVector.fromMemorySegment(F, w, o, LE).fma(xv, a0);
+            a1 = FloatVector.fromMemorySegment(F, w, o + rb, LE).fma(xv, a1);
+            a2 = FloatVector.fromMemorySegment(F, w, o + 2 * rb, LE).fma(xv, a2);
+            a3 = FloatVector.fromMemorySegment(F, w, o + 3 * rb, LE).fma(xv, a3);
+        }
+        out[0] = a0.reduceLanes(VectorOperators.ADD);
+        out[1] = a1.reduceLanes(VectorOperators.ADD);
+        out[2] = a2.reduceLanes(VectorOperators.ADD);
+        out[3] = a3.reduceLanes(VectorOperators.ADD);
+        for (; i < k; i++) {
+            for (int r = 0; r < 4; r++) {
+                out[r] += x[i] * w.get(ValueLayout.JAVA_FLOAT_UNALIGNED, r0 + r * rb + i * 4L);
+            }
+        }
+    }
+
+    private static FloatVector bf16At(MemorySegment w, long o) {
+        ShortVector s = ShortVector.fromMemorySegment(S, w, o, LE);
+        return ((IntVector) s.convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+    }
+
+    private static void bf16(MemorySegment w, long r0, long rb, float[] x, int k, float[] out) {
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+        int i = 0;
+        for (int bound = F.loopBound(k); i < bound; i += F.length()) {
+            FloatVector xv = FloatVector.fromArray(F, x, i);
+            long o = r0 + i * 2L;
+            a0 = bf16At(w, o).fma(xv, a0);
+            a1 = bf16At(w, o + rb).fma(xv, a1);
+            a2 = bf16At(w, o + 2 * rb).fma(xv, a2);
+            a3 = bf16At(w, o + 3 * rb).fma(xv, a3);
+        }
+        out[0] = a0.reduceLanes(VectorOperators.ADD);
+        out[1] = a1.reduceLanes(VectorOperators.ADD);
+        out[2] = a2.reduceLanes(VectorOperators.ADD);
+        out[3] = a3.reduceLanes(VectorOperators.ADD);
+        for (; i < k; i++) {
+            for (int r = 0; r < 4; r++) {
+                out[r] += x[i] * Float.intBitsToFloat((w.get(ValueLayout.JAVA_SHORT_UNALIGNED, r0 + r * rb + i * 2L) & 0xffff) << 16);
+            }
+        }
+    }
+
+    /** See {@link RowDecoder}: half to float by shifting into place and scaling by 2^112, specials patched. */
+    private static FloatVector f16At(MemorySegment w, long o) {
+        ShortVector s = ShortVector.fromMemorySegment(S, w, o, LE);
+        IntVector h = (IntVector) s.convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0);
+        IntVector em = h.and(0x7fff);
+        IntVector shifted = em.lanewise(VectorOperators.LSHL, 13);
+        IntVector bits = shifted.reinterpretAsFloats().mul(0x1p112f).reinterpretAsInts()
+                .blend(shifted.or(0x7f800000), em.compare(VectorOperators.GE, 0x7c00));
+        return bits.or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
+    }
+
+    private static void f16(MemorySegment w, long r0, long rb, float[] x, int k, float[] out) {
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+        int i = 0;
+        for (int bound = F.loopBound(k); i < bound; i += F.length()) {
+            FloatVector xv = FloatVector.fromArray(F, x, i);
+            long o = r0 + i * 2L;
+            a0 = f16At(w, o).fma(xv, a0);
+            a1 = f16At(w, o + rb).fma(xv, a1);
+            a2 = f16At(w, o + 2 * rb).fma(xv, a2);
+            a3 = f16At(w, o + 3 * rb).fma(xv, a3);
+        }
+        out[0] = a0.reduceLanes(VectorOperators.ADD);
+        out[1] = a1.reduceLanes(VectorOperators.ADD);
+        out[2] = a2.reduceLanes(VectorOperators.ADD);
+        out[3] = a3.reduceLanes(VectorOperators.ADD);
+        for (; i < k; i++) {
+            for (int r = 0; r < 4; r++) {
+                out[r] += x[i] * Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, r0 + r * rb + i * 2L));
+            }
+        }
+    }
+
+    /**
+     * Q8_0: per 32-element block, the int8 values times {@code x} are summed in a block accumulator, which is
+     * then scaled by the block's {@code d} into the row accumulator (one multiply per block, not per value).
+     */
+    private static void q8(MemorySegment w, long r0, long rb, float[] x, int k, float[] out) {
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+        int blocks = k / WeightFormat.Q8_0_BLOCK;
+        for (int b = 0; b < blocks; b++) {
+            long o = r0 + b * 34L;
+            int xo = b * WeightFormat.Q8_0_BLOCK;
+            FloatVector s0 = FloatVector.zero(F), s1 = FloatVector.zero(F), s2 = FloatVector.zero(F), s3 = FloatVector.zero(F);
+            for (int j = 0; j < WeightFormat.Q8_0_BLOCK; j += B.length()) {
+                ByteVector q0 = ByteVector.fromMemorySegment(B, w, o + 2 + j, LE);
+                ByteVector q1 = ByteVector.fromMemorySegment(B, w, o + rb + 2 + j, LE);
+                ByteVector q2 = ByteVector.fromMemorySegment(B, w, o + 2 * rb + 2 + j, LE);
+                ByteVector q3 = ByteVector.fromMemorySegment(B, w, o + 3 * rb + 2 + j, LE);
+                for (int p = 0; p < B_PARTS; p++) {
+                    FloatVector xv = FloatVector.fromArray(F, x, xo + j + p * F.length());
+                    s0 = ((FloatVector) q0.convertShape(VectorOperators.B2F, F, p)).fma(xv, s0);
+                    s1 = ((FloatVector) q1.convertShape(VectorOperators.B2F, F, p)).fma(xv, s1);
+                    s2 = ((FloatVector) q2.convertShape(VectorOperators.B2F, F, p)).fma(xv, s2);
+                    s3 = ((FloatVector) q3.convertShape(VectorOperators.B2F, F, p)).fma(xv, s3);
+                }
+            }
+            a0 = s0.mul(Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, o))).add(a0);
+            a1 = s1.mul(Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, o + rb))).add(a1);
+            a2 = s2.mul(Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, o + 2 * rb))).add(a2);
+            a3 = s3.mul(Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, o + 3 * rb))).add(a3);
+        }
+        out[0] = a0.reduceLanes(VectorOperators.ADD);
+        out[1] = a1.reduceLanes(VectorOperators.ADD);
+        out[2] = a2.reduceLanes(VectorOperators.ADD);
+        out[3] = a3.reduceLanes(VectorOperators.ADD);
+    }
+}

@@ -1,0 +1,75 @@
+package ai.kestrel.kernels.matmul;
+
+import ai.kestrel.kernels.Buf;
+import ai.kestrel.kernels.quant.WeightFormat;
+import ai.kestrel.kernels.quant.Weights;
+
+/**
+ * Vector API {@link Matmul}. Few rows ({@code m <= }{@value #GEMV_MAX_ROWS}, decoding) take the streaming
+ * path ({@link Gemv}: each weight byte read once); more rows take the blocked, packed GEMM ({@link Gemm}).
+ * Both backward products always take the GEMM (training has many rows).
+ */
+final class MatmulCpu implements Matmul {
+    /** Up to this many rows the bandwidth-bound path wins: it never packs (transposes) the weights. */
+    static final int GEMV_MAX_ROWS = 16;
+
+    private static void check(Weights w) {
+        if (w.format() == WeightFormat.F64) {
+            throw new IllegalArgumentException("the fast matmul takes F32/F16/BF16/Q8_0 weights, got F64 (use the reference)");
+        }
+    }
+
+    @Override
+    public void forward(Buf x, Weights w, Buf bias, Buf y, int m) {
+        check(w);
+        int n = w.n();
+        int k = w.k();
+        x.requireF32("x", (long) m * k);
+        y.requireF32("y", (long) m * n);
+        if (bias != null) {
+            bias.requireF32("bias", n);
+        }
+        if (m == 0 || n == 0) {
+            return;
+        }
+        if (m <= GEMV_MAX_ROWS) {
+            Gemv.forward(x, w, bias, y, m);
+            return;
+        }
+        float[] ap = Gemm.packA(x.seg(), m, k, Gemm.buffer(2, Gemm.packedSize(m, k)));
+        Gemm.run(ap, m, k, n, WeightPanels.transposed(w), y.seg(), bias == null ? null : bias.seg(), false);
+    }
+
+    @Override
+    public void backwardInput(Buf dy, Weights w, Buf dx, int m, boolean accumulate) {
+        check(w);
+        int n = w.n();
+        int k = w.k();
+        dy.requireF32("dy", (long) m * n);
+        dx.requireF32("dx", (long) m * k);
+        if (m == 0 || k == 0) {
+            return;
+        }
+        if (n == 0) {
+            if (!accumulate) {
+                dx.seg().asSlice(0, (long) m * k * 4).fill((byte) 0);
+            }
+            return;
+        }
+        float[] ap = Gemm.packA(dy.seg(), m, n, Gemm.buffer(2, Gemm.packedSize(m, n)));
+        Gemm.run(ap, m, n, k, WeightPanels.direct(w), dx.seg(), null, accumulate);
+    }
+
+    @Override
+    public void backwardWeight(Buf dy, Buf x, Buf dw, int m, int n, int k) {
+        dy.requireF32("dy", (long) m * n);
+        x.requireF32("x", (long) m * k);
+        dw.requireF32("dw", (long) n * k);
+        if (m == 0 || n == 0 || k == 0) {
+            return;
+        }
+        // dW (N, K) += dYᵀ (N, M) · X (M, K): A is dY transposed, B is X as it lies
+        float[] ap = Gemm.packATransposed(dy.seg(), n, m, Gemm.buffer(2, Gemm.packedSize(n, m)));
+        Gemm.run(ap, n, m, k, WeightPanels.direct(Weights.of(x, m, k)), dw.seg(), null, true);
+    }
+}

@@ -1,0 +1,50 @@
+package ai.kestrel.kernels.matmul;
+
+import ai.kestrel.kernels.Buf;
+import ai.kestrel.kernels.quant.Weights;
+
+/** Reference {@link Matmul}: triple loops in double over {@link Weights#get}, never optimised. */
+final class MatmulRef implements Matmul {
+    @Override
+    public void forward(Buf x, Weights w, Buf bias, Buf y, int m) {
+        int n = w.n();
+        int k = w.k();
+        for (int i = 0; i < m; i++) {
+            for (int j = 0; j < n; j++) {
+                double s = bias == null ? 0 : bias.get(j);
+                for (int c = 0; c < k; c++) {
+                    s += x.get((long) i * k + c) * w.get(j, c);
+                }
+                y.set((long) i * n + j, s);
+            }
+        }
+    }
+
+    @Override
+    public void backwardInput(Buf dy, Weights w, Buf dx, int m, boolean accumulate) {
+        int n = w.n();
+        int k = w.k();
+        for (int i = 0; i < m; i++) {
+            for (int c = 0; c < k; c++) {
+                double s = accumulate ? dx.get((long) i * k + c) : 0;
+                for (int j = 0; j < n; j++) {
+                    s += dy.get((long) i * n + j) * w.get(j, c);
+                }
+                dx.set((long) i * k + c, s);
+            }
+        }
+    }
+
+    @Override
+    public void backwardWeight(Buf dy, Buf x, Buf dw, int m, int n, int k) {
+        for (int j = 0; j < n; j++) {
+            for (int c = 0; c < k; c++) {
+                double s = dw.get((long) j * k + c);
+                for (int i = 0; i < m; i++) {
+                    s += dy.get((long) i * n + j) * x.get((long) i * k + c);
+                }
+                dw.set((long) j * k + c, s);
+            }
+        }
+    }
+}

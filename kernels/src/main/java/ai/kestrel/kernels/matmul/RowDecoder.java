@@ -1,0 +1,111 @@
+package ai.kestrel.kernels.matmul;
+
+import static ai.kestrel.kernels.Vec.F;
+
+import ai.kestrel.kernels.Buf;
+import ai.kestrel.kernels.quant.WeightFormat;
+import ai.kestrel.kernels.quant.Weights;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Decodes a stretch of one weight row into float32, vectorised per format. This is where every format's
+ * dequantization happens for the fast kernels; {@link Weights#get} is its reference.
+ */
+final class RowDecoder {
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+    /** Shorts with as many lanes as {@code F} has floats (BF16/F16 bits). */
+    private static final VectorSpecies<Short> S = VectorSpecies.of(short.class, VectorShape.forBitSize(F.length() * 16));
+    /** Ints with as many lanes as {@code F}. */
+    private static final VectorSpecies<Integer> I = F.withLanes(int.class);
+    /** Bytes for Q8_0: the narrowest species holding at least {@code F.length()} lanes (64 bits at minimum). */
+    private static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(Math.max(64, F.length() * 8)));
+    /** Float vectors per byte vector (2 when floats are 128-bit and bytes 64-bit). */
+    private static final int B_PARTS = B.length() / F.length();
+    private static final float TWO_112 = 0x1p112f;
+
+    private RowDecoder() {
+    }
+
+    /**
+     * {@code out[off, off + len) = W[row, c0, c0 + len)} as float. For Q8_0, {@code c0} and {@code len} are
+     * multiples of 32 or {@code c0 + len == K}.
+     */
+    static void decode(Weights w, int row, int c0, int len, float[] out, int off) {
+        MemorySegment seg = w.data();
+        long base = row * w.rowBytes();
+        switch (w.format()) {
+            case F32 -> MemorySegment.copy(seg, Buf.F32, base + c0 * 4L, out, off, len);
+            case F64 -> {
+                for (int i = 0; i < len; i++) {
+                    out[off + i] = (float) seg.get(Buf.F64, base + (c0 + i) * 8L);
+                }
+            }
+            case BF16 -> bf16(seg, base + c0 * 2L, len, out, off);
+            case F16 -> f16(seg, base + c0 * 2L, len, out, off);
+            case Q8_0 -> q8_0(seg, base + (long) (c0 / WeightFormat.Q8_0_BLOCK) * 34, len, out, off);
+        }
+    }
+
+    private static void bf16(MemorySegment seg, long at, int len, float[] out, int off) {
+        int i = 0;
+        for (int bound = F.loopBound(len); i < bound; i += F.length()) {
+            ShortVector s = ShortVector.fromMemorySegment(S, seg, at + i * 2L, LE);
+            IntVector bits = (IntVector) s.convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0);
+            bits.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(out, off + i);
+        }
+        for (; i < len; i++) {
+            out[off + i] = Float.intBitsToFloat((seg.get(ValueLayout.JAVA_SHORT_UNALIGNED, at + i * 2L) & 0xffff) << 16);
+        }
+    }
+
+    /**
+     * IEEE half to float without a conversion instruction: shifting the exponent and mantissa into float
+     * position and scaling by 2^112 rebiases normals and turns subnormals into the right normal floats;
+     * infinities and NaNs (exponent all ones) get the float's all-ones exponent instead.
+     */
+    private static void f16(MemorySegment seg, long at, int len, float[] out, int off) {
+        int i = 0;
+        for (int bound = F.loopBound(len); i < bound; i += F.length()) {
+            ShortVector s = ShortVector.fromMemorySegment(S, seg, at + i * 2L, LE);
+            IntVector h = (IntVector) s.convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0);
+            IntVector sign = h.and(0x8000).lanewise(VectorOperators.LSHL, 16);
+            IntVector em = h.and(0x7fff);
+            IntVector shifted = em.lanewise(VectorOperators.LSHL, 13);
+            FloatVector finite = shifted.reinterpretAsFloats().mul(TWO_112);
+            IntVector special = shifted.or(0x7f800000);
+            IntVector bits = finite.reinterpretAsInts().blend(special, em.compare(VectorOperators.GE, 0x7c00));
+            bits.or(sign).reinterpretAsFloats().intoArray(out, off + i);
+        }
+        for (; i < len; i++) {
+            out[off + i] = Float.float16ToFloat(seg.get(ValueLayout.JAVA_SHORT_UNALIGNED, at + i * 2L));
+        }
+    }
+
+    private static void q8_0(MemorySegment seg, long at, int len, float[] out, int off) {
+        int bs = WeightFormat.Q8_0_BLOCK;
+        int blocks = len / bs;
+        for (int b = 0; b < blocks; b++) {
+            long blk = at + b * 34L;
+            float d = Float.float16ToFloat(seg.get(ValueLayout.JAVA_SHORT_UNALIGNED, blk));
+            int o = off + b * bs;
+            for (int j = 0; j < bs; j += B.length()) {
+                ByteVector q = ByteVector.fromMemorySegment(B, seg, blk + 2 + j, LE);
+                for (int p = 0; p < B_PARTS; p++) {
+                    ((FloatVector) q.convertShape(VectorOperators.B2F, F, p)).mul(d).intoArray(out, o + j + p * F.length());
+                }
+            }
+        }
+        if (blocks * bs != len) {
+            throw new IllegalArgumentException("Q8_0 rows decode in whole blocks of 32, asked for " + len + " values");
+        }
+    }
+}

@@ -1,0 +1,156 @@
+package ai.kestrel.kernels.matmul;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import ai.kestrel.kernels.Buf;
+import ai.kestrel.kernels.Twin;
+import ai.kestrel.kernels.quant.Codecs;
+import ai.kestrel.kernels.quant.WeightFormat;
+import ai.kestrel.kernels.quant.Weights;
+import java.lang.foreign.Arena;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+class MatmulTest {
+    static final WeightFormat[] FAST = {WeightFormat.F32, WeightFormat.BF16, WeightFormat.F16, WeightFormat.Q8_0};
+
+    /** (seed, format, M, N, K): M on both sides of the GEMV/GEMM switch, odd N, K odd where the format allows. */
+    static Stream<Arguments> shapes() {
+        List<Arguments> a = new ArrayList<>();
+        int[][] mnk = {{1, 1, 1}, {1, 7, 33}, {2, 33, 7}, {3, 257, 64}, {7, 5, 4097}, {16, 40, 96},
+            {17, 33, 64}, {33, 300, 96}, {70, 129, 300}, {9, 1, 33}};
+        long seed = 1;
+        for (WeightFormat f : FAST) {
+            for (int[] s : mnk) {
+                int k = s[2];
+                if (f == WeightFormat.Q8_0) {
+                    k = Math.max(32, (k + 31) / 32 * 32); // Q8_0 rows are whole blocks of 32
+                }
+                a.add(Arguments.of(seed++, f, s[0], s[1], k));
+            }
+        }
+        return a.stream();
+    }
+
+    /** Tolerance for sums of k products of O(1) values: float32 rounding grows like sqrt(k). */
+    static double tol(int k) {
+        return 2e-5 * Math.sqrt(k) + 1e-6;
+    }
+
+    @ParameterizedTest(name = "seed={0} {1} M={2} N={3} K={4}")
+    @MethodSource("shapes")
+    void forwardMatchesReference(long seed, WeightFormat f, int m, int n, int k) {
+        try (Arena arena = Arena.ofShared()) {
+            SplittableRandom rnd = new SplittableRandom(seed);
+            Weights w = Codecs.encode(arena, Twin.normal(rnd, n * k, 1), n, k, f);
+            Buf x = Twin.randn(arena, rnd, m * k);
+            Buf bias = Twin.randn(arena, rnd, n);
+            String c = "seed=" + seed + " " + f + " M=" + m + " N=" + n + " K=" + k;
+            for (Buf b : new Buf[] {null, bias}) {
+                Buf yr = Buf.allocF32(arena, (long) m * n);
+                Buf yc = Buf.allocF32(arena, (long) m * n);
+                Matmul.REF.forward(x, w, b, yr, m);
+                Matmul.CPU.forward(x, w, b, yc, m);
+                Twin.assertClose(c + (b == null ? "" : " +bias") + " y", yr, yc, tol(k), 1e-5);
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "seed={0} {1} M={2} N={3} K={4}")
+    @MethodSource("shapes")
+    void backwardInputMatchesReference(long seed, WeightFormat f, int m, int n, int k) {
+        try (Arena arena = Arena.ofShared()) {
+            SplittableRandom rnd = new SplittableRandom(seed + 1000);
+            Weights w = Codecs.encode(arena, Twin.normal(rnd, n * k, 1), n, k, f);
+            Buf dy = Twin.randn(arena, rnd, m * n);
+            String c = "seed=" + seed + " " + f + " M=" + m + " N=" + n + " K=" + k;
+            for (boolean acc : new boolean[] {false, true}) {
+                Buf dxr = Twin.randn(arena, rnd, m * k);
+                Buf dxc = Buf.ofF32(arena, dxr.toFloatArray());
+                Matmul.REF.backwardInput(dy, w, dxr, m, acc);
+                Matmul.CPU.backwardInput(dy, w, dxc, m, acc);
+                Twin.assertClose(c + " accumulate=" + acc + " dx", dxr, dxc, tol(n), 1e-5);
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "seed={0} {1} M={2} N={3} K={4}")
+    @MethodSource("shapes")
+    void backwardWeightMatchesReference(long seed, WeightFormat f, int m, int n, int k) {
+        if (f != WeightFormat.F32) {
+            return; // dW is a float product of activations; the weight format does not enter
+        }
+        try (Arena arena = Arena.ofShared()) {
+            SplittableRandom rnd = new SplittableRandom(seed + 2000);
+            Buf dy = Twin.randn(arena, rnd, m * n);
+            Buf x = Twin.randn(arena, rnd, m * k);
+            Buf dwr = Twin.randn(arena, rnd, n * k);
+            Buf dwc = Buf.ofF32(arena, dwr.toFloatArray());
+            Matmul.REF.backwardWeight(dy, x, dwr, m, n, k);
+            Matmul.CPU.backwardWeight(dy, x, dwc, m, n, k);
+            Twin.assertClose("seed=" + seed + " M=" + m + " N=" + n + " K=" + k + " dw", dwr, dwc, tol(m), 1e-5);
+        }
+    }
+
+    @Test
+    void halfPrecisionSpecialsDecode() {
+        // F16 subnormals, infinities and NaN go through the bit-manipulating vector decoder
+        float[] vals = new float[64];
+        for (int i = 0; i < vals.length; i++) {
+            vals[i] = (float) ((i % 7 - 3) * Math.pow(2, -24 + i % 5));
+        }
+        vals[5] = Float.POSITIVE_INFINITY;
+        vals[6] = Float.NEGATIVE_INFINITY;
+        vals[9] = 65504f;
+        vals[10] = -0f;
+        try (Arena arena = Arena.ofShared()) {
+            Weights w = Codecs.encode(arena, vals, 1, 64, WeightFormat.F16);
+            float[] out = new float[64];
+            RowDecoder.decode(w, 0, 0, 64, out, 0);
+            for (int i = 0; i < 64; i++) {
+                assertEquals(w.get(0, i), out[i], 0, "element " + i);
+            }
+            vals[7] = Float.NaN;
+            Weights wn = Codecs.encode(arena, vals, 1, 64, WeightFormat.F16);
+            RowDecoder.decode(wn, 0, 0, 64, out, 0);
+            assertEquals(Float.NaN, out[7]);
+        }
+    }
+
+    @Test
+    void knownAnswer() {
+        // x = [1 2; 3 4], W = [1 0; 0 1; 1 1] (N=3, K=2), b = [0 0 10] -> y = [1 2 13; 3 4 17]
+        try (Arena arena = Arena.ofShared()) {
+            Buf x = Buf.ofF64(arena, 1, 2, 3, 4);
+            Weights w = Weights.of(Buf.ofF64(arena, 1, 0, 0, 1, 1, 1), 3, 2);
+            Buf b = Buf.ofF64(arena, 0, 0, 10);
+            Buf y = Buf.allocF64(arena, 6);
+            Matmul.REF.forward(x, w, b, y, 2);
+            double[] expect = {1, 2, 13, 3, 4, 17};
+            for (int i = 0; i < 6; i++) {
+                assertEquals(expect[i], y.get(i), 0);
+            }
+            Buf dx = Buf.allocF64(arena, 4);
+            Matmul.REF.backwardInput(Buf.ofF64(arena, 1, 1, 1, 0, 0, 1), w, dx, 2, false);
+            assertEquals(2, dx.get(0), 0); // row 0: 1*W0 + 1*W1 + 1*W2 = (2, 2)
+            assertEquals(1, dx.get(2), 0); // row 1: W2 = (1, 1)
+        }
+    }
+
+    @Test
+    void rejectsWhatItCannotDo() {
+        try (Arena arena = Arena.ofShared()) {
+            Weights w64 = Weights.of(Buf.allocF64(arena, 4), 2, 2);
+            assertThrows(IllegalArgumentException.class, () -> Matmul.CPU.forward(Buf.allocF32(arena, 2), w64, null, Buf.allocF32(arena, 2), 1));
+            Weights w = Weights.of(Buf.allocF32(arena, 4), 2, 2);
+            assertThrows(IllegalArgumentException.class, () -> Matmul.CPU.forward(Buf.allocF32(arena, 1), w, null, Buf.allocF32(arena, 2), 1));
+        }
+    }
+}
