@@ -1,0 +1,66 @@
+package ai.kestrel.engine.ops;
+
+import ai.kestrel.engine.Autograd;
+import ai.kestrel.engine.DType;
+import ai.kestrel.engine.Tensor;
+import ai.kestrel.kernels.Buf;
+import ai.kestrel.kernels.quant.Codecs;
+import ai.kestrel.kernels.quant.Weights;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * Conversions between dtypes. F32 and F64 convert both ways with gradients; F32 encodes to BF16, F16 and
+ * Q8_0 (rounding as PyTorch and ggml do) and those decode back to F32, without gradients (weights).
+ */
+public final class Casts {
+    private Casts() {
+    }
+
+    /** {@code t} converted to {@code to} (a copy, also when the dtype already matches). */
+    public static Tensor to(Tensor t, DType to) {
+        DType from = t.dtype();
+        if (from.isCompute() && to.isCompute()) {
+            Tensor y = Tensor.zeros(to, t.shape());
+            copy(t.buf(), y.buf(), t.numel());
+            return Autograd.record(y, "cast", (g, needs) -> {
+                Tensor d = Tensor.zeros(from, t.shape());
+                copy(g.buf(), d.buf(), t.numel());
+                return new Tensor[] {d};
+            }, t);
+        }
+        if (from == DType.F32 && (to == DType.BF16 || to == DType.F16 || to == DType.Q8_0)) {
+            if (t.requiresGrad() && Autograd.isEnabled()) {
+                throw new IllegalArgumentException("cast to " + to + " is not differentiable; detach the tensor or use noGrad");
+            }
+            long[] s = t.shape();
+            int k = t.rank() == 0 ? 1 : t.dim(-1);
+            int rows = Math.toIntExact(t.numel() / Math.max(1, k));
+            try (Arena tmp = Arena.ofConfined()) {
+                Weights w = Codecs.encode(tmp, t.toFloatArray(), rows, k, Linalg.format(to));
+                Tensor y = Tensor.zeros(to, s);
+                MemorySegment.copy(w.data(), 0, y.segment(), 0, w.data().byteSize());
+                return y;
+            }
+        }
+        if ((from == DType.BF16 || from == DType.F16 || from == DType.Q8_0) && to == DType.F32) {
+            int k = t.dim(-1);
+            int rows = Math.toIntExact(t.numel() / k);
+            Weights w = new Weights(Linalg.format(from), rows, k, t.segment());
+            Tensor y = Tensor.zeros(DType.F32, t.shape());
+            float[] row = new float[k];
+            for (int r = 0; r < rows; r++) {
+                w.dequantizeRow(r, row, 0);
+                MemorySegment.copy(row, 0, y.segment(), Buf.F32, (long) r * k * 4, k);
+            }
+            return y;
+        }
+        throw new IllegalArgumentException("no conversion from " + from + " to " + to);
+    }
+
+    private static void copy(Buf src, Buf dst, long n) {
+        for (long i = 0; i < n; i++) {
+            dst.set(i, src.get(i));
+        }
+    }
+}

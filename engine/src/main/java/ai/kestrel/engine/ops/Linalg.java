@@ -1,0 +1,84 @@
+package ai.kestrel.engine.ops;
+
+import ai.kestrel.engine.Autograd;
+import ai.kestrel.engine.DType;
+import ai.kestrel.engine.Tensor;
+import ai.kestrel.kernels.elementwise.Elementwise;
+import ai.kestrel.kernels.matmul.Matmul;
+import ai.kestrel.kernels.quant.WeightFormat;
+import ai.kestrel.kernels.quant.Weights;
+import java.util.Arrays;
+
+/** Linear layers: products with a weight matrix kept in its stored format, and their gradients. */
+public final class Linalg {
+    private Linalg() {
+    }
+
+    /** The kernel view of a weight tensor {@code (N, K)} of any weight dtype. */
+    public static Weights weights(Tensor w) {
+        if (w.rank() != 2) {
+            throw new IllegalArgumentException("a weight matrix must be 2-D (N, K), got shape " + Arrays.toString(w.shape()));
+        }
+        return new Weights(format(w.dtype()), w.dim(0), w.dim(1), w.segment());
+    }
+
+    /** The kernel weight format of a dtype. */
+    public static WeightFormat format(DType t) {
+        return switch (t) {
+            case F32 -> WeightFormat.F32;
+            case F64 -> WeightFormat.F64;
+            case F16 -> WeightFormat.F16;
+            case BF16 -> WeightFormat.BF16;
+            case Q8_0 -> WeightFormat.Q8_0;
+            default -> throw new IllegalArgumentException("weights cannot be " + t);
+        };
+    }
+
+    /**
+     * {@code y = x·wᵀ + bias}, as {@code torch.nn.functional.linear}.
+     *
+     * @param x    (..., K), F32 or F64
+     * @param w    (N, K): F32, BF16, F16 or Q8_0 with F32 {@code x}; F64 (or any format, decoded exactly) with F64 {@code x}
+     * @param bias (N) or {@code null}, the dtype of {@code x}
+     * @return (..., N). Gradients flow to {@code x} always, to {@code w} and {@code bias} when they require them
+     *         (a quantized or 16-bit weight is frozen: it cannot require a gradient).
+     */
+    public static Tensor linear(Tensor x, Tensor w, Tensor bias) {
+        Dispatch.computeType("linear", x, bias);
+        boolean ref = x.dtype() == DType.F64;
+        if (!ref && w.dtype() == DType.F64) {
+            throw new IllegalArgumentException("linear: F64 weights need F64 input, got " + x.dtype());
+        }
+        Matmul k = ref ? Matmul.REF : Matmul.CPU;
+        Weights wt = weights(w);
+        int n = wt.n();
+        int kk = wt.k();
+        Dispatch.lastDim("linear", "input", x, kk);
+        if (bias != null) {
+            Dispatch.shape("linear", "bias", bias, n);
+        }
+        int m = Dispatch.rows(x);
+        long[] outShape = x.shape();
+        outShape[outShape.length - 1] = n;
+        Tensor y = Tensor.zeros(x.dtype(), outShape);
+        k.forward(x.buf(), wt, Dispatch.buf(bias), y.buf(), m);
+        return Autograd.record(y, "linear", (g, needs) -> {
+            Tensor dx = null;
+            Tensor dw = null;
+            Tensor db = null;
+            if (needs[0]) {
+                dx = Tensor.zerosLike(x);
+                k.backwardInput(g.buf(), wt, dx.buf(), m, false);
+            }
+            if (needs[1]) {
+                dw = Tensor.zerosLike(w);
+                k.backwardWeight(g.buf(), x.buf(), dw.buf(), m, n, kk);
+            }
+            if (needs[2]) {
+                db = Tensor.zerosLike(bias);
+                (ref ? Elementwise.REF : Elementwise.CPU).sumRows(g.buf(), db.buf(), m, n, false);
+            }
+            return new Tensor[] {dx, dw, db};
+        }, x, w, bias);
+    }
+}

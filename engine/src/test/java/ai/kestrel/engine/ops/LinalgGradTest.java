@@ -1,0 +1,92 @@
+package ai.kestrel.engine.ops;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.kestrel.engine.Autograd;
+import ai.kestrel.engine.DType;
+import ai.kestrel.engine.GradCheck;
+import ai.kestrel.engine.Rand;
+import ai.kestrel.engine.Scope;
+import ai.kestrel.engine.Tensor;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+class LinalgGradTest {
+    @Test
+    void linearAllInputs() {
+        try (Scope s = Scope.open()) {
+            SplittableRandom rnd = new SplittableRandom(21);
+            Tensor x = Rand.normal64(rnd, 1, 2, 3, 7).requiresGrad(true);
+            Tensor w = Rand.normal64(rnd, 1, 5, 7).requiresGrad(true);
+            Tensor b = Rand.normal64(rnd, 1, 5).requiresGrad(true);
+            GradCheck.of("linear").run(in -> Linalg.linear(in[0], in[1], in[2]), x, w, b);
+            GradCheck.of("linear no bias").run(in -> Linalg.linear(in[0], in[1], null), x, w);
+        }
+    }
+
+    @Test
+    void frozenWeightPassesGradientToInputOnly() {
+        try (Scope s = Scope.open()) {
+            SplittableRandom rnd = new SplittableRandom(22);
+            Tensor x = Rand.normal64(rnd, 1, 4, 6).requiresGrad(true);
+            Tensor w = Rand.normal64(rnd, 1, 3, 6);
+            GradCheck.of("linear frozen w").run(in -> Linalg.linear(in[0], in[1], null), x, w);
+            assertNull(w.grad());
+        }
+    }
+
+    @Test
+    void quantizedWeightsMatchTheirDecodedFloats() {
+        try (Scope s = Scope.open()) {
+            SplittableRandom rnd = new SplittableRandom(23);
+            Tensor x = Rand.normal32(rnd, 1, 5, 64);
+            Tensor w32 = Rand.normal32(rnd, 1, 9, 64);
+            for (DType q : new DType[] {DType.BF16, DType.F16, DType.Q8_0}) {
+                Tensor wq = Casts.to(w32, q);
+                Tensor decoded = Casts.to(wq, DType.F32);
+                float[] a = Linalg.linear(x, wq, null).toFloatArray();
+                float[] b = Linalg.linear(x, decoded, null).toFloatArray();
+                for (int i = 0; i < a.length; i++) {
+                    assertTrue(Math.abs(a[i] - b[i]) < 1e-4, q + " element " + i + ": " + a[i] + " vs " + b[i]);
+                }
+                // the gradient reaches x through a frozen quantized weight
+                Tensor xg = Rand.normal32(rnd, 1, 5, 64).requiresGrad(true);
+                Autograd.backward(Arith.sum(Linalg.linear(xg, wq, null)));
+                Tensor xd = Tensor.of(xg.toFloatArray(), 5, 64).requiresGrad(true);
+                Autograd.backward(Arith.sum(Linalg.linear(xd, decoded, null)));
+                float[] ga = xg.grad().toFloatArray();
+                float[] gb = xd.grad().toFloatArray();
+                for (int i = 0; i < ga.length; i++) {
+                    assertTrue(Math.abs(ga[i] - gb[i]) < 1e-4, q + " grad " + i);
+                }
+            }
+        }
+    }
+
+    @Test
+    void castsRoundTripAndRefuseGradientsThroughQuantization() {
+        try (Scope s = Scope.open()) {
+            Tensor x = Tensor.of(new float[] {1.5f, -2.25f, 3f, 0.125f}, 2, 2);
+            assertArrayEquals(x.toFloatArray(), Casts.to(Casts.to(x, DType.BF16), DType.F32).toFloatArray());
+            assertArrayEquals(x.toFloatArray(), Casts.to(Casts.to(x, DType.F64), DType.F32).toFloatArray());
+            Tensor p = Tensor.of(new float[] {1, 2}, 2).requiresGrad(true);
+            assertThrows(IllegalArgumentException.class, () -> Casts.to(p, DType.BF16));
+            SplittableRandom rnd = new SplittableRandom(24);
+            Tensor d = Rand.normal64(rnd, 1, 3).requiresGrad(true);
+            GradCheck.of("cast f64->f64").run(in -> Casts.to(in[0], DType.F64), d);
+        }
+    }
+
+    @Test
+    void shapeErrorsNameTheOperand() {
+        try (Scope s = Scope.open()) {
+            Tensor x = Tensor.zeros(DType.F32, 2, 5);
+            Tensor w = Tensor.zeros(DType.F32, 3, 4);
+            var e = assertThrows(IllegalArgumentException.class, () -> Linalg.linear(x, w, null));
+            assertTrue(e.getMessage().contains("linear: input must end in a dimension of 4"), e.getMessage());
+        }
+    }
+}
