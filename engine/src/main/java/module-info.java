@@ -10,4 +10,5 @@ module ai.kestrel.engine {
 
     exports ai.kestrel.engine;
     exports ai.kestrel.engine.ops;
+    exports ai.kestrel.engine.optim;
 }

@@ -10,7 +10,12 @@ module ai.kestrel.kernels {
 
     exports ai.kestrel.kernels;
     exports ai.kestrel.kernels.elementwise;
+    exports ai.kestrel.kernels.embedding;
+    exports ai.kestrel.kernels.loss;
     exports ai.kestrel.kernels.matmul;
     exports ai.kestrel.kernels.norm;
+    exports ai.kestrel.kernels.optim;
     exports ai.kestrel.kernels.quant;
+    exports ai.kestrel.kernels.rope;
+    exports ai.kestrel.kernels.softmax;
 }

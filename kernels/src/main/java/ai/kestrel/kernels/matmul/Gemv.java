@@ -4,6 +4,7 @@ import static ai.kestrel.kernels.Vec.F;
 
 import ai.kestrel.kernels.Buf;
 import ai.kestrel.kernels.Parallel;
+import ai.kestrel.kernels.quant.Dequant;
 import ai.kestrel.kernels.quant.Weights;
 import java.lang.foreign.MemorySegment;
 import jdk.incubator.vector.FloatVector;
@@ -47,7 +48,7 @@ final class Gemv {
                     continue;
                 }
                 for (int r = 0; r < nr; r++) {
-                    RowDecoder.decode(w, n0 + r, 0, k, tile, r * k);
+                    Dequant.decode(w, n0 + r, 0, k, tile, r * k);
                 }
                 for (int m0 = 0; m0 < m; m0 += 4) {
                     int mm = Math.min(4, m - m0);

@@ -89,7 +89,7 @@ final class GemvFused {
         }
     }
 
-    /** See {@link RowDecoder}: half to float by shifting into place and scaling by 2^112, specials patched. */
+    /** See {@link ai.kestrel.kernels.quant.Dequant}: half to float by shifting into place and scaling by 2^112, specials patched. */
     private static FloatVector f16At(MemorySegment w, long o) {
         ShortVector s = ShortVector.fromMemorySegment(S, w, o, LE);
         IntVector h = (IntVector) s.convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0);

@@ -1,5 +1,6 @@
 package ai.kestrel.kernels.matmul;
 
+import ai.kestrel.kernels.quant.Dequant;
 import ai.kestrel.kernels.quant.Weights;
 
 /** B panels cut from a weight matrix, in the two orientations the products need. */
@@ -22,7 +23,7 @@ final class WeightPanels {
                     for (int j = 0; j < nr; j++) {
                         int n = n0 + p * nr + j;
                         if (n < n0 + nc) {
-                            RowDecoder.decode(w, n, k0, kc, row, 0);
+                            Dequant.decode(w, n, k0, kc, row, 0);
                             for (int k = 0; k < kc; k++) {
                                 bp[base + k * nr + j] = row[k];
                             }
@@ -53,7 +54,7 @@ final class WeightPanels {
                 int nr = Gemm.NR;
                 int panels = (nc + nr - 1) / nr;
                 for (int r = 0; r < rc; r++) {
-                    RowDecoder.decode(w, r0 + r, c0, nc, row, 0);
+                    Dequant.decode(w, r0 + r, c0, nc, row, 0);
                     for (int p = 0; p < panels; p++) {
                         int dst = p * rc * nr + r * nr;
                         int valid = Math.min(nr, nc - p * nr);

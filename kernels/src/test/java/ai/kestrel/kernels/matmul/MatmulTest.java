@@ -113,13 +113,13 @@ class MatmulTest {
         try (Arena arena = Arena.ofShared()) {
             Weights w = Codecs.encode(arena, vals, 1, 64, WeightFormat.F16);
             float[] out = new float[64];
-            RowDecoder.decode(w, 0, 0, 64, out, 0);
+            ai.kestrel.kernels.quant.Dequant.decode(w, 0, 0, 64, out, 0);
             for (int i = 0; i < 64; i++) {
                 assertEquals(w.get(0, i), out[i], 0, "element " + i);
             }
             vals[7] = Float.NaN;
             Weights wn = Codecs.encode(arena, vals, 1, 64, WeightFormat.F16);
-            RowDecoder.decode(wn, 0, 0, 64, out, 0);
+            ai.kestrel.kernels.quant.Dequant.decode(wn, 0, 0, 64, out, 0);
             assertEquals(Float.NaN, out[7]);
         }
     }

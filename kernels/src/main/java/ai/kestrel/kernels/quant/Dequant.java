@@ -1,10 +1,8 @@
-package ai.kestrel.kernels.matmul;
+package ai.kestrel.kernels.quant;
 
 import static ai.kestrel.kernels.Vec.F;
 
 import ai.kestrel.kernels.Buf;
-import ai.kestrel.kernels.quant.WeightFormat;
-import ai.kestrel.kernels.quant.Weights;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
@@ -20,7 +18,7 @@ import jdk.incubator.vector.VectorSpecies;
  * Decodes a stretch of one weight row into float32, vectorised per format. This is where every format's
  * dequantization happens for the fast kernels; {@link Weights#get} is its reference.
  */
-final class RowDecoder {
+public final class Dequant {
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     /** Shorts with as many lanes as {@code F} has floats (BF16/F16 bits). */
     private static final VectorSpecies<Short> S = VectorSpecies.of(short.class, VectorShape.forBitSize(F.length() * 16));
@@ -32,14 +30,14 @@ final class RowDecoder {
     private static final int B_PARTS = B.length() / F.length();
     private static final float TWO_112 = 0x1p112f;
 
-    private RowDecoder() {
+    private Dequant() {
     }
 
     /**
      * {@code out[off, off + len) = W[row, c0, c0 + len)} as float. For Q8_0, {@code c0} and {@code len} are
      * multiples of 32 or {@code c0 + len == K}.
      */
-    static void decode(Weights w, int row, int c0, int len, float[] out, int off) {
+    public static void decode(Weights w, int row, int c0, int len, float[] out, int off) {
         MemorySegment seg = w.data();
         long base = row * w.rowBytes();
         switch (w.format()) {

@@ -1,0 +1,39 @@
+package ai.kestrel.engine.optim;
+
+import ai.kestrel.engine.DType;
+import ai.kestrel.engine.Tensor;
+import ai.kestrel.kernels.elementwise.Elementwise;
+import ai.kestrel.kernels.optim.AdamW;
+import java.util.List;
+
+/** Gradient clipping by global norm, as {@code torch.nn.utils.clip_grad_norm_}. */
+public final class GradClip {
+    private GradClip() {
+    }
+
+    /**
+     * The L2 norm of all gradients together; when it exceeds {@code maxNorm}, every gradient is scaled by
+     * {@code maxNorm / (norm + 1e-6)}. Parameters without a gradient are skipped. Returns the norm before
+     * clipping (NaN or infinite when a gradient is: the caller decides what to do).
+     */
+    public static double clipGlobalNorm(List<Tensor> params, double maxNorm) {
+        double sq = 0;
+        for (Tensor p : params) {
+            Tensor g = p.grad();
+            if (g != null) {
+                sq += (g.dtype() == DType.F64 ? AdamW.REF : AdamW.CPU).sumSquares(g.buf(), g.numel());
+            }
+        }
+        double norm = Math.sqrt(sq);
+        double coef = maxNorm / (norm + 1e-6);
+        if (coef < 1) {
+            for (Tensor p : params) {
+                Tensor g = p.grad();
+                if (g != null) {
+                    (g.dtype() == DType.F64 ? Elementwise.REF : Elementwise.CPU).scale(g.buf(), coef, g.buf(), g.numel());
+                }
+            }
+        }
+        return norm;
+    }
+}

@@ -1,0 +1,84 @@
+package ai.kestrel.engine.ops;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+
+import ai.kestrel.engine.Autograd;
+import ai.kestrel.engine.DType;
+import ai.kestrel.engine.GradCheck;
+import ai.kestrel.engine.Rand;
+import ai.kestrel.engine.Scope;
+import ai.kestrel.engine.Tensor;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+/** Gradient checks of softmax, RoPE, embedding and cross-entropy. */
+class MiscGradTest {
+    @Test
+    void softmax() {
+        try (Scope s = Scope.open()) {
+            Tensor x = Rand.normal64(new SplittableRandom(31), 2, 3, 9).requiresGrad(true);
+            GradCheck.of("softmax").run(in -> Probabilities.softmax(in[0]), x);
+        }
+    }
+
+    @Test
+    void rope() {
+        try (Scope s = Scope.open()) {
+            Tensor x = Rand.normal64(new SplittableRandom(32), 1, 2, 5, 3, 8).requiresGrad(true);
+            GradCheck.of("rope").run(in -> Rotary.rope(in[0], 7, 1e11), x);
+        }
+    }
+
+    @Test
+    void embeddingIntoAFloatTable() {
+        try (Scope s = Scope.open()) {
+            Tensor table = Rand.normal64(new SplittableRandom(33), 1, 6, 5).requiresGrad(true);
+            Tensor ids = Tensor.ofInts(new int[] {1, 4, 1, 0, 5, 1}, 2, 3);
+            GradCheck.of("embedding").run(in -> Embeddings.lookup(in[0], ids), table);
+            assertArrayEquals(new long[] {2, 3, 5}, Embeddings.lookup(table, ids).shape());
+        }
+    }
+
+    @Test
+    void crossEntropyWithIgnoredRows() {
+        try (Scope s = Scope.open()) {
+            Tensor logits = Rand.normal64(new SplittableRandom(34), 2, 2, 3, 11).requiresGrad(true);
+            Tensor labels = Tensor.ofInts(new int[] {3, -100, 10, 0, -100, 7}, 2, 3);
+            GradCheck.of("crossEntropy").run(in -> Losses.crossEntropy(in[0], labels), logits);
+        }
+    }
+
+    @Test
+    void crossEntropyIsTheMeanOverKeptRowsAndZeroWhenAllIgnored() {
+        try (Scope s = Scope.open()) {
+            Tensor logits = Tensor.of(new float[] {0, 0, 0, 0, 0, 0, 5, 0, 0}, 3, 3).requiresGrad(true);
+            Tensor labels = Tensor.ofInts(new int[] {1, -100, 0}, 3);
+            double l0 = Math.log(3);
+            double l2 = Math.log(Math.exp(5) + 2) - 5;
+            assertEquals((l0 + l2) / 2, Losses.crossEntropy(logits, labels).item(), 1e-6);
+            Tensor none = Tensor.ofInts(new int[] {-100, -100, -100}, 3);
+            Tensor loss = Losses.crossEntropy(logits, none);
+            assertEquals(0.0, loss.item());
+            Autograd.backward(loss);
+            for (float g : logits.grad().toFloatArray()) {
+                assertEquals(0f, g);
+            }
+        }
+    }
+
+    @Test
+    void quantizedEmbeddingTablesAreFrozen() {
+        try (Scope s = Scope.open()) {
+            Tensor t32 = Rand.normal32(new SplittableRandom(35), 1, 4, 32);
+            Tensor q = Casts.to(t32, DType.Q8_0);
+            Tensor out = Embeddings.lookup(q, Tensor.ofInts(new int[] {2, 3}, 2));
+            float[] row2 = Casts.to(q, DType.F32).toFloatArray();
+            for (int c = 0; c < 32; c++) {
+                assertEquals(row2[2 * 32 + c], out.toFloatArray()[c]);
+            }
+            assertNull(out.gradFnName());
+        }
+    }
+}

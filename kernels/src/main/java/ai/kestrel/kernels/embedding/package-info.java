@@ -1,0 +1,2 @@
+/** Embedding gather from a table in any weight format, and its scatter-add backward. */
+package ai.kestrel.kernels.embedding;

@@ -1,0 +1,2 @@
+/** Rotary position embeddings, NeoX style (rotate_half), as Falcon-H1 uses them. */
+package ai.kestrel.kernels.rope;

@@ -1,0 +1,2 @@
+/** Softmax over the last dimension, forward and backward. */
+package ai.kestrel.kernels.softmax;
