@@ -9,6 +9,7 @@ module ai.kestrel.kernels {
     requires transitive jdk.incubator.vector;
 
     exports ai.kestrel.kernels;
+    exports ai.kestrel.kernels.conv;
     exports ai.kestrel.kernels.elementwise;
     exports ai.kestrel.kernels.embedding;
     exports ai.kestrel.kernels.loss;
@@ -17,5 +18,6 @@ module ai.kestrel.kernels {
     exports ai.kestrel.kernels.optim;
     exports ai.kestrel.kernels.quant;
     exports ai.kestrel.kernels.rope;
+    exports ai.kestrel.kernels.scan;
     exports ai.kestrel.kernels.softmax;
 }

@@ -1,0 +1,226 @@
+package ai.kestrel.kernels.conv;
+
+import static ai.kestrel.kernels.Vec.F;
+
+import ai.kestrel.kernels.Buf;
+import ai.kestrel.kernels.Parallel;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+
+/**
+ * Vector API {@link CausalConv1d}: channels are contiguous, so every tap is a vector FMA across channels. The
+ * weight is transposed once per call to {@code (W, C)} so each tap's weights are contiguous too. Weight and
+ * bias gradients are split by channel blocks, each thread owning its slice.
+ */
+final class CausalConv1dCpu implements CausalConv1d {
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+
+    /** {@code w (C, W)} transposed to {@code (W, C)}. */
+    private static float[] taps(Buf w, int c, int width) {
+        float[] t = new float[width * c];
+        MemorySegment s = w.requireF32("w", (long) c * width).seg();
+        for (int ch = 0; ch < c; ch++) {
+            for (int j = 0; j < width; j++) {
+                t[j * c + ch] = s.getAtIndex(Buf.F32, (long) ch * width + j);
+            }
+        }
+        return t;
+    }
+
+    /** Byte offset of input time {@code s} of batch {@code bb}: in x, or (negative s) in state0; -1 for zeros. */
+    private static long src(int bb, int s, int t, int c, int width, boolean hasState) {
+        if (s >= 0) {
+            return ((long) bb * t + s) * c * 4;
+        }
+        return hasState ? ((long) bb * (width - 1) + (width - 1 + s)) * c * 4 : -1;
+    }
+
+    @Override
+    public void forward(Buf xb, Buf w, Buf bias, Buf state0b, Buf yb, Buf stateOutb, int b, int t, int c, int width) {
+        MemorySegment x = xb.requireF32("x", (long) b * t * c).seg();
+        MemorySegment y = yb.requireF32("y", (long) b * t * c).seg();
+        MemorySegment st = state0b == null ? null : state0b.requireF32("state0", (long) b * (width - 1) * c).seg();
+        float[] wt = taps(w, c, width);
+        float[] bs = bias == null ? new float[c] : bias.requireF32("bias", c).toFloatArray();
+        Parallel.range(b * t, Math.max(1, 8192 / Math.max(1, c * width)), (lo, hi) -> {
+            long[] off = new long[width];
+            for (int row = lo; row < hi; row++) {
+                int bb = row / t;
+                int tt = row % t;
+                for (int j = 0; j < width; j++) {
+                    off[j] = src(bb, tt - (width - 1) + j, t, c, width, st != null);
+                }
+                long yo = (long) row * c * 4;
+                int ch = 0;
+                for (int bound = F.loopBound(c); ch < bound; ch += F.length()) {
+                    FloatVector acc = FloatVector.fromArray(F, bs, ch);
+                    for (int j = 0; j < width; j++) {
+                        if (off[j] >= 0) {
+                            FloatVector in = FloatVector.fromMemorySegment(F, tt - (width - 1) + j >= 0 ? x : st, off[j] + ch * 4L, LE);
+                            acc = in.fma(FloatVector.fromArray(F, wt, j * c + ch), acc);
+                        }
+                    }
+                    acc.intoMemorySegment(y, yo + ch * 4L, LE);
+                }
+                for (; ch < c; ch++) {
+                    float s = bs[ch];
+                    for (int j = 0; j < width; j++) {
+                        if (off[j] >= 0) {
+                            s += wt[j * c + ch] * (tt - (width - 1) + j >= 0 ? x : st).get(Buf.F32, off[j] + ch * 4L);
+                        }
+                    }
+                    y.set(Buf.F32, yo + ch * 4L, s);
+                }
+            }
+        });
+        if (stateOutb != null) {
+            MemorySegment so = stateOutb.requireF32("stateOut", (long) b * (width - 1) * c).seg();
+            for (int bb = 0; bb < b; bb++) {
+                for (int i = 0; i < width - 1; i++) {
+                    int s = t - (width - 1) + i;
+                    long dst = ((long) bb * (width - 1) + i) * c * 4;
+                    long from = src(bb, s, t, c, width, st != null);
+                    if (from < 0) {
+                        so.asSlice(dst, c * 4L).fill((byte) 0);
+                    } else {
+                        MemorySegment.copy(s >= 0 ? x : st, from, so, dst, c * 4L);
+                    }
+                }
+            }
+        }
+    }
+
+    @Override
+    public void backward(Buf dyb, Buf xb, Buf w, Buf state0b, Buf dxb, Buf dwb, Buf dbiasb, Buf dstateb,
+                         int b, int t, int c, int width) {
+        MemorySegment dy = dyb.requireF32("dy", (long) b * t * c).seg();
+        MemorySegment x = xb.requireF32("x", (long) b * t * c).seg();
+        MemorySegment st = state0b == null ? null : state0b.requireF32("state0", (long) b * (width - 1) * c).seg();
+        MemorySegment dx = dxb == null ? null : dxb.requireF32("dx", (long) b * t * c).seg();
+        MemorySegment ds = dstateb == null ? null : dstateb.requireF32("dstate0", (long) b * (width - 1) * c).seg();
+        float[] wt = taps(w, c, width);
+        int span = t + width - 1; // input times -(W-1) .. T-1
+        if (dx != null || ds != null) {
+            Parallel.range(b * span, Math.max(1, 8192 / Math.max(1, c * width)), (lo, hi) -> {
+                for (int row = lo; row < hi; row++) {
+                    int bb = row / span;
+                    int s = row % span - (width - 1);
+                    MemorySegment out = s >= 0 ? dx : ds;
+                    if (out == null) {
+                        continue;
+                    }
+                    long oo = s >= 0 ? ((long) bb * t + s) * c * 4 : ((long) bb * (width - 1) + (width - 1 + s)) * c * 4;
+                    int ch = 0;
+                    for (int bound = F.loopBound(c); ch < bound; ch += F.length()) {
+                        FloatVector acc = FloatVector.zero(F);
+                        for (int j = 0; j < width; j++) {
+                            int tt = s + (width - 1) - j;
+                            if (tt >= 0 && tt < t) {
+                                acc = FloatVector.fromMemorySegment(F, dy, ((long) bb * t + tt) * c * 4 + ch * 4L, LE)
+                                        .fma(FloatVector.fromArray(F, wt, j * c + ch), acc);
+                            }
+                        }
+                        acc.intoMemorySegment(out, oo + ch * 4L, LE);
+                    }
+                    for (; ch < c; ch++) {
+                        float g = 0;
+                        for (int j = 0; j < width; j++) {
+                            int tt = s + (width - 1) - j;
+                            if (tt >= 0 && tt < t) {
+                                g += wt[j * c + ch] * dy.get(Buf.F32, ((long) bb * t + tt) * c * 4 + ch * 4L);
+                            }
+                        }
+                        out.set(Buf.F32, oo + ch * 4L, g);
+                    }
+                }
+            });
+        }
+        if (dwb == null && dbiasb == null) {
+            return;
+        }
+        MemorySegment dw = dwb == null ? null : dwb.requireF32("dw", (long) c * width).seg();
+        MemorySegment db = dbiasb == null ? null : dbiasb.requireF32("dbias", c).seg();
+        int grain = Math.max(F.length(), 256);
+        Parallel.range((c + grain - 1) / grain, 1, (blo, bhi) -> {
+            int c0 = blo * grain;
+            int c1 = Math.min(c, bhi * grain);
+            int n = c1 - c0;
+            float[] accW = new float[width * n];
+            float[] accB = new float[n];
+            for (int bb = 0; bb < b; bb++) {
+                for (int tt = 0; tt < t; tt++) {
+                    long go = ((long) bb * t + tt) * c * 4;
+                    for (int j = 0; j < width; j++) {
+                        int s = tt - (width - 1) + j;
+                        long from = src(bb, s, t, c, width, st != null);
+                        if (from < 0) {
+                            continue;
+                        }
+                        MemorySegment in = s >= 0 ? x : st;
+                        int ch = c0;
+                        for (int bound = c0 + F.loopBound(n); ch < bound; ch += F.length()) {
+                            FloatVector g = FloatVector.fromMemorySegment(F, dy, go + ch * 4L, LE);
+                            FloatVector v = FloatVector.fromMemorySegment(F, in, from + ch * 4L, LE);
+                            g.fma(v, FloatVector.fromArray(F, accW, j * n + ch - c0)).intoArray(accW, j * n + ch - c0);
+                        }
+                        for (; ch < c1; ch++) {
+                            accW[j * n + ch - c0] += dy.get(Buf.F32, go + ch * 4L) * in.get(Buf.F32, from + ch * 4L);
+                        }
+                    }
+                    for (int ch = c0; ch < c1; ch++) {
+                        accB[ch - c0] += dy.get(Buf.F32, go + ch * 4L);
+                    }
+                }
+            }
+            for (int ch = c0; ch < c1; ch++) {
+                if (dw != null) {
+                    for (int j = 0; j < width; j++) {
+                        long o = ((long) ch * width + j) * 4;
+                        dw.set(Buf.F32, o, dw.get(Buf.F32, o) + accW[j * n + ch - c0]);
+                    }
+                }
+                if (db != null) {
+                    db.setAtIndex(Buf.F32, ch, db.getAtIndex(Buf.F32, ch) + accB[ch - c0]);
+                }
+            }
+        });
+    }
+
+    @Override
+    public void step(Buf xb, Buf w, Buf bias, Buf stateb, Buf yb, int b, int c, int width) {
+        MemorySegment x = xb.requireF32("x", (long) b * c).seg();
+        MemorySegment state = stateb.requireF32("state", (long) b * (width - 1) * c).seg();
+        MemorySegment y = yb.requireF32("y", (long) b * c).seg();
+        float[] wt = taps(w, c, width);
+        float[] bs = bias == null ? new float[c] : bias.requireF32("bias", c).toFloatArray();
+        for (int bb = 0; bb < b; bb++) {
+            long so = (long) bb * (width - 1) * c * 4;
+            long xo = (long) bb * c * 4;
+            int ch = 0;
+            for (int bound = F.loopBound(c); ch < bound; ch += F.length()) {
+                FloatVector xv = FloatVector.fromMemorySegment(F, x, xo + ch * 4L, LE);
+                FloatVector acc = FloatVector.fromArray(F, bs, ch).add(xv.mul(FloatVector.fromArray(F, wt, (width - 1) * c + ch)));
+                for (int j = 0; j < width - 1; j++) {
+                    FloatVector sv = FloatVector.fromMemorySegment(F, state, so + ((long) j * c + ch) * 4, LE);
+                    acc = sv.fma(FloatVector.fromArray(F, wt, j * c + ch), acc);
+                    // shift the window: slot j takes slot j + 1, the last slot takes x
+                    FloatVector next = j + 1 < width - 1 ? FloatVector.fromMemorySegment(F, state, so + ((long) (j + 1) * c + ch) * 4, LE) : xv;
+                    next.intoMemorySegment(state, so + ((long) j * c + ch) * 4, LE);
+                }
+                acc.intoMemorySegment(y, xo + ch * 4L, LE);
+            }
+            for (; ch < c; ch++) {
+                float xv = x.get(Buf.F32, xo + ch * 4L);
+                float s = bs[ch] + wt[(width - 1) * c + ch] * xv;
+                for (int j = 0; j < width - 1; j++) {
+                    long o = so + ((long) j * c + ch) * 4;
+                    s += wt[j * c + ch] * state.get(Buf.F32, o);
+                    float next = j + 1 < width - 1 ? state.get(Buf.F32, so + ((long) (j + 1) * c + ch) * 4) : xv;
+                    state.set(Buf.F32, o, next);
+                }
+                y.set(Buf.F32, xo + ch * 4L, s);
+            }
+        }
+    }
+}

@@ -1,0 +1,300 @@
+package ai.kestrel.kernels.scan;
+
+import static ai.kestrel.kernels.Vec.F;
+
+import ai.kestrel.kernels.Buf;
+import ai.kestrel.kernels.Parallel;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+
+/**
+ * Vector API {@link SelectiveScan}. Channels are independent, so a vector holds {@code L} channels and the
+ * state of a channel block is kept n-major ({@code h[n][lane]}): every (time, state index) is one vector exp
+ * and a few FMAs, with {@code B[t,n]} and {@code C[t,n]} broadcast. Tasks are (batch, channel block).
+ *
+ * <p>Backward re-runs the forward for its block keeping all {@code T+1} states ({@code (T+1) * N * L} floats,
+ * about 0.5 MB at T=512, N=16, L=16), then walks time backwards. {@code dB} and {@code dC} sum over channels:
+ * blocks are split into a fixed number of groups with private partial sums, added in group order, so the
+ * result does not depend on thread timing.
+ */
+final class SelectiveScanCpu implements SelectiveScan {
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+    private static final int GROUPS = 8;
+
+    private static float[] orZeros(Buf v, int len, String what) {
+        return v == null ? new float[len] : v.requireF32(what, len).toFloatArray();
+    }
+
+    /** {@code a (Din, N)} transposed to {@code (N, Din)} so a channel block of one state index is contiguous. */
+    private static float[] transposeA(Buf a, int din, int n) {
+        float[] src = a.requireF32("A", (long) din * n).toFloatArray();
+        float[] at = new float[n * din];
+        for (int d = 0; d < din; d++) {
+            for (int k = 0; k < n; k++) {
+                at[k * din + d] = src[d * n + k];
+            }
+        }
+        return at;
+    }
+
+    private static FloatVector softplus(FloatVector v) {
+        FloatVector sp = v.lanewise(VectorOperators.EXP).lanewise(VectorOperators.LOG1P);
+        return sp.blend(v, v.compare(VectorOperators.GT, 20f));
+    }
+
+    private static FloatVector softplusGrad(FloatVector v) {
+        FloatVector s = FloatVector.broadcast(F, 1f).div(v.neg().lanewise(VectorOperators.EXP).add(1f));
+        return s.blend(1f, v.compare(VectorOperators.GT, 20f));
+    }
+
+    private static FloatVector load(MemorySegment s, long byteOff, VectorMask<Float> m) {
+        return FloatVector.fromMemorySegment(F, s, byteOff, LE, m);
+    }
+
+    @Override
+    public void forward(Buf xb, Buf dtb, Buf dtBias, Buf a, Buf bmb, Buf cmb, Buf dskip, Buf h0b, Buf yb, Buf hTb,
+                        int b, int t, int din, int n) {
+        long bt = (long) b * t;
+        MemorySegment x = xb.requireF32("x", bt * din).seg();
+        MemorySegment dt = dtb.requireF32("dt", bt * din).seg();
+        MemorySegment bm = bmb.requireF32("B", bt * n).seg();
+        MemorySegment cm = cmb.requireF32("C", bt * n).seg();
+        MemorySegment y = yb.requireF32("y", bt * din).seg();
+        MemorySegment h0 = h0b == null ? null : h0b.requireF32("h0", (long) b * din * n).seg();
+        MemorySegment hT = hTb == null ? null : hTb.requireF32("hT", (long) b * din * n).seg();
+        float[] at = transposeA(a, din, n);
+        float[] bias = orZeros(dtBias, din, "dtBias");
+        float[] dsk = orZeros(dskip, din, "D");
+        int l = F.length();
+        int blocks = (din + l - 1) / l;
+        Parallel.range(b * blocks, 1, (lo, hi) -> {
+            float[] h = new float[n * l];
+            for (int task = lo; task < hi; task++) {
+                int bb = task / blocks;
+                int d0 = (task % blocks) * l;
+                VectorMask<Float> m = F.indexInRange(d0, din);
+                loadState(h0, h, bb, d0, din, n, l);
+                FloatVector bv = FloatVector.fromArray(F, bias, d0, m);
+                FloatVector dv = FloatVector.fromArray(F, dsk, d0, m);
+                for (int tt = 0; tt < t; tt++) {
+                    long xo = (((long) bb * t + tt) * din + d0) * 4;
+                    long bo = ((long) bb * t + tt) * n * 4;
+                    FloatVector xv = load(x, xo, m);
+                    FloatVector delta = softplus(load(dt, xo, m).add(bv));
+                    FloatVector dx = delta.mul(xv);
+                    FloatVector out = dv.mul(xv);
+                    for (int k = 0; k < n; k++) {
+                        FloatVector decay = delta.mul(FloatVector.fromArray(F, at, k * din + d0, m)).lanewise(VectorOperators.EXP);
+                        FloatVector hv = FloatVector.fromArray(F, h, k * l).mul(decay).add(dx.mul(bm.get(Buf.F32, bo + k * 4L)));
+                        hv.intoArray(h, k * l);
+                        out = hv.fma(FloatVector.broadcast(F, cm.get(Buf.F32, bo + k * 4L)), out);
+                    }
+                    out.intoMemorySegment(y, xo, LE, m);
+                }
+                storeState(hT, h, bb, d0, din, n, l);
+            }
+        });
+    }
+
+    /** Copies the (B, Din, N) state of channels {@code [d0, d0+l)} into n-major {@code h}, zeros when absent. */
+    private static void loadState(MemorySegment h0, float[] h, int bb, int d0, int din, int n, int l) {
+        java.util.Arrays.fill(h, 0f);
+        if (h0 == null) {
+            return;
+        }
+        for (int j = 0; j < l && d0 + j < din; j++) {
+            for (int k = 0; k < n; k++) {
+                h[k * l + j] = h0.getAtIndex(Buf.F32, ((long) bb * din + d0 + j) * n + k);
+            }
+        }
+    }
+
+    private static void storeState(MemorySegment hT, float[] h, int bb, int d0, int din, int n, int l) {
+        if (hT == null) {
+            return;
+        }
+        for (int j = 0; j < l && d0 + j < din; j++) {
+            for (int k = 0; k < n; k++) {
+                hT.setAtIndex(Buf.F32, ((long) bb * din + d0 + j) * n + k, h[k * l + j]);
+            }
+        }
+    }
+
+    @Override
+    public void backward(Buf dyb, Buf xb, Buf dtb, Buf dtBias, Buf a, Buf bmb, Buf cmb, Buf dskip, Buf h0b,
+                         Buf dxb, Buf ddtb, Buf ddtBiasb, Buf dAb, Buf dBb, Buf dCb, Buf dDb, Buf dh0b,
+                         int b, int t, int din, int n) {
+        long bt = (long) b * t;
+        MemorySegment dy = dyb.requireF32("dy", bt * din).seg();
+        MemorySegment x = xb.requireF32("x", bt * din).seg();
+        MemorySegment dt = dtb.requireF32("dt", bt * din).seg();
+        MemorySegment bm = bmb.requireF32("B", bt * n).seg();
+        MemorySegment cm = cmb.requireF32("C", bt * n).seg();
+        MemorySegment h0 = h0b == null ? null : h0b.requireF32("h0", (long) b * din * n).seg();
+        MemorySegment dx = dxb == null ? null : dxb.requireF32("dx", bt * din).seg();
+        MemorySegment ddt = ddtb == null ? null : ddtb.requireF32("ddt", bt * din).seg();
+        MemorySegment dh0 = dh0b == null ? null : dh0b.requireF32("dh0", (long) b * din * n).seg();
+        float[] at = transposeA(a, din, n);
+        float[] bias = orZeros(dtBias, din, "dtBias");
+        float[] dsk = orZeros(dskip, din, "D");
+        int l = F.length();
+        int blocks = (din + l - 1) / l;
+        int tasks = b * blocks;
+        int groups = Math.min(GROUPS, tasks);
+        int perGroup = (tasks + groups - 1) / groups;
+        float[][] partB = new float[groups][];
+        float[][] partC = new float[groups][];
+        float[] gA = new float[n * din];   // dA, n-major; each block owns its channels
+        float[] gBias = new float[din];
+        float[] gD = new float[din];
+        Parallel.range(groups, 1, (glo, ghi) -> {
+            float[] hs = new float[(t + 1) * n * l];
+            float[] gh = new float[n * l];
+            for (int g = glo; g < ghi; g++) {
+                float[] pb = new float[(int) (bt * n)];
+                float[] pc = new float[(int) (bt * n)];
+                partB[g] = pb;
+                partC[g] = pc;
+                for (int task = g * perGroup; task < Math.min(tasks, (g + 1) * perGroup); task++) {
+                    int bb = task / blocks;
+                    int d0 = (task % blocks) * l;
+                    VectorMask<Float> m = F.indexInRange(d0, din);
+                    FloatVector bv = FloatVector.fromArray(F, bias, d0, m);
+                    FloatVector dv = FloatVector.fromArray(F, dsk, d0, m);
+                    // 1. forward again, keeping every state: hs[s] is the state after s steps
+                    float[] h = new float[n * l];
+                    loadState(h0, h, bb, d0, din, n, l);
+                    System.arraycopy(h, 0, hs, 0, n * l);
+                    for (int tt = 0; tt < t; tt++) {
+                        long xo = (((long) bb * t + tt) * din + d0) * 4;
+                        long bo = ((long) bb * t + tt) * n * 4;
+                        FloatVector delta = softplus(load(dt, xo, m).add(bv));
+                        FloatVector dxv = delta.mul(load(x, xo, m));
+                        int prev = tt * n * l;
+                        int next = (tt + 1) * n * l;
+                        for (int k = 0; k < n; k++) {
+                            FloatVector decay = delta.mul(FloatVector.fromArray(F, at, k * din + d0, m)).lanewise(VectorOperators.EXP);
+                            FloatVector.fromArray(F, hs, prev + k * l).mul(decay).add(dxv.mul(bm.get(Buf.F32, bo + k * 4L)))
+                                    .intoArray(hs, next + k * l);
+                        }
+                    }
+                    // 2. backwards through time; gh holds dL/dh for the state after step tt
+                    java.util.Arrays.fill(gh, 0f);
+                    FloatVector accBias = FloatVector.zero(F);
+                    FloatVector accD = FloatVector.zero(F);
+                    for (int tt = t - 1; tt >= 0; tt--) {
+                        long xo = (((long) bb * t + tt) * din + d0) * 4;
+                        long bo = ((long) bb * t + tt) * n * 4;
+                        int row = (int) (((long) bb * t + tt) * n);
+                        FloatVector pre = load(dt, xo, m).add(bv);
+                        FloatVector delta = softplus(pre);
+                        FloatVector xv = load(x, xo, m);
+                        FloatVector gy = load(dy, xo, m);
+                        FloatVector gx = dv.mul(gy);
+                        FloatVector gdelta = FloatVector.zero(F);
+                        accD = gy.fma(xv, accD);
+                        int prev = tt * n * l;
+                        int cur = (tt + 1) * n * l;
+                        for (int k = 0; k < n; k++) {
+                            float bk = bm.get(Buf.F32, bo + k * 4L);
+                            float ck = cm.get(Buf.F32, bo + k * 4L);
+                            FloatVector ak = FloatVector.fromArray(F, at, k * din + d0, m);
+                            FloatVector decay = delta.mul(ak).lanewise(VectorOperators.EXP);
+                            FloatVector hPrev = FloatVector.fromArray(F, hs, prev + k * l);
+                            FloatVector gk = FloatVector.fromArray(F, gh, k * l).add(gy.mul(ck));
+                            pc[row + k] += gy.mul(FloatVector.fromArray(F, hs, cur + k * l)).reduceLanes(VectorOperators.ADD);
+                            pb[row + k] += gk.mul(delta).mul(xv).reduceLanes(VectorOperators.ADD);
+                            gx = gk.mul(delta).fma(FloatVector.broadcast(F, bk), gx);
+                            FloatVector gDecayH = gk.mul(decay).mul(hPrev);
+                            gdelta = gDecayH.fma(ak, gdelta).add(gk.mul(bk).mul(xv));
+                            FloatVector gAk = FloatVector.fromArray(F, gA, k * din + d0, m).add(gDecayH.mul(delta));
+                            gAk.intoArray(gA, k * din + d0, m);
+                            gk.mul(decay).intoArray(gh, k * l);
+                        }
+                        if (dx != null) {
+                            gx.intoMemorySegment(dx, xo, LE, m);
+                        }
+                        FloatVector graw = gdelta.mul(softplusGrad(pre));
+                        if (ddt != null) {
+                            graw.intoMemorySegment(ddt, xo, LE, m);
+                        }
+                        accBias = accBias.add(graw);
+                    }
+                    accBias.add(FloatVector.fromArray(F, gBias, d0, m)).intoArray(gBias, d0, m);
+                    accD.add(FloatVector.fromArray(F, gD, d0, m)).intoArray(gD, d0, m);
+                    if (dh0 != null) {
+                        storeState(dh0, gh, bb, d0, din, n, l);
+                    }
+                }
+            }
+        });
+        // cross-channel sums, group by group in a fixed order; per-channel sums straight into the outputs
+        if (dBb != null || dCb != null) {
+            for (long i = 0; i < bt * n; i++) {
+                double sb = 0;
+                double sc = 0;
+                for (int g = 0; g < groups; g++) {
+                    sb += partB[g][(int) i];
+                    sc += partC[g][(int) i];
+                }
+                if (dBb != null) {
+                    dBb.set(i, sb);
+                }
+                if (dCb != null) {
+                    dCb.set(i, sc);
+                }
+            }
+        }
+        for (int d = 0; d < din; d++) {
+            if (ddtBiasb != null) {
+                ddtBiasb.add(d, gBias[d]);
+            }
+            if (dDb != null) {
+                dDb.add(d, gD[d]);
+            }
+            if (dAb != null) {
+                for (int k = 0; k < n; k++) {
+                    dAb.add((long) d * n + k, gA[k * din + d]);
+                }
+            }
+        }
+    }
+
+    @Override
+    public void step(Buf xb, Buf dtb, Buf dtBias, Buf a, Buf bmb, Buf cmb, Buf dskip, Buf hb, Buf yb, int b, int din, int n) {
+        MemorySegment x = xb.requireF32("x", (long) b * din).seg();
+        MemorySegment dt = dtb.requireF32("dt", (long) b * din).seg();
+        MemorySegment av = a.requireF32("A", (long) din * n).seg();
+        MemorySegment bm = bmb.requireF32("B", (long) b * n).seg();
+        MemorySegment cm = cmb.requireF32("C", (long) b * n).seg();
+        MemorySegment h = hb.requireF32("h", (long) b * din * n).seg();
+        MemorySegment y = yb.requireF32("y", (long) b * din).seg();
+        float[] bias = orZeros(dtBias, din, "dtBias");
+        float[] dsk = orZeros(dskip, din, "D");
+        // one token: the state is (B, Din, N) with N contiguous, so vectors run over N within a channel
+        Parallel.range(b * din, 256, (lo, hi) -> {
+            for (int row = lo; row < hi; row++) {
+                int bb = row / din;
+                int d = row % din;
+                float delta = (float) SelectiveScan.softplus(dt.getAtIndex(Buf.F32, row) + bias[d]);
+                float xv = x.getAtIndex(Buf.F32, row);
+                float dxv = delta * xv;
+                long ho = (long) row * n * 4;
+                long ao = (long) d * n * 4;
+                long bo = (long) bb * n * 4;
+                float out = dsk[d] * xv;
+                for (int k0 = 0; k0 < n; k0 += F.length()) {
+                    VectorMask<Float> m = F.indexInRange(k0, n);
+                    FloatVector decay = load(av, ao + k0 * 4L, m).mul(delta).lanewise(VectorOperators.EXP);
+                    FloatVector hv = load(h, ho + k0 * 4L, m).mul(decay).add(load(bm, bo + k0 * 4L, m).mul(dxv));
+                    hv.intoMemorySegment(h, ho + k0 * 4L, LE, m);
+                    out += hv.mul(load(cm, bo + k0 * 4L, m)).reduceLanes(VectorOperators.ADD, m);
+                }
+                y.setAtIndex(Buf.F32, row, out);
+            }
+        });
+    }
+}
