@@ -20,4 +20,5 @@ module ai.kestrel.kernels {
     exports ai.kestrel.kernels.rope;
     exports ai.kestrel.kernels.scan;
     exports ai.kestrel.kernels.softmax;
+    exports ai.kestrel.kernels.ssd;
 }

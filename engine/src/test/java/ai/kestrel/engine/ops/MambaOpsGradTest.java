@@ -39,4 +39,22 @@ class MambaOpsGradTest {
                     x, dt, dtBias, a, bm, cm, d, h0);
         }
     }
+
+    @Test
+    void ssdEveryInputWithGroupsAndPartialChunk() {
+        try (Scope s = Scope.open()) {
+            SplittableRandom rnd = new SplittableRandom(43);
+            int b = 2, t = 5, h = 4, p = 2, g = 2, n = 3;
+            Tensor x = Rand.normal64(rnd, 1, b, t, h, p).requiresGrad(true);
+            Tensor dt = Rand.uniform64(rnd, -2, 1.5, b, t, h).requiresGrad(true);
+            Tensor dtBias = Rand.normal64(rnd, 0.3, h).requiresGrad(true);
+            Tensor a = Rand.uniform64(rnd, -1.5, -0.2, h).requiresGrad(true);
+            Tensor bm = Rand.normal64(rnd, 0.6, b, t, g, n).requiresGrad(true);
+            Tensor cm = Rand.normal64(rnd, 0.6, b, t, g, n).requiresGrad(true);
+            Tensor d = Rand.normal64(rnd, 1, h).requiresGrad(true);
+            Tensor s0 = Rand.normal64(rnd, 1, b, h, p, n).requiresGrad(true);
+            GradCheck.of("ssd").run(in -> Ssd.scan(in[0], in[1], in[2], in[3], in[4], in[5], in[6], in[7], 2).y(),
+                    x, dt, dtBias, a, bm, cm, d, s0);
+        }
+    }
 }
