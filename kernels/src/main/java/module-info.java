@@ -9,6 +9,7 @@ module ai.kestrel.kernels {
     requires transitive jdk.incubator.vector;
 
     exports ai.kestrel.kernels;
+    exports ai.kestrel.kernels.attention;
     exports ai.kestrel.kernels.conv;
     exports ai.kestrel.kernels.elementwise;
     exports ai.kestrel.kernels.embedding;

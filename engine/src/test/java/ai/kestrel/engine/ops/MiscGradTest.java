@@ -81,4 +81,15 @@ class MiscGradTest {
             assertNull(out.gradFnName());
         }
     }
+
+    @Test
+    void attentionWithGroupedHeads() {
+        try (Scope s = Scope.open()) {
+            SplittableRandom rnd = new SplittableRandom(36);
+            Tensor q = Rand.normal64(rnd, 1, 2, 5, 4, 3).requiresGrad(true);
+            Tensor k = Rand.normal64(rnd, 1, 2, 5, 2, 3).requiresGrad(true);
+            Tensor v = Rand.normal64(rnd, 1, 2, 5, 2, 3).requiresGrad(true);
+            GradCheck.of("attention").run(in -> Attentions.causal(in[0], in[1], in[2], 0.7), q, k, v);
+        }
+    }
 }

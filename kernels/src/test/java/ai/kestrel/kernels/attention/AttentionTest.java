@@ -1,0 +1,97 @@
+package ai.kestrel.kernels.attention;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import ai.kestrel.kernels.Buf;
+import ai.kestrel.kernels.Twin;
+import ai.kestrel.kernels.attention.Attention.Dims;
+import java.lang.foreign.Arena;
+import java.util.SplittableRandom;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+class AttentionTest {
+    /** (seed, dims): prompts, decode steps and chunks against caches with spare capacity. */
+    static Stream<Arguments> shapes() {
+        return Stream.of(
+                Arguments.of(1L, Dims.causal(1, 1, 1, 1, 1)),
+                Arguments.of(2L, Dims.causal(2, 7, 4, 2, 7)),
+                Arguments.of(3L, Dims.causal(1, 33, 6, 2, 8)),
+                Arguments.of(4L, Dims.causal(1, 70, 8, 8, 33)),
+                Arguments.of(5L, Dims.causal(2, 20, 4, 1, 64)),
+                Arguments.of(6L, new Dims(1, 1, 70, 96, 6, 2, 16)),     // decode against a cache
+                Arguments.of(7L, new Dims(2, 5, 33, 40, 4, 2, 7)),      // a chunk of prompt after a cache
+                Arguments.of(8L, Dims.causal(1, 130, 2, 1, 16)));       // crosses the key block size
+    }
+
+    @ParameterizedTest(name = "seed={0} {1}")
+    @MethodSource("shapes")
+    void cpuMatchesReference(long seed, Dims m) {
+        try (Arena arena = Arena.ofShared()) {
+            SplittableRandom rnd = new SplittableRandom(seed);
+            int nq = m.b() * m.tq() * m.h() * m.p();
+            int nk = m.b() * m.cap() * m.kv() * m.p();
+            double scale = 1 / Math.sqrt(m.p());
+            // scores of O(1-3): softmax neither uniform nor one-hot
+            Buf q = Twin.randn(arena, rnd, nq, 1.2), k = Twin.randn(arena, rnd, nk, 1.2), v = Twin.randn(arena, rnd, nk);
+            Buf or = Buf.allocF32(arena, nq), oc = Buf.allocF32(arena, nq);
+            Buf lr = Buf.allocF32(arena, (long) m.b() * m.h() * m.tq()), lc = Buf.allocF32(arena, (long) m.b() * m.h() * m.tq());
+            Attention.REF.forward(q, k, v, or, lr, m, scale);
+            Attention.CPU.forward(q, k, v, oc, lc, m, scale);
+            String c = "seed=" + seed + " " + m;
+            Twin.assertClose(c + " o", or, oc, 1e-5, 1e-4);
+            Twin.assertClose(c + " lse", lr, lc, 1e-5, 1e-5);
+            Buf dO = Twin.randn(arena, rnd, nq);
+            Buf dqr = Buf.allocF32(arena, nq), dqc = Buf.allocF32(arena, nq);
+            Buf dkr = Buf.allocF32(arena, nk), dkc = Buf.allocF32(arena, nk), dvr = Buf.allocF32(arena, nk), dvc = Buf.allocF32(arena, nk);
+            Attention.REF.backward(dO, q, k, v, or, lr, dqr, dkr, dvr, m, scale);
+            Attention.CPU.backward(dO, q, k, v, or, lr, dqc, dkc, dvc, m, scale);
+            Twin.assertClose(c + " dq", dqr, dqc, 1e-4, 1e-4);
+            Twin.assertClose(c + " dk", dkr, dkc, 1e-4, 1e-4);
+            Twin.assertClose(c + " dv", dvr, dvc, 1e-4, 1e-4);
+        }
+    }
+
+    /** A prompt of T rows gives what T single-row decode steps against a growing cache give. */
+    @Test
+    void prefillEqualsDecodeSteps() {
+        int t = 12, h = 6, kv = 2, p = 16, cap = 20;
+        try (Arena arena = Arena.ofShared()) {
+            SplittableRandom rnd = new SplittableRandom(9);
+            Buf q = Twin.randn(arena, rnd, t * h * p), kc = Buf.allocF32(arena, (long) cap * kv * p), vc = Buf.allocF32(arena, (long) cap * kv * p);
+            Buf k = Twin.randn(arena, rnd, t * kv * p), v = Twin.randn(arena, rnd, t * kv * p);
+            Buf full = Buf.allocF32(arena, (long) t * h * p);
+            Attention.CPU.forward(q, k, v, full, null, Dims.causal(1, t, h, kv, p), 0.25);
+            Buf o1 = Buf.allocF32(arena, (long) h * p);
+            for (int i = 0; i < t; i++) {
+                for (int e = 0; e < kv * p; e++) { // append row i to the cache
+                    kc.set((long) i * kv * p + e, k.get((long) i * kv * p + e));
+                    vc.set((long) i * kv * p + e, v.get((long) i * kv * p + e));
+                }
+                Attention.CPU.forward(q.slice((long) i * h * p, (long) h * p), kc, vc, o1, null, new Dims(1, 1, i + 1, cap, h, kv, p), 0.25);
+                for (int e = 0; e < h * p; e++) {
+                    assertEquals(full.get((long) i * h * p + e), o1.get(e), 1e-5, "row " + i);
+                }
+            }
+        }
+    }
+
+    @Test
+    void knownAnswer() {
+        // two keys, equal scores: the second row averages the two values; the first sees only its own
+        try (Arena arena = Arena.ofShared()) {
+            Buf q = Buf.ofF64(arena, 1, 1);
+            Buf k = Buf.ofF64(arena, 2, 2);
+            Buf v = Buf.ofF64(arena, 10, 20);
+            Buf o = Buf.allocF64(arena, 2);
+            Buf lse = Buf.allocF64(arena, 2);
+            Attention.REF.forward(q, k, v, o, lse, Dims.causal(1, 2, 1, 1, 1), 0.5);
+            assertEquals(10, o.get(0), 1e-12);
+            assertEquals(15, o.get(1), 1e-12);
+            assertEquals(1 + Math.log(2), lse.get(1), 1e-12);
+        }
+    }
+}
