@@ -32,6 +32,17 @@ public class MatmulBench extends BenchBase {
     Buf x, y, dy, dx, dw;
     int n, k;
 
+    /** Work per call, for the report: {flops, bytes}; bytes are the weight bytes a decode step must stream. */
+    static double[] work(String method, java.util.function.Function<String, String> param) {
+        String[] kn = param.apply("shape").split("->");
+        double k = Double.parseDouble(kn[0]);
+        double n = Double.parseDouble(kn[1]);
+        double m = Double.parseDouble(param.apply("m"));
+        double rowBytes = WeightFormat.valueOf(param.apply("format")).rowBytes((int) k);
+        double weightBytes = method.equals("backwardWeight") ? 0 : n * rowBytes;
+        return new double[] {2 * m * n * k, weightBytes};
+    }
+
     @Setup
     public void setup() {
         String[] kn = shape.split("->");

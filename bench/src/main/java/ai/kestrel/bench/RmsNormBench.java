@@ -22,6 +22,15 @@ public class RmsNormBench extends BenchBase {
     Buf x, w, y, rstd, xs, zs, ws, ys, rs;
     final int ds = 1536;
 
+    /** Work per call, for the report: {flops, bytes moved}. */
+    static double[] work(String method, java.util.function.Function<String, String> param) {
+        double rows = Double.parseDouble(param.apply("rows"));
+        double d = Double.parseDouble(param.apply("d"));
+        return method.equals("gatedRmsNormCpu")
+                ? new double[] {8 * rows * 1536, 3 * rows * 1536 * 4}
+                : new double[] {4 * rows * d, 2 * rows * d * 4};
+    }
+
     @Setup
     public void setup() {
         arena = Arena.ofShared();

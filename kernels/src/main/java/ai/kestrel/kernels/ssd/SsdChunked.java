@@ -1,16 +1,23 @@
 package ai.kestrel.kernels.ssd;
 
+import static ai.kestrel.kernels.Vec.F;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+
 /**
  * The chunked SSD algorithm for one (batch, head), on float arrays. Inputs of the head: {@code x (T, P)},
  * {@code dt (T)} raw, its group's {@code bm, cm (T, N)} and the per-chunk products {@code cb[c][i*L + j] =
- * C_{t0+i} · B_{t0+j}} (shared by all heads of a group). The state is kept transposed, {@code st[n*P + p]},
- * so every update is an axpy over the head width.
+ * C_{t0+i} · B_{t0+j}} (shared by all heads of a group). The state is kept transposed, {@code st[n*P + p]}.
  *
  * <p>Within a chunk starting at {@code t0}, with {@code l_i = A * sum_{r<=i} delta_r} (cumulative log decay):
  * <pre>
  *   y_i   = sum_{j<=i} (C_i·B_j) exp(l_i - l_j) delta_j x_j  +  exp(l_i) S·C_i  +  D x_i
  *   S_end = exp(l_last) S  +  sum_j exp(l_last - l_j) delta_j x_j ⊗ B_j
  * </pre>
+ * Every sum is a small matrix product ({@link SmallGemm}): the quadratic intra-chunk form
+ * {@code W (L, L) · X (L, P)}, the state read {@code (e^l ∘ C) (L, N) · S (N, P)} and the state write
+ * {@code ((e^{l_L - l} δ) ∘ B)ᵀ (N, L) · X (L, P)}.
  */
 final class SsdChunked {
     final int t;
@@ -48,6 +55,23 @@ final class SsdChunked {
         }
     }
 
+    /** {@code e[i*L + j] = exp(l_i - l_j)} for {@code j <= i < len}, zero above the diagonal. */
+    void pairDecays(float[] l, int t0, int len, float[] e) {
+        for (int i = 0; i < len; i++) {
+            FloatVector li = FloatVector.broadcast(F, l[t0 + i]);
+            int j = 0;
+            for (; j + F.length() <= i + 1; j += F.length()) {
+                li.sub(FloatVector.fromArray(F, l, t0 + j)).lanewise(VectorOperators.EXP).intoArray(e, i * chunk + j);
+            }
+            for (; j <= i; j++) {
+                e[i * chunk + j] = (float) Math.exp(l[t0 + i] - l[t0 + j]);
+            }
+            for (; j < len; j++) {
+                e[i * chunk + j] = 0f;
+            }
+        }
+    }
+
     /**
      * Forward over all chunks: writes {@code y (T, P)}; {@code st} enters as the initial state and leaves as the
      * final one. {@code states}, when not null, receives the state entering each chunk ({@code [c][N*P]}).
@@ -56,6 +80,9 @@ final class SsdChunked {
         float[] delta = new float[t];
         float[] l = new float[t];
         decays(dt, delta, l);
+        float[] w = new float[chunk * chunk];
+        float[] cs = new float[chunk * n];
+        float[] bw = new float[chunk * n];
         for (int c = 0; c < chunks(); c++) {
             int t0 = c * chunk;
             int len = Math.min(chunk, t - t0);
@@ -63,33 +90,35 @@ final class SsdChunked {
                 System.arraycopy(st, 0, states[c], 0, n * p);
             }
             float[] m = cb[c];
-            // 1. outputs: skip term, intra-chunk quadratic form, entering state
+            // 1. the quadratic form: W[i][j] = (C_i·B_j) exp(l_i - l_j) delta_j, then Y = D X + W X
+            pairDecays(l, t0, len, w);
             for (int i = 0; i < len; i++) {
-                int yo = (t0 + i) * p;
-                for (int q = 0; q < p; q++) {
-                    y[yo + q] = d * x[yo + q];
-                }
-                float li = l[t0 + i];
                 for (int j = 0; j <= i; j++) {
-                    float w = m[i * chunk + j] * (float) Math.exp(li - l[t0 + j]) * delta[t0 + j];
-                    Lanes.axpy(w, x, (t0 + j) * p, y, yo, p);
+                    w[i * chunk + j] *= m[i * chunk + j] * delta[t0 + j];
                 }
-                float ei = (float) Math.exp(li);
-                int co = (t0 + i) * n;
-                for (int k = 0; k < n; k++) {
-                    Lanes.axpy(ei * cm[co + k], st, k * p, y, yo, p);
+                for (int q = 0; q < p; q++) {
+                    y[(t0 + i) * p + q] = d * x[(t0 + i) * p + q];
                 }
             }
-            // 2. pass the state to the next chunk
+            SmallGemm.run(w, 0, chunk, 1, x, t0 * p, p, y, t0 * p, p, len, len, p, true);
+            // 2. the state entering the chunk: Y += (exp(l) ∘ C) S
+            for (int i = 0; i < len; i++) {
+                float ei = (float) Math.exp(l[t0 + i]);
+                for (int k = 0; k < n; k++) {
+                    cs[i * n + k] = ei * cm[(t0 + i) * n + k];
+                }
+            }
+            SmallGemm.run(cs, 0, n, 1, st, 0, p, y, t0 * p, p, len, n, p, false);
+            // 3. the state leaving it: S = exp(l_last) S + ((exp(l_last - l) delta) ∘ B)ᵀ X
             float last = l[t0 + len - 1];
-            Lanes.scale((float) Math.exp(last), st, 0, n * p);
             for (int j = 0; j < len; j++) {
                 float f = (float) Math.exp(last - l[t0 + j]) * delta[t0 + j];
-                int bo = (t0 + j) * n;
                 for (int k = 0; k < n; k++) {
-                    Lanes.axpy(f * bm[bo + k], x, (t0 + j) * p, st, k * p, p);
+                    bw[j * n + k] = f * bm[(t0 + j) * n + k];
                 }
             }
+            Lanes.scale((float) Math.exp(last), st, 0, n * p);
+            SmallGemm.run(bw, 0, 1, n, x, t0 * p, p, st, 0, p, n, len, p, false);
         }
     }
 
@@ -97,10 +126,19 @@ final class SsdChunked {
     record Grads(float[] dx, float[] ddt, float[] dB, float[] dC, float[] ds0, float[] sums) {
     }
 
+    /** {@code dst[c*rows + r] = src[r*cols + c]}. */
+    private static void transpose(float[] src, int so, int rows, int cols, float[] dst) {
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < cols; c++) {
+                dst[c * rows + r] = src[so + r * cols + c];
+            }
+        }
+    }
+
     /**
-     * Backward: recomputes the chunk-entering states, then walks the chunks backwards carrying {@code gt},
-     * the gradient of the state at the end of the current chunk (zero after the last). {@code st0} is the
-     * initial state ({@code [n*P + p]}); {@code out.ds0} receives its gradient in the same layout.
+     * Backward: recomputes the chunk-entering states, then walks the chunks backwards carrying {@code gt}, the
+     * gradient of the state at the end of the current chunk (zero after the last). {@code st0} is the initial
+     * state ({@code [n*P + p]}); {@code out.ds0} receives its gradient in the same layout.
      */
     void backward(float[] dy, float[] x, float[] dt, float[] bm, float[] cm, float[][] cb, float[] st0, Grads out) {
         int nc = chunks();
@@ -110,13 +148,21 @@ final class SsdChunked {
         float[] delta = new float[t];
         float[] l = new float[t];
         decays(dt, delta, l);
+        int sq = chunk * chunk;
         float[] gt = new float[n * p];
-        float[] gtNext = new float[n * p];
         float[] dDelta = new float[t];
         float[] dl = new float[chunk];
-        float[] dyx = new float[chunk * chunk];
+        float[] e = new float[sq];
+        float[] dyx = new float[sq];
+        float[] coef = new float[sq];
+        float[] wt = new float[sq];
+        float[] xt = new float[p * chunk];
+        float[] spn = new float[p * n];
+        float[] gpn = new float[p * n];
         float[] q = new float[chunk * n];
         float[] r = new float[chunk * n];
+        float[] bw = new float[chunk * n];
+        float[] cs = new float[chunk * n];
         float[] dx = out.dx();
         float[] dB = out.dB();
         float[] dC = out.dC();
@@ -129,39 +175,46 @@ final class SsdChunked {
             float[] s = states[c];
             float[] m = cb[c];
             java.util.Arrays.fill(dl, 0f);
-            // 1. dot products the chunk needs: dy_i·x_j, S[n]·dy_i, GT[n]·x_j
-            for (int i = 0; i < len; i++) {
-                for (int j = 0; j <= i; j++) {
-                    dyx[i * chunk + j] = Lanes.dot(dy, (t0 + i) * p, x, (t0 + j) * p, p);
-                }
-                for (int k = 0; k < n; k++) {
-                    q[i * n + k] = Lanes.dot(s, k * p, dy, (t0 + i) * p, p);
-                    r[i * n + k] = Lanes.dot(gt, k * p, x, (t0 + i) * p, p);
-                }
-            }
+            // 1. products the chunk needs: dyx = DY Xᵀ, q = DY S (q_i[n] = S[n]·dy_i), r = X GT (r_j[n] = GT[n]·x_j)
+            transpose(x, t0 * p, len, p, xt);
+            java.util.Arrays.fill(dyx, 0f);
+            SmallGemm.run(dy, t0 * p, p, 1, xt, 0, len, dyx, 0, chunk, len, p, len, false);
+            transpose(s, 0, n, p, spn);
+            transpose(gt, 0, n, p, gpn);
+            java.util.Arrays.fill(q, 0f);
+            java.util.Arrays.fill(r, 0f);
+            SmallGemm.run(dy, t0 * p, p, 1, spn, 0, n, q, 0, n, len, p, n, false);
+            SmallGemm.run(x, t0 * p, p, 1, gpn, 0, n, r, 0, n, len, p, n, false);
             // 2. through the intra-chunk quadratic form
+            pairDecays(l, t0, len, e);
             for (int i = 0; i < len; i++) {
-                float li = l[t0 + i];
                 for (int j = 0; j <= i; j++) {
-                    float e = (float) Math.exp(li - l[t0 + j]);
-                    float mij = m[i * chunk + j];
+                    int ij = i * chunk + j;
                     float dj = delta[t0 + j];
-                    float g = dyx[i * chunk + j];
-                    float tij = mij * e * dj * g;
+                    float me = m[ij] * e[ij];
+                    float tij = me * dj * dyx[ij];
                     dl[i] += tij;
                     dl[j] -= tij;
-                    dDelta[t0 + j] += mij * e * g;
-                    Lanes.axpy(mij * e * dj, dy, (t0 + i) * p, dx, (t0 + j) * p, p);
-                    float coef = e * dj * g;
-                    Lanes.axpy(coef, bm, (t0 + j) * n, dC, (t0 + i) * n, n);
-                    Lanes.axpy(coef, cm, (t0 + i) * n, dB, (t0 + j) * n, n);
+                    dDelta[t0 + j] += me * dyx[ij];
+                    wt[ij] = me * dj;
+                    coef[ij] = e[ij] * dj * dyx[ij];
+                }
+                for (int j = i + 1; j < len; j++) {
+                    wt[i * chunk + j] = 0f;
+                    coef[i * chunk + j] = 0f;
                 }
             }
-            // 3. through the state entering the chunk (outputs read it)
+            SmallGemm.run(wt, 0, 1, chunk, dy, t0 * p, p, dx, t0 * p, p, len, len, p, false);   // dx_j += sum_i W_ij dy_i
+            SmallGemm.run(coef, 0, chunk, 1, bm, t0 * n, n, dC, t0 * n, n, len, len, n, true); // dC_i += sum_j coef_ij B_j
+            SmallGemm.run(coef, 0, 1, chunk, cm, t0 * n, n, dB, t0 * n, n, len, len, n, false); // dB_j += sum_i coef_ij C_i
+            // 3. through the state entering the chunk (the outputs read it)
             for (int i = 0; i < len; i++) {
                 float ei = (float) Math.exp(l[t0 + i]);
                 Lanes.axpy(ei, q, i * n, dC, (t0 + i) * n, n);
                 dl[i] += ei * Lanes.dot(cm, (t0 + i) * n, q, i * n, n);
+                for (int k = 0; k < n; k++) {
+                    cs[i * n + k] = ei * cm[(t0 + i) * n + k];
+                }
             }
             // 4. through the state leaving the chunk
             float last = l[t0 + len - 1];
@@ -171,7 +224,7 @@ final class SsdChunked {
                 float dj = delta[t0 + j];
                 int bo = (t0 + j) * n;
                 for (int k = 0; k < n; k++) {
-                    Lanes.axpy(f * dj * bm[bo + k], gt, k * p, dx, (t0 + j) * p, p);
+                    bw[j * n + k] = f * dj * bm[bo + k];
                 }
                 Lanes.axpy(f * dj, r, j * n, dB, bo, n);
                 float br = Lanes.dot(bm, bo, r, j * n, n);
@@ -180,6 +233,7 @@ final class SsdChunked {
                 dl[len - 1] += v;
                 dl[j] -= v;
             }
+            SmallGemm.run(bw, 0, n, 1, gt, 0, p, dx, t0 * p, p, len, n, p, false); // dx_j += sum_n bw_jn GT[n]
             dl[len - 1] += eL * Lanes.dot(gt, 0, s, 0, n * p);
             // 5. the skip term
             for (int i = 0; i < len; i++) {
@@ -203,19 +257,9 @@ final class SsdChunked {
                 out.ddt()[t0 + i] = graw;
                 dBias += graw;
             }
-            // 7. the gradient of the state entering this chunk becomes the next (earlier) chunk's gt
-            System.arraycopy(gt, 0, gtNext, 0, n * p);
-            Lanes.scale(eL, gtNext, 0, n * p);
-            for (int i = 0; i < len; i++) {
-                float ei = (float) Math.exp(l[t0 + i]);
-                int co = (t0 + i) * n;
-                for (int k = 0; k < n; k++) {
-                    Lanes.axpy(ei * cm[co + k], dy, (t0 + i) * p, gtNext, k * p, p);
-                }
-            }
-            float[] tmp = gt;
-            gt = gtNext;
-            gtNext = tmp;
+            // 7. the gradient of the state entering this chunk: exp(l_last) GT + (exp(l) ∘ C)ᵀ DY
+            Lanes.scale(eL, gt, 0, n * p);
+            SmallGemm.run(cs, 0, 1, n, dy, t0 * p, p, gt, 0, p, n, len, p, false);
         }
         System.arraycopy(gt, 0, out.ds0(), 0, n * p);
         out.sums()[0] += (float) dBias;

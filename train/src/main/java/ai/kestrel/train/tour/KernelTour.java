@@ -15,7 +15,7 @@ import java.util.Locale;
 public final class KernelTour {
     /** Every family's suite, in the order the table prints them. */
     public static List<TourSuite> suites() {
-        return List.of(new MatmulTour(), new NormTour(), new ElementwiseTour());
+        return List.of(new MatmulTour(), new MixerTour(), new NormTour(), new ElementwiseTour(), new MiscTour());
     }
 
     private KernelTour() {
@@ -30,8 +30,8 @@ public final class KernelTour {
                     if (!filter.isEmpty() && !c.kernel().contains(filter)) {
                         continue;
                     }
-                    double refMs = time(c.ref(), 2, secondsPerCase / 3) * c.refScale();
-                    double cpuMs = time(c.cpu(), 31, secondsPerCase);
+                    double refMs = time(c.ref(), 2, secondsPerCase / 3, 0) * c.refScale();
+                    double cpuMs = time(c.cpu(), 31, secondsPerCase, 2 * secondsPerCase);
                     out.printf(Locale.ROOT, "%-26s %-34s %10s %10.3f %7.1fx %10s %9s%n", c.kernel(), c.shape(),
                             (c.refScale() > 1 ? "~" : "") + String.format(Locale.ROOT, "%.3f", refMs), cpuMs,
                             refMs / cpuMs, rate(c.flops(), cpuMs), rate(c.bytes(), cpuMs));
@@ -45,15 +45,20 @@ public final class KernelTour {
         return work <= 0 ? "-" : String.format(Locale.ROOT, "%.1f", work / (ms * 1e6));
     }
 
-    /** Median milliseconds per call over up to {@code reps} calls within about {@code budgetSeconds}, after warm-up. */
-    static double time(Runnable r, int reps, double budgetSeconds) {
-        long warmEnd = System.nanoTime() + (long) (budgetSeconds * 0.3e9);
-        r.run();
-        while (System.nanoTime() < warmEnd) {
+    /**
+     * Median milliseconds per call over up to {@code reps} calls within about {@code budgetSeconds}, after a
+     * warm-up of at least {@code warmSeconds} or {@value #WARM_CALLS} calls (C2 compiles a kernel only after
+     * many calls; until then it runs interpreted, tens of times slower).
+     */
+    static double time(Runnable r, int reps, double budgetSeconds, double warmSeconds) {
+        long warmEnd = System.nanoTime() + (long) (warmSeconds * 1e9);
+        int calls = 0;
+        do {
             r.run();
-        }
+            calls++;
+        } while (calls < WARM_CALLS && System.nanoTime() < warmEnd);
         List<Double> ms = new ArrayList<>();
-        long end = System.nanoTime() + (long) (budgetSeconds * 0.7e9);
+        long end = System.nanoTime() + (long) (budgetSeconds * 1e9);
         do {
             long t0 = System.nanoTime();
             r.run();
@@ -63,4 +68,7 @@ public final class KernelTour {
         Arrays.sort(a);
         return a[a.length / 2];
     }
+
+    /** Warm-up calls before timing a fast kernel (bounded by time too). */
+    static final int WARM_CALLS = 300;
 }

@@ -1,0 +1,102 @@
+package ai.kestrel.bench;
+
+import ai.kestrel.kernels.Buf;
+import ai.kestrel.kernels.embedding.Embedding;
+import ai.kestrel.kernels.loss.CrossEntropy;
+import ai.kestrel.kernels.optim.AdamW;
+import ai.kestrel.kernels.quant.Codecs;
+import ai.kestrel.kernels.quant.WeightFormat;
+import ai.kestrel.kernels.quant.Weights;
+import ai.kestrel.kernels.rope.Rope;
+import ai.kestrel.kernels.softmax.Softmax;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.TearDown;
+
+/**
+ * The bandwidth-bound kernels at Falcon-H1-1.5B-Deep shapes, for {@code m} tokens: RoPE on 6 heads of 128,
+ * softmax rows of 512, embedding gather from the 65536 x 1280 table (BF16 as shipped), cross-entropy over
+ * 65536 logits (forward + backward), and AdamW over 10 M parameters (independent of m).
+ */
+public class MiscBench extends BenchBase {
+    @Param({"1", "512"})
+    int m;
+
+    Arena arena;
+    Buf q, qOut, scores, probs, emb, logits, dlogits, loss, lse, p, g, mom, vel;
+    Weights table;
+    MemorySegment ids, labels;
+    static final int V = 65536, D = 1280, ADAM = 10_000_000;
+
+    static double[] work(String method, java.util.function.Function<String, String> param) {
+        double m = Double.parseDouble(param.apply("m"));
+        return switch (method) {
+            case "rope" -> new double[] {0, 2 * m * 6 * 128 * 4};
+            case "softmax" -> new double[] {0, 2 * m * 512 * 4};
+            case "embeddingBf16" -> new double[] {0, m * D * (2 + 4)};
+            case "crossEntropy" -> new double[] {0, 3 * m * V * 4};
+            case "adamw" -> new double[] {0, 7.0 * ADAM * 4};
+            default -> new double[] {0, 0};
+        };
+    }
+
+    @Setup
+    public void setup() {
+        arena = Arena.ofShared();
+        q = Data.randn(arena, (long) m * 6 * 128, 1, 1);
+        qOut = Buf.allocF32(arena, (long) m * 6 * 128);
+        scores = Data.randn(arena, (long) m * 512, 2, 3);
+        probs = Buf.allocF32(arena, (long) m * 512);
+        float[] t = new float[V * D];
+        java.util.SplittableRandom rnd = new java.util.SplittableRandom(3);
+        for (int i = 0; i < t.length; i++) {
+            t[i] = (float) (rnd.nextDouble() - 0.5);
+        }
+        table = Codecs.encode(arena, t, V, D, WeightFormat.BF16);
+        ids = Data.ids(arena, m, V, 4);
+        emb = Buf.allocF32(arena, (long) m * D);
+        logits = Data.randn(arena, (long) m * V, 5, 3);
+        dlogits = Buf.allocF32(arena, (long) m * V);
+        labels = Data.ids(arena, m, V, 6);
+        loss = Buf.allocF32(arena, m);
+        lse = Buf.allocF32(arena, m);
+        p = Data.randn(arena, ADAM, 7, 1);
+        g = Data.randn(arena, ADAM, 8, 1);
+        mom = Buf.allocF32(arena, ADAM);
+        vel = Buf.allocF32(arena, ADAM);
+    }
+
+    @TearDown
+    public void tearDown() {
+        arena.close();
+    }
+
+    @Benchmark
+    public void rope() {
+        Rope.CPU.forward(q, qOut, 1, m, 6, 128, 4096, 1e11);
+    }
+
+    @Benchmark
+    public void softmax() {
+        Softmax.CPU.forward(scores, probs, m, 512);
+    }
+
+    @Benchmark
+    public void embeddingBf16() {
+        Embedding.CPU.gather(table, ids, m, emb);
+    }
+
+    @Benchmark
+    public void crossEntropy() {
+        CrossEntropy.CPU.forward(logits, labels, m, V, loss, lse);
+        CrossEntropy.CPU.backward(logits, labels, lse, 1.0 / m, dlogits, m, V);
+    }
+
+    @Benchmark
+    public void adamw() {
+        AdamW.CPU.step(p, g, mom, vel, ADAM, 1e-4, 0.9, 0.999, 1e-8, 0.01, 10);
+    }
+}

@@ -1,0 +1,111 @@
+package ai.kestrel.kernels.ssd;
+
+import static ai.kestrel.kernels.Vec.F;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+
+/**
+ * {@code C (rows, P) += A (rows, K) · B (K, P)} on float arrays with arbitrary strides for A, the shape of
+ * every product inside an SSD chunk. Rows in blocks of four and four vectors of P at a time: 16 accumulators,
+ * four broadcasts and four loads per reduction step. With {@code lowerTriangular}, row {@code r} stops at
+ * {@code k = r} (A is zero above its diagonal).
+ */
+final class SmallGemm {
+    private SmallGemm() {
+    }
+
+    /**
+     * @param a     element (r, k) at {@code a[ao + r*ars + k*aks]}
+     * @param b     row k at {@code b[bo + k*brs]}, P contiguous floats
+     * @param c     row r at {@code c[co + r*crs]}, P contiguous floats
+     */
+    static void run(float[] a, int ao, int ars, int aks, float[] b, int bo, int brs, float[] c, int co, int crs,
+                    int rows, int k, int p, boolean lowerTriangular) {
+        int l = F.length();
+        int r0 = 0;
+        for (; r0 + 4 <= rows; r0 += 4) {
+            int kc = lowerTriangular ? Math.min(k, r0 + 4) : k;
+            int c0 = 0;
+            for (; c0 + 4 * l <= p; c0 += 4 * l) {
+                block4x4(a, ao + r0 * ars, ars, aks, b, bo + c0, brs, c, co + r0 * crs + c0, crs, kc);
+            }
+            for (; c0 < p; c0 += l) {
+                VectorMask<Float> m = F.indexInRange(c0, p);
+                for (int r = r0; r < r0 + 4; r++) {
+                    row(a, ao + r * ars, aks, b, bo + c0, brs, c, co + r * crs + c0, lowerTriangular ? Math.min(k, r + 1) : k, m);
+                }
+            }
+        }
+        for (int r = r0; r < rows; r++) {
+            int kc = lowerTriangular ? Math.min(k, r + 1) : k;
+            for (int c0 = 0; c0 < p; c0 += l) {
+                row(a, ao + r * ars, aks, b, bo + c0, brs, c, co + r * crs + c0, kc, F.indexInRange(c0, p));
+            }
+        }
+    }
+
+    private static void row(float[] a, int ao, int aks, float[] b, int bo, int brs, float[] c, int co, int kc, VectorMask<Float> m) {
+        FloatVector acc = FloatVector.fromArray(F, c, co, m);
+        for (int kk = 0; kk < kc; kk++) {
+            acc = FloatVector.fromArray(F, b, bo + kk * brs, m).fma(FloatVector.broadcast(F, a[ao + kk * aks]), acc);
+        }
+        acc.intoArray(c, co, m);
+    }
+
+    private static void block4x4(float[] a, int ao, int ars, int aks, float[] b, int bo, int brs, float[] c, int co, int crs, int kc) {
+        int l = F.length();
+        FloatVector c00 = FloatVector.fromArray(F, c, co), c01 = FloatVector.fromArray(F, c, co + l);
+        FloatVector c02 = FloatVector.fromArray(F, c, co + 2 * l), c03 = FloatVector.fromArray(F, c, co + 3 * l);
+        FloatVector c10 = FloatVector.fromArray(F, c, co + crs), c11 = FloatVector.fromArray(F, c, co + crs + l);
+        FloatVector c12 = FloatVector.fromArray(F, c, co + crs + 2 * l), c13 = FloatVector.fromArray(F, c, co + crs + 3 * l);
+        FloatVector c20 = FloatVector.fromArray(F, c, co + 2 * crs), c21 = FloatVector.fromArray(F, c, co + 2 * crs + l);
+        FloatVector c22 = FloatVector.fromArray(F, c, co + 2 * crs + 2 * l), c23 = FloatVector.fromArray(F, c, co + 2 * crs + 3 * l);
+        FloatVector c30 = FloatVector.fromArray(F, c, co + 3 * crs), c31 = FloatVector.fromArray(F, c, co + 3 * crs + l);
+        FloatVector c32 = FloatVector.fromArray(F, c, co + 3 * crs + 2 * l), c33 = FloatVector.fromArray(F, c, co + 3 * crs + 3 * l);
+        for (int kk = 0; kk < kc; kk++) {
+            int bk = bo + kk * brs;
+            int ak = ao + kk * aks;
+            FloatVector b0 = FloatVector.fromArray(F, b, bk);
+            FloatVector b1 = FloatVector.fromArray(F, b, bk + l);
+            FloatVector b2 = FloatVector.fromArray(F, b, bk + 2 * l);
+            FloatVector b3 = FloatVector.fromArray(F, b, bk + 3 * l);
+            FloatVector x = FloatVector.broadcast(F, a[ak]);
+            c00 = b0.fma(x, c00);
+            c01 = b1.fma(x, c01);
+            c02 = b2.fma(x, c02);
+            c03 = b3.fma(x, c03);
+            x = FloatVector.broadcast(F, a[ak + ars]);
+            c10 = b0.fma(x, c10);
+            c11 = b1.fma(x, c11);
+            c12 = b2.fma(x, c12);
+            c13 = b3.fma(x, c13);
+            x = FloatVector.broadcast(F, a[ak + 2 * ars]);
+            c20 = b0.fma(x, c20);
+            c21 = b1.fma(x, c21);
+            c22 = b2.fma(x, c22);
+            c23 = b3.fma(x, c23);
+            x = FloatVector.broadcast(F, a[ak + 3 * ars]);
+            c30 = b0.fma(x, c30);
+            c31 = b1.fma(x, c31);
+            c32 = b2.fma(x, c32);
+            c33 = b3.fma(x, c33);
+        }
+        c00.intoArray(c, co);
+        c01.intoArray(c, co + l);
+        c02.intoArray(c, co + 2 * l);
+        c03.intoArray(c, co + 3 * l);
+        c10.intoArray(c, co + crs);
+        c11.intoArray(c, co + crs + l);
+        c12.intoArray(c, co + crs + 2 * l);
+        c13.intoArray(c, co + crs + 3 * l);
+        c20.intoArray(c, co + 2 * crs);
+        c21.intoArray(c, co + 2 * crs + l);
+        c22.intoArray(c, co + 2 * crs + 2 * l);
+        c23.intoArray(c, co + 2 * crs + 3 * l);
+        c30.intoArray(c, co + 3 * crs);
+        c31.intoArray(c, co + 3 * crs + l);
+        c32.intoArray(c, co + 3 * crs + 2 * l);
+        c33.intoArray(c, co + 3 * crs + 3 * l);
+    }
+}
