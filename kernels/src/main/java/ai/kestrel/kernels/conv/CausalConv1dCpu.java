@@ -187,39 +187,30 @@ final class CausalConv1dCpu implements CausalConv1d {
         });
     }
 
+    /**
+     * One token: per channel, {@code W} multiply-adds read straight from the (C, W) weight (contiguous per
+     * channel) and a shift of the window. Scalar on purpose: transposing the taps for vectors would cost more
+     * than the whole step (C*W values touched once).
+     */
     @Override
-    public void step(Buf xb, Buf w, Buf bias, Buf stateb, Buf yb, int b, int c, int width) {
+    public void step(Buf xb, Buf wb, Buf bias, Buf stateb, Buf yb, int b, int c, int width) {
         MemorySegment x = xb.requireF32("x", (long) b * c).seg();
+        MemorySegment w = wb.requireF32("w", (long) c * width).seg();
+        MemorySegment bs = bias == null ? null : bias.requireF32("bias", c).seg();
         MemorySegment state = stateb.requireF32("state", (long) b * (width - 1) * c).seg();
         MemorySegment y = yb.requireF32("y", (long) b * c).seg();
-        float[] wt = taps(w, c, width);
-        float[] bs = bias == null ? new float[c] : bias.requireF32("bias", c).toFloatArray();
         for (int bb = 0; bb < b; bb++) {
-            long so = (long) bb * (width - 1) * c * 4;
-            long xo = (long) bb * c * 4;
-            int ch = 0;
-            for (int bound = F.loopBound(c); ch < bound; ch += F.length()) {
-                FloatVector xv = FloatVector.fromMemorySegment(F, x, xo + ch * 4L, LE);
-                FloatVector acc = FloatVector.fromArray(F, bs, ch).add(xv.mul(FloatVector.fromArray(F, wt, (width - 1) * c + ch)));
+            long so = (long) bb * (width - 1) * c;
+            for (int ch = 0; ch < c; ch++) {
+                long wo = (long) ch * width;
+                float xv = x.getAtIndex(Buf.F32, (long) bb * c + ch);
+                float s = bs == null ? 0f : bs.getAtIndex(Buf.F32, ch);
                 for (int j = 0; j < width - 1; j++) {
-                    FloatVector sv = FloatVector.fromMemorySegment(F, state, so + ((long) j * c + ch) * 4, LE);
-                    acc = sv.fma(FloatVector.fromArray(F, wt, j * c + ch), acc);
-                    // shift the window: slot j takes slot j + 1, the last slot takes x
-                    FloatVector next = j + 1 < width - 1 ? FloatVector.fromMemorySegment(F, state, so + ((long) (j + 1) * c + ch) * 4, LE) : xv;
-                    next.intoMemorySegment(state, so + ((long) j * c + ch) * 4, LE);
+                    long idx = so + (long) j * c + ch;
+                    s += w.getAtIndex(Buf.F32, wo + j) * state.getAtIndex(Buf.F32, idx);
+                    state.setAtIndex(Buf.F32, idx, j + 1 < width - 1 ? state.getAtIndex(Buf.F32, idx + c) : xv);
                 }
-                acc.intoMemorySegment(y, xo + ch * 4L, LE);
-            }
-            for (; ch < c; ch++) {
-                float xv = x.get(Buf.F32, xo + ch * 4L);
-                float s = bs[ch] + wt[(width - 1) * c + ch] * xv;
-                for (int j = 0; j < width - 1; j++) {
-                    long o = so + ((long) j * c + ch) * 4;
-                    s += wt[j * c + ch] * state.get(Buf.F32, o);
-                    float next = j + 1 < width - 1 ? state.get(Buf.F32, so + ((long) (j + 1) * c + ch) * 4) : xv;
-                    state.set(Buf.F32, o, next);
-                }
-                y.set(Buf.F32, xo + ch * 4L, s);
+                y.setAtIndex(Buf.F32, (long) bb * c + ch, s + w.getAtIndex(Buf.F32, wo + width - 1) * xv);
             }
         }
     }

@@ -39,7 +39,7 @@ final class Gemv {
             for (int q = lo; q < hi; q++) {
                 int n0 = q * ROWS;
                 int nr = Math.min(ROWS, n - n0);
-                if (m == 1 && nr == ROWS) {
+                if (m == 1 && nr == ROWS && GemvFused.fuses(w.format())) {
                     // one row of x: dot the stored bytes directly, a single pass over memory
                     GemvFused.dot4(w.format(), w.data(), n0 * w.rowBytes(), w.rowBytes(), x, k, out);
                     for (int r = 0; r < ROWS; r++) {

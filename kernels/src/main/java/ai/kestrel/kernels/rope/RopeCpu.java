@@ -37,11 +37,19 @@ final class RopeCpu implements Rope {
         for (int i = 0; i < half; i++) {
             freq[i] = Rope.invFreq(i, p, theta);
         }
-        for (int tt = 0; tt < t; tt++) {
-            for (int i = 0; i < half; i++) {
-                double angle = (double) (start + tt) * freq[i];
-                cos[tt * half + i] = (float) Math.cos(angle);
-                sin[tt * half + i] = sign * (float) Math.sin(angle);
+        // Successive positions by the angle-addition recurrence in double: two trig calls per frequency instead
+        // of two per (position, frequency); the error after 10^5 steps stays near 1e-11, far below float's.
+        for (int i = 0; i < half; i++) {
+            double c = Math.cos(start * freq[i]);
+            double sn = Math.sin(start * freq[i]);
+            double cd = Math.cos(freq[i]);
+            double sd = Math.sin(freq[i]);
+            for (int tt = 0; tt < t; tt++) {
+                cos[tt * half + i] = (float) c;
+                sin[tt * half + i] = sign * (float) sn;
+                double nc = c * cd - sn * sd;
+                sn = sn * cd + c * sd;
+                c = nc;
             }
         }
         Parallel.range(b * t, Math.max(1, 4096 / Math.max(1, h * p)), (lo, hi) -> {

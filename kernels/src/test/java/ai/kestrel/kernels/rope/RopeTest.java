@@ -18,7 +18,7 @@ class RopeTest {
     static Stream<Arguments> shapes() {
         return Stream.of(Arguments.of(1L, 1, 1, 1, 2, 0, 1e4), Arguments.of(2L, 2, 7, 3, 14, 0, 1e11),
                 Arguments.of(3L, 1, 33, 2, 66, 5, 1e4), Arguments.of(4L, 1, 3, 6, 128, 4093, 1e11),
-                Arguments.of(5L, 2, 5, 1, 8194, 1, 1e4));
+                Arguments.of(5L, 2, 5, 1, 8194, 1, 1e4), Arguments.of(6L, 1, 3000, 1, 16, 120000, 1e4));
     }
 
     @ParameterizedTest(name = "seed={0} B={1} T={2} H={3} P={4} start={5}")
