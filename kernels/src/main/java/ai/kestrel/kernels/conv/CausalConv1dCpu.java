@@ -188,29 +188,50 @@ final class CausalConv1dCpu implements CausalConv1d {
     }
 
     /**
-     * One token: per channel, {@code W} multiply-adds read straight from the (C, W) weight (contiguous per
-     * channel) and a shift of the window. Scalar on purpose: transposing the taps for vectors would cost more
-     * than the whole step (C*W values touched once).
+     * One token. The (C, W) weight is copied once into an array and each tap's weights for a vector of channels
+     * are gathered from it (stride W); the window and the input are contiguous per channel block.
      */
     @Override
     public void step(Buf xb, Buf wb, Buf bias, Buf stateb, Buf yb, int b, int c, int width) {
         MemorySegment x = xb.requireF32("x", (long) b * c).seg();
-        MemorySegment w = wb.requireF32("w", (long) c * width).seg();
-        MemorySegment bs = bias == null ? null : bias.requireF32("bias", c).seg();
+        float[] w = new float[c * width];
+        MemorySegment.copy(wb.requireF32("w", (long) c * width).seg(), Buf.F32, 0, w, 0, c * width);
+        float[] bs = new float[c];
+        if (bias != null) {
+            MemorySegment.copy(bias.requireF32("bias", c).seg(), Buf.F32, 0, bs, 0, c);
+        }
         MemorySegment state = stateb.requireF32("state", (long) b * (width - 1) * c).seg();
         MemorySegment y = yb.requireF32("y", (long) b * c).seg();
+        int[] stride = new int[F.length()];
+        for (int i = 0; i < stride.length; i++) {
+            stride[i] = i * width;
+        }
         for (int bb = 0; bb < b; bb++) {
-            long so = (long) bb * (width - 1) * c;
-            for (int ch = 0; ch < c; ch++) {
-                long wo = (long) ch * width;
-                float xv = x.getAtIndex(Buf.F32, (long) bb * c + ch);
-                float s = bs == null ? 0f : bs.getAtIndex(Buf.F32, ch);
+            long so = (long) bb * (width - 1) * c * 4;
+            long xo = (long) bb * c * 4;
+            int ch = 0;
+            for (int bound = F.loopBound(c); ch < bound; ch += F.length()) {
+                FloatVector xv = FloatVector.fromMemorySegment(F, x, xo + ch * 4L, LE);
+                FloatVector acc = FloatVector.fromArray(F, bs, ch)
+                        .add(xv.mul(FloatVector.fromArray(F, w, ch * width + width - 1, stride, 0)));
                 for (int j = 0; j < width - 1; j++) {
-                    long idx = so + (long) j * c + ch;
-                    s += w.getAtIndex(Buf.F32, wo + j) * state.getAtIndex(Buf.F32, idx);
-                    state.setAtIndex(Buf.F32, idx, j + 1 < width - 1 ? state.getAtIndex(Buf.F32, idx + c) : xv);
+                    long at = so + ((long) j * c + ch) * 4;
+                    acc = FloatVector.fromMemorySegment(F, state, at, LE).fma(FloatVector.fromArray(F, w, ch * width + j, stride, 0), acc);
+                    // shift the window: slot j takes slot j + 1, the last slot takes x
+                    FloatVector next = j + 1 < width - 1 ? FloatVector.fromMemorySegment(F, state, at + c * 4L, LE) : xv;
+                    next.intoMemorySegment(state, at, LE);
                 }
-                y.setAtIndex(Buf.F32, (long) bb * c + ch, s + w.getAtIndex(Buf.F32, wo + width - 1) * xv);
+                acc.intoMemorySegment(y, xo + ch * 4L, LE);
+            }
+            for (; ch < c; ch++) {
+                float xv = x.get(Buf.F32, xo + ch * 4L);
+                float s = bs[ch] + w[ch * width + width - 1] * xv;
+                for (int j = 0; j < width - 1; j++) {
+                    long at = so + ((long) j * c + ch) * 4;
+                    s += w[ch * width + j] * state.get(Buf.F32, at);
+                    state.set(Buf.F32, at, j + 1 < width - 1 ? state.get(Buf.F32, at + c * 4L) : xv);
+                }
+                y.set(Buf.F32, xo + ch * 4L, s);
             }
         }
     }
