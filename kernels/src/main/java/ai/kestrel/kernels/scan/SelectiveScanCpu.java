@@ -16,9 +16,10 @@ import jdk.incubator.vector.VectorOperators;
  * and a few FMAs, with {@code B[t,n]} and {@code C[t,n]} broadcast. Tasks are (batch, channel block).
  *
  * <p>Backward re-runs the forward for its block keeping all {@code T+1} states ({@code (T+1) * N * L} floats,
- * about 0.5 MB at T=512, N=16, L=16), then walks time backwards. {@code dB} and {@code dC} sum over channels:
- * blocks are split into a fixed number of groups with private partial sums, added in group order, so the
- * result does not depend on thread timing.
+ * about 0.5 MB at T=512, N=16, L=16), then walks time backwards. {@code dB} and {@code dC} sum over channels,
+ * and {@code dA}, {@code D} and the dt bias over the batch: tasks are split into a fixed number of groups with
+ * private partial sums, added in group order, so no two threads share an accumulator and the result does not
+ * depend on thread timing.
  */
 final class SelectiveScanCpu implements SelectiveScan {
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
@@ -147,17 +148,24 @@ final class SelectiveScanCpu implements SelectiveScan {
         int perGroup = (tasks + groups - 1) / groups;
         float[][] partB = new float[groups][];
         float[][] partC = new float[groups][];
-        float[] gA = new float[n * din];   // dA, n-major; each block owns its channels
-        float[] gBias = new float[din];
-        float[] gD = new float[din];
+        // per-channel sums (dA n-major, dt bias, D) also run over the batch, so each group keeps its own
+        float[][] partA = new float[groups][];
+        float[][] partBias = new float[groups][];
+        float[][] partD = new float[groups][];
         Parallel.range(groups, 1, (glo, ghi) -> {
             float[] hs = new float[(t + 1) * n * l];
             float[] gh = new float[n * l];
             for (int g = glo; g < ghi; g++) {
                 float[] pb = new float[(int) (bt * n)];
                 float[] pc = new float[(int) (bt * n)];
+                float[] gA = new float[n * din];
+                float[] gBias = new float[din];
+                float[] gD = new float[din];
                 partB[g] = pb;
                 partC[g] = pc;
+                partA[g] = gA;
+                partBias[g] = gBias;
+                partD[g] = gD;
                 for (int task = g * perGroup; task < Math.min(tasks, (g + 1) * perGroup); task++) {
                     int bb = task / blocks;
                     int d0 = (task % blocks) * l;
@@ -248,16 +256,18 @@ final class SelectiveScanCpu implements SelectiveScan {
                 }
             }
         }
-        for (int d = 0; d < din; d++) {
-            if (ddtBiasb != null) {
-                ddtBiasb.add(d, gBias[d]);
-            }
-            if (dDb != null) {
-                dDb.add(d, gD[d]);
-            }
-            if (dAb != null) {
-                for (int k = 0; k < n; k++) {
-                    dAb.add((long) d * n + k, gA[k * din + d]);
+        for (int g = 0; g < groups; g++) {
+            for (int d = 0; d < din; d++) {
+                if (ddtBiasb != null) {
+                    ddtBiasb.add(d, partBias[g][d]);
+                }
+                if (dDb != null) {
+                    dDb.add(d, partD[g][d]);
+                }
+                if (dAb != null) {
+                    for (int k = 0; k < n; k++) {
+                        dAb.add((long) d * n + k, partA[g][k * din + d]);
+                    }
                 }
             }
         }
