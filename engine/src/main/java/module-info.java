@@ -9,6 +9,7 @@ module ai.kestrel.engine {
     requires com.google.gson;
 
     exports ai.kestrel.engine;
+    exports ai.kestrel.engine.io;
     exports ai.kestrel.engine.ops;
     exports ai.kestrel.engine.optim;
 }
