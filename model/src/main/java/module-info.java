@@ -5,4 +5,5 @@ module ai.kestrel.model {
 
     exports ai.kestrel.model;
     exports ai.kestrel.model.config;
+    exports ai.kestrel.model.tokenizer;
 }
