@@ -2,6 +2,7 @@
 module ai.kestrel.model {
     requires transitive ai.kestrel.engine;
     requires com.google.gson;
+    requires jinjava;
 
     exports ai.kestrel.model;
     exports ai.kestrel.model.config;
