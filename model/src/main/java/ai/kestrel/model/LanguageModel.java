@@ -1,0 +1,38 @@
+package ai.kestrel.model;
+
+import ai.kestrel.engine.Tensor;
+
+/**
+ * A causal language model Kestrel runs: token ids in, next-token logits out, with an optional
+ * {@link Cache} that makes generation incremental (a prompt, then one token at a time).
+ */
+public interface LanguageModel extends AutoCloseable {
+    /** Logits per position, {@code (B, T, V)} float32, for token ids {@code (B, T)} (I32). */
+    Tensor forward(Tensor ids, Cache cache);
+
+    /** A fresh cache for {@code batch} sequences of up to {@code capacity} tokens. */
+    Cache newCache(int batch, int capacity);
+
+    /** Size of the logits' last dimension (the config's vocab size, often larger than the tokenizer's). */
+    int vocabSize();
+
+    /** A short description (architecture, sizes, where the weights came from). */
+    String describe();
+
+    /** Frees the weights (mapped files and converted tensors). */
+    @Override
+    void close();
+
+    /**
+     * What a model keeps between calls: conv windows and SSM states (constant size) and, for attention,
+     * keys and values. {@link #length()} tokens have been consumed.
+     */
+    interface Cache extends AutoCloseable {
+        int length();
+
+        int capacity();
+
+        @Override
+        void close();
+    }
+}

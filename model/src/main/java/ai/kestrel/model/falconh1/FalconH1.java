@@ -1,0 +1,233 @@
+package ai.kestrel.model.falconh1;
+
+import ai.kestrel.engine.Autograd;
+import ai.kestrel.engine.Scope;
+import ai.kestrel.engine.Tensor;
+import ai.kestrel.engine.ops.Activations;
+import ai.kestrel.engine.ops.Arith;
+import ai.kestrel.engine.ops.Attentions;
+import ai.kestrel.engine.ops.Conv1d;
+import ai.kestrel.engine.ops.Embeddings;
+import ai.kestrel.engine.ops.Linalg;
+import ai.kestrel.engine.ops.Norms;
+import ai.kestrel.engine.ops.Rotary;
+import ai.kestrel.engine.ops.Shapes;
+import ai.kestrel.engine.ops.Ssd;
+import ai.kestrel.model.LanguageModel;
+import ai.kestrel.model.config.FalconH1Config;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * A Falcon-H1 model (Hugging Face {@code FalconH1ForCausalLM}). Per layer, on the same RMS-normed input:
+ * <ol>
+ *   <li>the Mamba-2 mixer: {@code in_proj} (input times {@code ssm_in_multiplier}, output times the five
+ *       {@code ssm_multipliers} on its {@code z | x | B | C | dt} rows), conv1d + SiLU over {@code x | B | C},
+ *       the SSD scan, then {@code y * silu(z)} or the gated grouped RMSNorm, {@code out_proj}, times
+ *       {@code ssm_out_multiplier};</li>
+ *   <li>attention on the input times {@code attention_in_multiplier}: keys times {@code key_multiplier}
+ *       before NeoX RoPE, grouped-query causal attention scaled by {@code head_dim^-0.5}, {@code o_proj},
+ *       times {@code attention_out_multiplier};</li>
+ *   <li>both added to the residual; then the gated MLP
+ *       {@code down(up(x) * silu(gate(x) * m0)) * m1} on the pre-ff norm, added to the residual.</li>
+ * </ol>
+ * Embeddings are scaled by {@code embedding_multiplier}, logits by {@code lm_head_multiplier}. Weights from GGUF
+ * come with every multiplier folded in by llama.cpp's converter ({@code folded}): they are then all 1.
+ *
+ * <p>With a cache, a call continues from the cached state: one token takes the O(1) step kernels (conv window,
+ * SSM state, attention over the cache); longer inputs run the chunked scan from the cached state.
+ */
+public final class FalconH1 implements LanguageModel {
+    private final FalconH1Config config;
+    private final boolean folded;
+    private final Tensor embed;
+    private final Tensor finalNorm;
+    private final Tensor lmHead;
+    private final FalconH1Layer[] layers;
+    private final Tensor mupVector;
+    private final Scope weights;
+    private final String source;
+
+    FalconH1(FalconH1Config config, boolean folded, Tensor embed, Tensor finalNorm, Tensor lmHead, FalconH1Layer[] layers,
+             Tensor mupVector, Scope weights, String source) {
+        this.config = config;
+        this.folded = folded;
+        this.embed = embed;
+        this.finalNorm = finalNorm;
+        this.lmHead = lmHead;
+        this.layers = layers;
+        this.mupVector = mupVector;
+        this.weights = weights;
+        this.source = source;
+    }
+
+    public FalconH1Config config() {
+        return config;
+    }
+
+    /** The layers' weights (for adapters and training). */
+    public FalconH1Layer layer(int i) {
+        return layers[i];
+    }
+
+    public int numLayers() {
+        return layers.length;
+    }
+
+    @Override
+    public int vocabSize() {
+        return config.vocabSize();
+    }
+
+    @Override
+    public String describe() {
+        return "Falcon-H1 " + config.numLayers() + " layers, hidden " + config.hiddenSize() + ", attention " + config.numAttentionHeads()
+                + "/" + config.numKeyValueHeads() + "x" + config.headDim() + ", mamba " + config.mambaHeads() + "x" + config.mambaHeadDim()
+                + " state " + config.mambaDState() + ", vocab " + config.vocabSize() + ", weights " + embed.dtype()
+                + (folded ? " (muP folded by the GGUF converter)" : "") + " from " + source;
+    }
+
+    @Override
+    public FalconH1Cache newCache(int batch, int capacity) {
+        return new FalconH1Cache(config, batch, capacity);
+    }
+
+    private double mult(double m) {
+        return folded ? 1.0 : m;
+    }
+
+    private static Tensor scaled(Tensor t, double s) {
+        return s == 1.0 ? t : Arith.scale(t, s);
+    }
+
+    @Override
+    public Tensor forward(Tensor ids, Cache c) {
+        FalconH1Cache cache = (FalconH1Cache) c;
+        int b = ids.dim(0);
+        int t = ids.dim(1);
+        int start = cache == null ? 0 : cache.length;
+        if (cache != null) {
+            if (cache.batch != b) {
+                throw new IllegalArgumentException("cache was made for batch " + cache.batch + ", input has batch " + b);
+            }
+            if (start + t > cache.capacity) {
+                throw new IllegalArgumentException("cache holds " + cache.capacity + " tokens; " + start + " + " + t + " do not fit");
+            }
+        }
+        var mup = config.mup();
+        Tensor x = scaled(Embeddings.lookup(embed, ids), mult(mup.embedding()));
+        for (int i = 0; i < layers.length; i++) {
+            x = layer(i, x, cache, start);
+        }
+        if (cache != null) {
+            cache.length = start + t;
+        }
+        Tensor h = Norms.rmsNorm(x, finalNorm, config.rmsNormEps());
+        return scaled(Linalg.linear(h, lmHead, null), mult(mup.lmHead()));
+    }
+
+    private Tensor layer(int i, Tensor x, FalconH1Cache cache, int start) {
+        FalconH1Layer w = layers[i];
+        var mup = config.mup();
+        Tensor h = Norms.rmsNorm(x, w.inputNorm(), config.rmsNormEps());
+        Tensor mamba = scaled(mamba(i, w, h, cache), mult(mup.ssmOut()));
+        Tensor attn = scaled(attention(i, w, scaled(h, mult(mup.attentionIn())), cache, start), mult(mup.attentionOut()));
+        x = Arith.add(x, Arith.add(mamba, attn));
+        Tensor f = Norms.rmsNorm(x, w.preFfNorm(), config.rmsNormEps());
+        Tensor g = Activations.silu(scaled(Linalg.linear(f, w.gate(), null), mult(mup.mlp().get(0))));
+        Tensor ff = scaled(Linalg.linear(Arith.mul(Linalg.linear(f, w.up(), null), g), w.down(), null), mult(mup.mlp().get(1)));
+        return Arith.add(x, ff);
+    }
+
+    private Tensor mamba(int i, FalconH1Layer w, Tensor h, FalconH1Cache cache) {
+        FalconH1Config c = config;
+        int b = h.dim(0);
+        int t = h.dim(1);
+        int dSsm = c.dSsm();
+        int gn = c.mambaGroups() * c.mambaDState();
+        Tensor proj = Linalg.linear(scaled(h, mult(c.mup().ssmIn())), w.inProj(), null);
+        if (mupVector != null) {
+            proj = Arith.mul(proj, mupVector);
+        }
+        Tensor[] zxd = Shapes.split(proj, -1, dSsm, c.convDim(), c.mambaHeads());
+        Tensor y;
+        if (cache != null && t == 1) {
+            // one token: the rolling conv window and the SSM state step, O(1) in the sequence length
+            Tensor xbc = Activations.silu(Conv1d.step(zxd[1].view(b, c.convDim()), w.conv(), w.convBias(), cache.conv[i]));
+            Tensor[] xs = Shapes.split(xbc, -1, dSsm, gn, gn);
+            y = Ssd.step(xs[0].view(b, c.mambaHeads(), c.mambaHeadDim()), zxd[2].view(b, c.mambaHeads()), w.dtBias(), w.a(),
+                    xs[1].view(b, c.mambaGroups(), c.mambaDState()), xs[2].view(b, c.mambaGroups(), c.mambaDState()), w.d(), cache.ssm[i]);
+        } else {
+            Conv1d.Result conv = Conv1d.causal(zxd[1], w.conv(), w.convBias(), cache == null ? null : cache.conv[i]);
+            Tensor xbc = Activations.silu(conv.y());
+            Tensor[] xs = Shapes.split(xbc, -1, dSsm, gn, gn);
+            Ssd.Result scan = Ssd.scan(xs[0].view(b, t, c.mambaHeads(), c.mambaHeadDim()), zxd[2], w.dtBias(), w.a(),
+                    xs[1].view(b, t, c.mambaGroups(), c.mambaDState()), xs[2].view(b, t, c.mambaGroups(), c.mambaDState()), w.d(),
+                    cache == null ? null : cache.ssm[i], c.mambaChunkSize());
+            y = scan.y();
+            if (cache != null) {
+                copyInto(conv.state(), cache.conv[i]);
+                copyInto(scan.state(), cache.ssm[i]);
+            }
+        }
+        y = y.view(b, t, dSsm);
+        Tensor gated = w.mambaNorm() != null
+                ? Norms.gatedRmsNorm(y, zxd[0], w.mambaNorm(), c.mambaGroups(), c.rmsNormEps())
+                : Arith.mul(y, Activations.silu(zxd[0]));
+        return Linalg.linear(gated, w.outProj(), null);
+    }
+
+    private Tensor attention(int i, FalconH1Layer w, Tensor h, FalconH1Cache cache, int start) {
+        FalconH1Config c = config;
+        int b = h.dim(0);
+        int t = h.dim(1);
+        int hd = c.headDim();
+        double theta = c.ropeTheta();
+        Tensor q = Rotary.rope(Linalg.linear(h, w.q(), null).view(b, t, c.numAttentionHeads(), hd), start, theta);
+        Tensor k = Rotary.rope(scaled(Linalg.linear(h, w.k(), null), mult(c.mup().key())).view(b, t, c.numKeyValueHeads(), hd), start, theta);
+        Tensor v = Linalg.linear(h, w.v(), null).view(b, t, c.numKeyValueHeads(), hd);
+        double scale = 1.0 / Math.sqrt(hd);
+        Tensor o;
+        if (cache == null) {
+            o = Attentions.causal(q, k, v, scale);
+        } else {
+            appendRows(k, cache.keys[i], start);
+            appendRows(v, cache.values[i], start);
+            o = Attentions.cached(q, cache.keys[i], cache.values[i], start + t, scale);
+        }
+        return Linalg.linear(o.view(b, t, c.numAttentionHeads() * hd), w.o(), null);
+    }
+
+    /** Writes {@code src (B, T, KV, hd)} into rows {@code [start, start + T)} of {@code cache (B, cap, KV, hd)}. */
+    private static void appendRows(Tensor src, Tensor cache, int start) {
+        int b = src.dim(0);
+        long rowBytes = src.size(2) * src.size(3) * 4;
+        long t = src.size(1);
+        long cap = cache.size(1);
+        for (int bb = 0; bb < b; bb++) {
+            MemorySegment.copy(src.segment(), bb * t * rowBytes, cache.segment(), (bb * cap + start) * rowBytes, t * rowBytes);
+        }
+    }
+
+    private static void copyInto(Tensor src, Tensor dst) {
+        MemorySegment.copy(src.segment(), 0, dst.segment(), 0, dst.segment().byteSize());
+    }
+
+    /** Logits of a whole prompt (no cache, no gradient): {@code (T, V)} for one sequence. */
+    public float[][] logits(int[] ids) {
+        try (Scope s = Scope.open(); var ng = Autograd.noGrad()) {
+            Tensor out = forward(Tensor.ofInts(ids, 1, ids.length), null);
+            int v = out.dim(2);
+            float[] all = out.toFloatArray();
+            float[][] rows = new float[ids.length][v];
+            for (int i = 0; i < ids.length; i++) {
+                System.arraycopy(all, i * v, rows[i], 0, v);
+            }
+            return rows;
+        }
+    }
+
+    @Override
+    public void close() {
+        weights.close();
+    }
+}
