@@ -1,0 +1,197 @@
+package ai.kestrel.model.falconmamba;
+
+import ai.kestrel.engine.Autograd;
+import ai.kestrel.engine.DType;
+import ai.kestrel.engine.Scope;
+import ai.kestrel.engine.Tensor;
+import ai.kestrel.engine.ops.Activations;
+import ai.kestrel.engine.ops.Arith;
+import ai.kestrel.engine.ops.Conv1d;
+import ai.kestrel.engine.ops.Embeddings;
+import ai.kestrel.engine.ops.Linalg;
+import ai.kestrel.engine.ops.Norms;
+import ai.kestrel.engine.ops.SelectiveScans;
+import ai.kestrel.engine.ops.Shapes;
+import ai.kestrel.model.LanguageModel;
+import ai.kestrel.model.config.FalconMambaConfig;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * Falcon-Mamba (Hugging Face {@code FalconMambaForCausalLM}). Per layer: RMSNorm, then the mixer:
+ * {@code in_proj} into {@code x | z}; conv1d + SiLU on x; {@code x_proj} into {@code dt | B | C}, each
+ * RMS-normalised without weight (the Falcon-Mamba difference from Mamba-1); {@code dt_proj} (its bias goes to
+ * the scan as dt bias); the selective scan with {@code A = -exp(A_log)} and the D skip; {@code y * silu(z)};
+ * {@code out_proj}; added to the residual.
+ *
+ * <p>The dt/B/C norms use {@code mixer_rms_eps} (HF, default 1e-6) for Hugging Face weights and
+ * {@code layer_norm_epsilon} for GGUF weights, as llama.cpp does (see the fixtures' README).
+ */
+public final class FalconMamba implements LanguageModel {
+    /** One layer's weights; matrices in their stored dtype, vectors float32, {@code a} is A itself. */
+    public record Layer(Tensor norm, Tensor inProj, Tensor conv, Tensor convBias, Tensor xProj, Tensor dtProj, Tensor dtBias,
+                        Tensor a, Tensor d, Tensor outProj) {
+    }
+
+    private final FalconMambaConfig config;
+    private final Tensor embed;
+    private final Tensor finalNorm;
+    private final Tensor lmHead;
+    private final Layer[] layers;
+    private final double mixerEps;
+    private final Tensor onesRank;
+    private final Tensor onesState;
+    private final Scope weights;
+    private final String source;
+
+    FalconMamba(FalconMambaConfig config, Tensor embed, Tensor finalNorm, Tensor lmHead, Layer[] layers, double mixerEps, Scope weights,
+                String source) {
+        this.config = config;
+        this.embed = embed;
+        this.finalNorm = finalNorm;
+        this.lmHead = lmHead;
+        this.layers = layers;
+        this.mixerEps = mixerEps;
+        this.weights = weights;
+        this.source = source;
+        try (var in = weights.enter()) {
+            this.onesRank = ones(config.timeStepRank());
+            this.onesState = ones(config.stateSize());
+        }
+    }
+
+    private static Tensor ones(int n) {
+        Tensor t = Tensor.zeros(DType.F32, n);
+        for (int i = 0; i < n; i++) {
+            t.setDouble(i, 1);
+        }
+        return t;
+    }
+
+    public FalconMambaConfig config() {
+        return config;
+    }
+
+    @Override
+    public int vocabSize() {
+        return config.vocabSize();
+    }
+
+    @Override
+    public String describe() {
+        return "Falcon-Mamba " + config.numLayers() + " layers, hidden " + config.hiddenSize() + ", d_inner " + config.intermediateSize()
+                + ", state " + config.stateSize() + ", vocab " + config.vocabSize() + ", weights " + embed.dtype() + " from " + source;
+    }
+
+    /** The generation state: per layer the conv window {@code (B, W-1, Din)} and the SSM state {@code (B, Din, N)}. */
+    public static final class State implements Cache {
+        final Tensor[] conv;
+        final Tensor[] ssm;
+        final int batch;
+        final int capacity;
+        int length;
+        private final Scope scope = Scope.detached("falcon-mamba cache");
+
+        State(FalconMambaConfig c, int batch, int capacity) {
+            this.batch = batch;
+            this.capacity = capacity;
+            conv = new Tensor[c.numLayers()];
+            ssm = new Tensor[c.numLayers()];
+            for (int i = 0; i < conv.length; i++) {
+                conv[i] = Tensor.zeros(scope, DType.F32, batch, c.convKernel() - 1, c.intermediateSize());
+                ssm[i] = Tensor.zeros(scope, DType.F32, batch, c.intermediateSize(), c.stateSize());
+            }
+        }
+
+        @Override
+        public int length() {
+            return length;
+        }
+
+        @Override
+        public int capacity() {
+            return capacity;
+        }
+
+        @Override
+        public void close() {
+            scope.close();
+        }
+    }
+
+    @Override
+    public State newCache(int batch, int capacity) {
+        return new State(config, batch, capacity);
+    }
+
+    @Override
+    public Tensor forward(Tensor ids, Cache c) {
+        State state = (State) c;
+        int t = ids.dim(1);
+        if (state != null && state.length + t > state.capacity) {
+            throw new IllegalArgumentException("cache holds " + state.capacity + " tokens; " + state.length + " + " + t + " do not fit");
+        }
+        Tensor x = Embeddings.lookup(embed, ids);
+        for (int i = 0; i < layers.length; i++) {
+            x = Arith.add(x, mixer(i, Norms.rmsNorm(x, layers[i].norm(), config.layerNormEps()), state));
+        }
+        if (state != null) {
+            state.length += t;
+        }
+        return Linalg.linear(Norms.rmsNorm(x, finalNorm, config.layerNormEps()), lmHead, null);
+    }
+
+    private Tensor mixer(int i, Tensor h, State state) {
+        Layer w = layers[i];
+        int b = h.dim(0);
+        int t = h.dim(1);
+        int din = config.intermediateSize();
+        int n = config.stateSize();
+        Tensor[] xz = Shapes.split(Linalg.linear(h, w.inProj(), null), -1, din, din);
+        Tensor x;
+        boolean step = state != null && t == 1;
+        if (step) {
+            x = Activations.silu(Conv1d.step(xz[0].view(b, din), w.conv(), w.convBias(), state.conv[i])).view(b, 1, din);
+        } else {
+            Conv1d.Result conv = Conv1d.causal(xz[0], w.conv(), w.convBias(), state == null ? null : state.conv[i]);
+            x = Activations.silu(conv.y());
+            if (state != null) {
+                MemorySegment.copy(conv.state().segment(), 0, state.conv[i].segment(), 0, state.conv[i].segment().byteSize());
+            }
+        }
+        Tensor[] dbc = Shapes.split(Linalg.linear(x, w.xProj(), null), -1, config.timeStepRank(), n, n);
+        Tensor dtLow = Norms.rmsNorm(dbc[0], onesRank, mixerEps);
+        Tensor bm = Norms.rmsNorm(dbc[1], onesState, mixerEps);
+        Tensor cm = Norms.rmsNorm(dbc[2], onesState, mixerEps);
+        Tensor dt = Linalg.linear(dtLow, w.dtProj(), null);
+        Tensor y;
+        if (step) {
+            y = SelectiveScans.step(x.view(b, din), dt.view(b, din), w.dtBias(), w.a(), bm.view(b, n), cm.view(b, n), w.d(), state.ssm[i]).view(b, 1, din);
+        } else {
+            SelectiveScans.Result r = SelectiveScans.scan(x, dt, w.dtBias(), w.a(), bm, cm, w.d(), state == null ? null : state.ssm[i]);
+            y = r.y();
+            if (state != null) {
+                MemorySegment.copy(r.state().segment(), 0, state.ssm[i].segment(), 0, state.ssm[i].segment().byteSize());
+            }
+        }
+        return Linalg.linear(Arith.mul(y, Activations.silu(xz[1])), w.outProj(), null);
+    }
+
+    /** Logits of a whole prompt (no cache, no gradient): {@code (T, V)}. */
+    public float[][] logits(int[] ids) {
+        try (Scope s = Scope.open(); var ng = Autograd.noGrad()) {
+            Tensor out = forward(Tensor.ofInts(ids, 1, ids.length), null);
+            int v = out.dim(2);
+            float[] all = out.toFloatArray();
+            float[][] rows = new float[ids.length][v];
+            for (int i = 0; i < ids.length; i++) {
+                System.arraycopy(all, i * v, rows[i], 0, v);
+            }
+            return rows;
+        }
+    }
+
+    @Override
+    public void close() {
+        weights.close();
+    }
+}
