@@ -8,5 +8,6 @@ module ai.kestrel.model {
     exports ai.kestrel.model.config;
     exports ai.kestrel.model.falconh1;
     exports ai.kestrel.model.falconmamba;
+    exports ai.kestrel.model.generate;
     exports ai.kestrel.model.tokenizer;
 }
