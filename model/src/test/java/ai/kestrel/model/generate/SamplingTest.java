@@ -1,0 +1,66 @@
+package ai.kestrel.model.generate;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.HashMap;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+class SamplingTest {
+    @Test
+    void greedyTakesTheLowestIdOnTies() {
+        assertEquals(1, Sampler.greedy().next(new float[] {0, 3, 3, 1}, 4));
+        assertEquals(0, Sampler.argmax(new float[] {5, 3, 5}, 3));
+    }
+
+    @Test
+    void samplingFollowsTheDistributionAndTheSeed() {
+        float[] logits = {(float) Math.log(0.6), (float) Math.log(0.3), (float) Math.log(0.1)};
+        Sampler s = Sampler.sampling(1.0, 0, 1.0, 42);
+        Map<Integer, Integer> counts = new HashMap<>();
+        for (int i = 0; i < 20_000; i++) {
+            counts.merge(s.next(logits, 3), 1, Integer::sum);
+        }
+        assertEquals(0.6, counts.get(0) / 20_000.0, 0.02);
+        assertEquals(0.3, counts.get(1) / 20_000.0, 0.02);
+        // same seed, same draws
+        Sampler a = Sampler.sampling(0.8, 0, 1.0, 7);
+        Sampler b = Sampler.sampling(0.8, 0, 1.0, 7);
+        for (int i = 0; i < 100; i++) {
+            assertEquals(a.next(logits, 3), b.next(logits, 3));
+        }
+    }
+
+    @Test
+    void topKAndTopPCutTheTail() {
+        float[] logits = {(float) Math.log(0.5), (float) Math.log(0.3), (float) Math.log(0.2)};
+        Sampler k1 = Sampler.sampling(1.0, 1, 1.0, 1);
+        Sampler p = Sampler.sampling(1.0, 0, 0.75, 1); // 0.5 + 0.3 reaches 0.75: the 0.2 token is out
+        for (int i = 0; i < 2000; i++) {
+            assertEquals(0, k1.next(logits, 3));
+            assertTrue(p.next(logits, 3) != 2);
+        }
+    }
+
+    @Test
+    void repetitionDetectorCatchesLoopsButNotCounting() {
+        RepetitionDetector d = RepetitionDetector.standard();
+        boolean fired = false;
+        int[] three = {101, 102}; // "Three" "\n"
+        for (int i = 0; i < 20 && !fired; i++) {
+            fired = d.add(three[i % 2]);
+        }
+        assertTrue(fired);
+        assertEquals(2, d.period());
+        RepetitionDetector counting = RepetitionDetector.standard();
+        for (int i = 0; i < 200; i++) {
+            assertFalse(counting.add(i % 97 + (i / 97) * 1000), "distinct tokens are not a loop");
+        }
+        RepetitionDetector shortRun = RepetitionDetector.standard();
+        for (int i = 0; i < 10; i++) {
+            assertFalse(shortRun.add(7), "fewer than 16 repeated tokens are not yet a loop");
+        }
+    }
+}
