@@ -1,0 +1,78 @@
+package ai.kestrel.train.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+
+/** The command-line contract of ARCHITECTURE.md, on the fixtures. */
+class CliTest {
+    record Run(int code, String out, String err) {
+    }
+
+    static Run run(String... args) {
+        PrintStream oldOut = System.out;
+        PrintStream oldErr = System.err;
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        try {
+            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+            int code = Main.run(args);
+            return new Run(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+        } finally {
+            System.setOut(oldOut);
+            System.setErr(oldErr);
+        }
+    }
+
+    static String fixture(String name) {
+        return Path.of(System.getProperty("kestrel.testdata"), "fixtures", name).toString();
+    }
+
+    @Test
+    void tokenizePrintsIdsAsJson() {
+        Run r = run("tokenize", "--model", fixture("falcon-h1-g1"), "--text", "Hello world");
+        assertEquals(0, r.code(), r.err());
+        assertEquals("{\"ids\":[84,274,120,123,286,120,112]}", r.out().strip());
+    }
+
+    @Test
+    void logitsPrintsOneRowPerPosition() {
+        Run r = run("logits", "--model", fixture("falcon-h1-g1") + "/model-f32.gguf", "--tokens", "1, 2,3");
+        assertEquals(0, r.code(), r.err());
+        JsonObject o = JsonParser.parseString(r.out()).getAsJsonObject();
+        assertEquals(3, o.getAsJsonArray("logits").size());
+        assertEquals(320, o.getAsJsonArray("logits").get(0).getAsJsonArray().size());
+    }
+
+    @Test
+    void generateJsonGivesGeneratedIdsAndText() {
+        Run r = run("generate", "--model", fixture("falcon-mamba"), "--tokens", "5,6,7", "--max-new-tokens", "5", "--greedy", "--json", "--ignore-eos");
+        assertEquals(0, r.code(), r.err());
+        JsonObject o = JsonParser.parseString(r.out()).getAsJsonObject();
+        assertEquals(5, o.getAsJsonArray("ids").size());
+        assertTrue(o.has("text"));
+    }
+
+    @Test
+    void errorsAreOneLine() {
+        for (String[] args : new String[][] {
+            {"generate", "--model", "/no/such/model", "--prompt", "x"},
+            {"logits", "--model", fixture("falcon-h1-g1"), "--tokens", "1,9999"},
+            {"logits", "--model", fixture("falcon-h1-g1"), "--tokens", "1,abc"},
+        }) {
+            Run r = run(args);
+            assertEquals(1, r.code(), String.join(" ", args));
+            String err = r.err().strip();
+            assertEquals(1, err.lines().count(), "one line: " + err);
+            assertTrue(err.startsWith("kestrel " + args[0] + ": "), err);
+        }
+    }
+}
