@@ -21,6 +21,9 @@ import java.util.OptionalInt;
  * exception. Ids outside the vocabulary (models pad their embedding past the tokenizer) decode to nothing.
  */
 public final class Tokenizer {
+    /** llama.cpp's LLAMA3 pre-tokenizer regex, which Falcon-H1's tokenizer.json also uses. */
+    public static final String LLAMA3_PATTERN = GgufVocab.LLAMA3;
+
     private final String source;
     private final List<PreTokenizer> pre;
     private final boolean preMapsBytes;
