@@ -1,0 +1,113 @@
+package ai.kestrel.bench;
+
+import ai.kestrel.engine.Autograd;
+import ai.kestrel.engine.Scope;
+import ai.kestrel.engine.Tensor;
+import ai.kestrel.kernels.Parallel;
+import ai.kestrel.model.LanguageModel;
+import ai.kestrel.model.LoadedModel;
+import ai.kestrel.model.ModelLoader;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Locale;
+import java.util.SplittableRandom;
+
+/**
+ * End-to-end speed of a model file: load time, prefill throughput over a prompt of {@code --prompt} random
+ * tokens (one forward pass, chunked scans), decode throughput over {@code --decode} single-token steps from
+ * the cache, and the process's peak resident memory. Each measurement follows a warm-up pass (the JIT
+ * compiles the kernels during the first calls) and is the median of {@code --repeats} runs.
+ *
+ * <pre>java -cp bench/target/benchmarks.jar ai.kestrel.bench.EndToEnd MODEL... [--prompt 512] [--decode 32] [--threads 2]</pre>
+ */
+public final class EndToEnd {
+    private EndToEnd() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        int prompt = 512;
+        int decode = 32;
+        int repeats = 3;
+        java.util.List<Path> models = new java.util.ArrayList<>();
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--prompt" -> prompt = Integer.parseInt(args[++i]);
+                case "--decode" -> decode = Integer.parseInt(args[++i]);
+                case "--repeats" -> repeats = Integer.parseInt(args[++i]);
+                case "--threads" -> Parallel.setThreads(Integer.parseInt(args[++i]));
+                default -> models.add(Path.of(args[i]));
+            }
+        }
+        System.out.printf(Locale.ROOT, "| model | load s | prefill %d tok/s | decode tok/s (%d steps) | peak RSS GB |%n|---|---|---|---|---|%n", prompt, decode);
+        for (Path p : models) {
+            long t0 = System.nanoTime();
+            try (LoadedModel m = ModelLoader.load(p)) {
+                double load = (System.nanoTime() - t0) / 1e9;
+                LanguageModel model = m.model();
+                SplittableRandom rnd = new SplittableRandom(1);
+                int[] ids = new int[prompt];
+                for (int i = 0; i < ids.length; i++) {
+                    ids[i] = 12 + rnd.nextInt(200);
+                }
+                run(model, Arrays.copyOf(ids, Math.min(64, prompt)), 4); // warm-up
+                double[] pre = new double[repeats];
+                double[] dec = new double[repeats];
+                for (int r = 0; r < repeats; r++) {
+                    double[] t = run(model, ids, decode);
+                    pre[r] = prompt / t[0];
+                    dec[r] = decode / t[1];
+                }
+                Arrays.sort(pre);
+                Arrays.sort(dec);
+                System.out.printf(Locale.ROOT, "| %s | %.1f | %.1f | %.2f | %.2f |%n", p.getFileName(), load, pre[repeats / 2], dec[repeats / 2],
+                        peakRssBytes() / 1e9);
+                System.out.flush();
+            }
+        }
+    }
+
+    /** {prefill seconds, decode seconds}. */
+    static double[] run(LanguageModel model, int[] prompt, int steps) {
+        try (LanguageModel.Cache cache = model.newCache(1, prompt.length + steps + 1); var ng = Autograd.noGrad()) {
+            long t0 = System.nanoTime();
+            int next;
+            try (Scope s = Scope.open()) {
+                Tensor out = model.forward(Tensor.ofInts(prompt, 1, prompt.length), cache);
+                next = argmaxLast(out);
+            }
+            long t1 = System.nanoTime();
+            for (int i = 0; i < steps; i++) {
+                try (Scope s = Scope.open()) {
+                    next = argmaxLast(model.forward(Tensor.ofInts(new int[] {next}, 1, 1), cache));
+                }
+            }
+            long t2 = System.nanoTime();
+            return new double[] {(t1 - t0) / 1e9, (t2 - t1) / 1e9};
+        }
+    }
+
+    static int argmaxLast(Tensor logits) {
+        int t = logits.dim(1);
+        int v = logits.dim(2);
+        int best = 0;
+        double bv = Double.NEGATIVE_INFINITY;
+        for (int i = 0; i < v; i++) {
+            double x = logits.getDouble((long) (t - 1) * v + i);
+            if (x > bv) {
+                bv = x;
+                best = i;
+            }
+        }
+        return best;
+    }
+
+    static long peakRssBytes() throws java.io.IOException {
+        for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+            if (line.startsWith("VmHWM:")) {
+                return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+            }
+        }
+        return -1;
+    }
+}
