@@ -73,13 +73,13 @@ public final class EndToEnd {
             long t0 = System.nanoTime();
             int next;
             try (Scope s = Scope.open()) {
-                Tensor out = model.forward(Tensor.ofInts(prompt, 1, prompt.length), cache);
+                Tensor out = model.forwardLast(Tensor.ofInts(prompt, 1, prompt.length), cache);
                 next = argmaxLast(out);
             }
             long t1 = System.nanoTime();
             for (int i = 0; i < steps; i++) {
                 try (Scope s = Scope.open()) {
-                    next = argmaxLast(model.forward(Tensor.ofInts(new int[] {next}, 1, 1), cache));
+                    next = argmaxLast(model.forwardLast(Tensor.ofInts(new int[] {next}, 1, 1), cache));
                 }
             }
             long t2 = System.nanoTime();

@@ -51,6 +51,25 @@ public final class Tensor {
         return zeros(like.dtype, like.shape);
     }
 
+    /**
+     * A tensor whose contents are undefined, in the current scope: for outputs a kernel writes completely. It
+     * skips the zeroing {@link #zeros} does (large allocations come from the C allocator, which reuses freed
+     * blocks, when the JVM grants {@code ai.kestrel.engine} native access; otherwise it is {@link #zeros}).
+     * With {@code -Dkestrel.poison=true} (the test suites) its bytes are all 0xFF, a NaN in every float type,
+     * so a kernel that leaves part of its output unwritten fails loudly.
+     */
+    public static Tensor empty(DType dtype, long... shape) {
+        long[] s = checkShape(shape);
+        checkBlocks(dtype, s);
+        Scope scope = Scope.current();
+        return new Tensor(s, dtype, Device.CPU, new Storage.Host(scope.allocateUninitialized(dtype.bytes(numel(s)))), scope);
+    }
+
+    /** {@link #empty} with the shape and dtype of {@code like}. */
+    public static Tensor emptyLike(Tensor like) {
+        return empty(like.dtype, like.shape);
+    }
+
     /** A float32 tensor holding a copy of {@code data}, in the current scope. */
     public static Tensor of(float[] data, long... shape) {
         Tensor t = zeros(DType.F32, shape);
@@ -260,6 +279,16 @@ public final class Tensor {
 
     void setGrad(Tensor g) {
         this.grad = g;
+    }
+
+    /**
+     * A copy of this tensor's values owned by {@code scope}, detached from the autograd graph: how a result
+     * outlives the inner scope that computed it ({@code x = y.copyTo(outer)} before the inner scope closes).
+     */
+    public Tensor copyTo(Scope scope) {
+        MemorySegment seg = scope.allocateUninitialized(segment().byteSize());
+        MemorySegment.copy(segment(), 0, seg, 0, seg.byteSize());
+        return new Tensor(shape.clone(), dtype, device, new Storage.Host(seg), scope);
     }
 
     /** Forgets the accumulated gradient (its memory stays with the scope that owns it). */

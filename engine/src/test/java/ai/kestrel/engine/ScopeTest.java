@@ -23,6 +23,36 @@ class ScopeTest {
         assertThrows(IllegalStateException.class, () -> t.getDouble(0));
     }
 
+    /** Uninitialised tensors: poisoned with NaN in the test suites, accounted, freed and unreadable after close. */
+    @Test
+    void emptyTensorsArePoisonedAccountedAndFreed() {
+        assertEquals("true", System.getProperty("kestrel.poison"), "the build runs tests with -Dkestrel.poison=true");
+        long before = Scope.liveBytes();
+        Tensor big;
+        Tensor small;
+        try (Scope s = Scope.open()) {
+            big = Tensor.empty(DType.F32, 100_000); // above the size that goes to the C allocator
+            small = Tensor.empty(DType.F32, 10);
+            assertEquals(before + 400_040, Scope.liveBytes());
+            assertEquals(0, big.segment().address() % 64, "64-byte aligned");
+            for (float v : big.toFloatArray()) {
+                assertTrue(Float.isNaN(v));
+            }
+            for (float v : small.toFloatArray()) {
+                assertTrue(Float.isNaN(v));
+            }
+            Tensor kept;
+            try (Scope inner = Scope.open()) {
+                Tensor y = Tensor.of(new float[] {1, 2, 3}, 3);
+                kept = y.copyTo(s);
+            }
+            assertEquals(2.0, kept.getDouble(1));
+        }
+        assertEquals(before, Scope.liveBytes());
+        assertThrows(IllegalStateException.class, () -> big.getDouble(0));
+        assertThrows(IllegalStateException.class, () -> small.getDouble(0));
+    }
+
     @Test
     void scopesNestAndMustCloseInOrder() {
         Scope outer = Scope.open();

@@ -1,6 +1,10 @@
 package ai.kestrel.kernels;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -9,6 +13,13 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>Chosen once, at class initialisation, from the system property {@code kestrel.vector.bits}
  * (128, 256 or 512; default: the platform's preferred width), so tests can force each width on one host.
  * Idiom: {@code for (; i < F.loopBound(n); i += F.length())} over vectors, then the scalar tail.
+ *
+ * <p>It also holds the kernels' horizontal sum and transcendental functions. The Vector API's own
+ * {@code reduceLanes(ADD)}, {@code EXP} and {@code LOG1P} round differently when a method runs compiled by C2
+ * (tree reductions, SVML) than before (sequential sums, {@code Math} per lane), so a kernel's bits would
+ * depend on the JIT's progress and on which thread ran which part. {@link #sum}, {@link #exp} and
+ * {@link #softplus} use only lane-wise adds, multiplies, fused multiply-adds, shuffles and bit operations,
+ * which every tier computes identically: the results are reproducible from the first call on.
  */
 public final class Vec {
     /** The property that selects the vector width in bits. */
@@ -20,7 +31,108 @@ public final class Vec {
     /** Lanes of {@link #F}. */
     public static final int LANES = F.length();
 
+    private static final VectorShuffle<Float>[] FOLD = folds();
+    private static final float MAGIC = 12582912f; // 1.5 * 2^23: adding it rounds |x| < 2^22 to an integer
+    private static final float LOG2E = 1.44269504088896341f;
+    private static final float LN2_HI = 0.693359375f;
+    private static final float LN2_LO = -2.12194440e-4f;
+    private static final float EXP_LO = -87.33f; // below: 0 (float's normal range ends at e^-87.34)
+    private static final float EXP_HI = 88.72283f; // above: +infinity
+
     private Vec() {
+    }
+
+    @SuppressWarnings("unchecked")
+    private static VectorShuffle<Float>[] folds() {
+        int steps = Integer.numberOfTrailingZeros(LANES);
+        VectorShuffle<Float>[] f = new VectorShuffle[steps];
+        for (int s = 0; s < steps; s++) {
+            f[s] = VectorShuffle.iota(F, LANES >> (s + 1), 1, true); // lane i takes lane i + half (wrapping)
+        }
+        return f;
+    }
+
+    /** The sum of {@code v}'s lanes ({@link #F} species), as a fixed pairwise tree: the same bits in every JIT tier. */
+    public static float sum(FloatVector v) {
+        for (VectorShuffle<Float> fold : FOLD) {
+            v = v.add(v.rearrange(fold));
+        }
+        return v.lane(0);
+    }
+
+    /** The sum of the lanes of {@code v} that {@code m} selects. */
+    public static float sum(FloatVector v, VectorMask<Float> m) {
+        return sum(FloatVector.zero(F).blend(v, m));
+    }
+
+    /**
+     * {@code e^x} per lane, within 2 ulp of {@code Math.exp} over float's normal range: round {@code x·log2 e}
+     * to an integer {@code n}, reduce {@code r = x − n·ln 2} in two parts, a degree-6 polynomial for
+     * {@code e^r}, then scale by {@code 2^n} built in the exponent bits. Results below float's normal range
+     * are 0, above its largest value +infinity; NaN stays NaN.
+     */
+    public static FloatVector exp(FloatVector x) {
+        FloatVector xc = x.max(EXP_LO).min(EXP_HI);
+        FloatVector t = xc.fma(LOG2E, MAGIC);
+        FloatVector n = t.sub(MAGIC);
+        FloatVector r = n.fma(FloatVector.broadcast(F, -LN2_HI), xc);
+        r = n.fma(FloatVector.broadcast(F, -LN2_LO), r);
+        FloatVector p = r.fma(1.9875691500e-4f, 1.3981999507e-3f);
+        p = p.fma(r, FloatVector.broadcast(F, 8.3334519073e-3f));
+        p = p.fma(r, FloatVector.broadcast(F, 4.1665795894e-2f));
+        p = p.fma(r, FloatVector.broadcast(F, 1.6666665459e-1f));
+        p = p.fma(r, FloatVector.broadcast(F, 5.0000001201e-1f));
+        FloatVector y = p.mul(r).fma(r, r).add(1f);
+        // 2^n as 2^(n >> 1) * 2^(n - (n >> 1)): both factors stay normal for n in [-126, 128]
+        IntVector ni = ((IntVector) t.reinterpretShape(F.withLanes(int.class), 0)).sub(0x4B400000);
+        IntVector n1 = ni.lanewise(VectorOperators.ASHR, 1);
+        IntVector n2 = ni.sub(n1);
+        y = y.mul((FloatVector) n1.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretShape(F, 0));
+        y = y.mul((FloatVector) n2.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretShape(F, 0));
+        y = y.blend(0f, x.lt(EXP_LO));
+        return y.blend(Float.POSITIVE_INFINITY, x.compare(VectorOperators.GT, EXP_HI));
+    }
+
+    /** {@code ln(1 + y)} for {@code y} in [0, 1] (what {@link #softplus} needs), within a few ulp. */
+    static FloatVector log1p01(FloatVector y) {
+        FloatVector u = y.add(1f); // in [1, 2]
+        IntVector ub = (IntVector) u.reinterpretShape(F.withLanes(int.class), 0);
+        // u = 2^e * m with m in [1, 2); fold m > sqrt(2) to m / 2 so that m - 1 is in [-0.293, 0.414]
+        IntVector e = ub.lanewise(VectorOperators.ASHR, 23).sub(127);
+        FloatVector m = (FloatVector) ub.and(0x007FFFFF).or(0x3F800000).reinterpretShape(F, 0);
+        VectorMask<Float> big = m.compare(VectorOperators.GT, 1.41421356f);
+        m = m.blend(m.mul(0.5f), big);
+        FloatVector fe = (FloatVector) e.convertShape(VectorOperators.I2F, F, 0);
+        fe = fe.blend(fe.add(1f), big);
+        FloatVector x = m.sub(1f);
+        FloatVector z = x.mul(x);
+        FloatVector p = x.fma(7.0376836292e-2f, -1.1514610310e-1f);
+        p = p.fma(x, FloatVector.broadcast(F, 1.1676998740e-1f));
+        p = p.fma(x, FloatVector.broadcast(F, -1.2420140846e-1f));
+        p = p.fma(x, FloatVector.broadcast(F, 1.4249322787e-1f));
+        p = p.fma(x, FloatVector.broadcast(F, -1.6668057665e-1f));
+        p = p.fma(x, FloatVector.broadcast(F, 2.0000714765e-1f));
+        p = p.fma(x, FloatVector.broadcast(F, -2.4999993993e-1f));
+        p = p.fma(x, FloatVector.broadcast(F, 3.3333331174e-1f));
+        FloatVector lg = p.mul(x).mul(z);
+        lg = fe.fma(FloatVector.broadcast(F, LN2_LO), lg);
+        lg = z.fma(FloatVector.broadcast(F, -0.5f), lg);
+        lg = x.add(lg);
+        lg = fe.fma(FloatVector.broadcast(F, LN2_HI), lg);
+        // ln(1 + y) = ln(u) * y / (u - 1) corrects the rounding of 1 + y (exact where u == 1: then it is y)
+        FloatVector d = u.sub(1f);
+        FloatVector corrected = lg.mul(y).div(d);
+        return corrected.blend(y, d.eq(0f));
+    }
+
+    /** {@code ln(1 + e^x)} per lane, computed as {@code max(x, 0) + ln(1 + e^-|x|)}: no overflow, no cancellation. */
+    public static FloatVector softplus(FloatVector x) {
+        return x.max(0f).add(log1p01(exp(x.abs().neg())));
+    }
+
+    /** {@code 1 / (1 + e^-x)} per lane. */
+    public static FloatVector sigmoid(FloatVector x) {
+        return FloatVector.broadcast(F, 1f).div(exp(x.neg()).add(1f));
     }
 
     static VectorSpecies<Float> species(String bits) {

@@ -3,6 +3,9 @@ package ai.kestrel.kernels;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.SplittableRandom;
 import jdk.incubator.vector.FloatVector;
 import org.junit.jupiter.api.Test;
 
@@ -20,5 +23,87 @@ class VecTest {
     void badWidthIsRejected() {
         assertThrows(IllegalArgumentException.class, () -> Vec.species("96"));
         assertEquals(128, Vec.species("128").vectorBitSize());
+    }
+
+    private static float[] apply(java.util.function.UnaryOperator<FloatVector> f, float[] x) {
+        float[] y = new float[x.length];
+        for (int i = 0; i < x.length; i += Vec.LANES) {
+            f.apply(FloatVector.fromArray(Vec.F, x, i)).intoArray(y, i);
+        }
+        return y;
+    }
+
+    private static float[] random(SplittableRandom rnd, int n, double lo, double hi) {
+        float[] x = new float[n * Vec.LANES];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) (lo + (hi - lo) * rnd.nextDouble());
+        }
+        return x;
+    }
+
+    /** The sum is the pairwise tree over lanes i and i + half, whatever the tier: compare with that tree in scalar code. */
+    @Test
+    void sumIsTheFixedPairwiseTree() {
+        SplittableRandom rnd = new SplittableRandom(11);
+        for (int rep = 0; rep < 2000; rep++) {
+            float[] x = random(rnd, 1, -1e3, 1e3);
+            float[] t = x.clone();
+            for (int half = Vec.LANES / 2; half >= 1; half /= 2) {
+                float[] n = new float[t.length];
+                for (int i = 0; i < t.length; i++) {
+                    n[i] = t[i] + t[(i + half) % t.length];
+                }
+                t = n;
+            }
+            assertEquals(t[0], Vec.sum(FloatVector.fromArray(Vec.F, x, 0)), "sum of " + java.util.Arrays.toString(x));
+        }
+    }
+
+    @Test
+    void expIsWithinTwoUlpOfMathExp() {
+        SplittableRandom rnd = new SplittableRandom(3);
+        float[] x = random(rnd, 20_000, -87.3, 88.7);
+        float[] y = apply(Vec::exp, x);
+        for (int i = 0; i < x.length; i++) {
+            float e = (float) Math.exp(x[i]);
+            assertTrue(Math.abs(y[i] - e) <= 2 * Math.ulp(e), "exp(" + x[i] + ") = " + y[i] + ", Math.exp " + e);
+        }
+        float[] special = new float[Vec.LANES];
+        float[] values = {Float.NEGATIVE_INFINITY, -1000f, -87.5f, 0f, -0f, 88.8f, Float.POSITIVE_INFINITY, Float.NaN};
+        for (int i = 0; i < special.length; i++) {
+            special[i] = values[i % values.length];
+        }
+        float[] ys = apply(Vec::exp, special);
+        for (int i = 0; i < special.length; i++) {
+            float v = special[i];
+            float want = v < -87.33f ? 0f : (float) Math.exp(v);
+            assertEquals(want, ys[i], "exp(" + v + ")");
+        }
+    }
+
+    @Test
+    void softplusAndSigmoidMatchDoubleFormulas() {
+        SplittableRandom rnd = new SplittableRandom(4);
+        float[] x = random(rnd, 20_000, -60, 60);
+        float[] sp = apply(Vec::softplus, x);
+        float[] sg = apply(Vec::sigmoid, x);
+        for (int i = 0; i < x.length; i++) {
+            double v = x[i];
+            double want = Math.max(v, 0) + Math.log1p(Math.exp(-Math.abs(v)));
+            assertEquals(want, sp[i], 4 * Math.ulp((float) want), "softplus(" + v + ")");
+            double s = 1 / (1 + Math.exp(-v));
+            assertEquals(s, sg[i], 4 * Math.ulp((float) s) + 1e-30, "sigmoid(" + v + ")");
+        }
+        float[] special = new float[Vec.LANES];
+        float[] values = {Float.NEGATIVE_INFINITY, Float.POSITIVE_INFINITY, Float.NaN, 0f};
+        for (int i = 0; i < special.length; i++) {
+            special[i] = values[i % values.length];
+        }
+        float[] ys = apply(Vec::softplus, special);
+        for (int i = 0; i < special.length; i++) {
+            float v = special[i];
+            float want = Float.isNaN(v) ? Float.NaN : v == Float.NEGATIVE_INFINITY ? 0f : v == Float.POSITIVE_INFINITY ? v : (float) Math.log(2);
+            assertEquals(want, ys[i], "softplus(" + v + ")");
+        }
     }
 }

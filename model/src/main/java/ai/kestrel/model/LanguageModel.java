@@ -10,6 +10,15 @@ public interface LanguageModel extends AutoCloseable {
     /** Logits per position, {@code (B, T, V)} float32, for token ids {@code (B, T)} (I32). */
     Tensor forward(Tensor ids, Cache cache);
 
+    /**
+     * Logits of the last position only, {@code (B, 1, V)}: what generation needs after a prompt, without the
+     * vocabulary projection of every other position. The cache advances by all {@code T} tokens.
+     */
+    default Tensor forwardLast(Tensor ids, Cache cache) {
+        Tensor all = forward(ids, cache);
+        return ai.kestrel.engine.ops.Shapes.narrow(all, 1, all.size(1) - 1, 1);
+    }
+
     /** A fresh cache for {@code batch} sequences of up to {@code capacity} tokens. */
     Cache newCache(int batch, int capacity);
 

@@ -12,7 +12,7 @@ public final class Activations {
     /** {@code x * sigmoid(x)} (the MLP and Mamba gate activation). */
     public static Tensor silu(Tensor x) {
         Elementwise k = Dispatch.pick(Elementwise.REF, Elementwise.CPU, "silu", x);
-        Tensor y = Tensor.zerosLike(x);
+        Tensor y = Tensor.emptyLike(x);
         k.silu(x.buf(), y.buf(), x.numel());
         return Autograd.record(y, "silu", (g, needs) -> {
             Tensor dx = Tensor.zerosLike(x);
@@ -24,7 +24,7 @@ public final class Activations {
     /** {@code log(1 + exp(x))}, PyTorch's softplus with threshold 20 (Mamba's dt activation). */
     public static Tensor softplus(Tensor x) {
         Elementwise k = Dispatch.pick(Elementwise.REF, Elementwise.CPU, "softplus", x);
-        Tensor y = Tensor.zerosLike(x);
+        Tensor y = Tensor.emptyLike(x);
         k.softplus(x.buf(), y.buf(), x.numel());
         return Autograd.record(y, "softplus", (g, needs) -> {
             Tensor dx = Tensor.zerosLike(x);
@@ -36,7 +36,7 @@ public final class Activations {
     /** {@code exp(x)}. */
     public static Tensor exp(Tensor x) {
         Elementwise k = Dispatch.pick(Elementwise.REF, Elementwise.CPU, "exp", x);
-        Tensor y = Tensor.zerosLike(x);
+        Tensor y = Tensor.emptyLike(x);
         k.exp(x.buf(), y.buf(), x.numel());
         return Autograd.record(y, "exp", (g, needs) -> {
             Tensor dx = Tensor.zerosLike(x);

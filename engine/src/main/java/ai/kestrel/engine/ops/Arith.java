@@ -95,7 +95,7 @@ public final class Arith {
         Tensor big = swap ? b : a;
         Tensor small = swap ? a : b;
         Plan p = plan("add", big, small);
-        Tensor y = Tensor.zerosLike(big);
+        Tensor y = Tensor.emptyLike(big);
         k.add(big.buf(), small.buf(), y.buf(), p.rows(), p.cols(), p.bc());
         return Autograd.record(y, "add", (g, needs) -> {
             Tensor gBig = g;
@@ -116,7 +116,7 @@ public final class Arith {
         Tensor big = swap ? b : a;
         Tensor small = swap ? a : b;
         Plan p = plan("mul", big, small);
-        Tensor y = Tensor.zerosLike(big);
+        Tensor y = Tensor.emptyLike(big);
         k.mul(big.buf(), small.buf(), y.buf(), p.rows(), p.cols(), p.bc());
         return Autograd.record(y, "mul", (g, needs) -> {
             Tensor gBig = null;
@@ -137,7 +137,7 @@ public final class Arith {
     /** {@code s * a}. */
     public static Tensor scale(Tensor a, double s) {
         Elementwise k = kernel("scale", a);
-        Tensor y = Tensor.zerosLike(a);
+        Tensor y = Tensor.emptyLike(a);
         k.scale(a.buf(), s, y.buf(), a.numel());
         return Autograd.record(y, "scale", (g, needs) -> {
             Tensor d = Tensor.zerosLike(a);

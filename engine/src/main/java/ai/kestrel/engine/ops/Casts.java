@@ -21,7 +21,7 @@ public final class Casts {
     public static Tensor to(Tensor t, DType to) {
         DType from = t.dtype();
         if (from.isCompute() && to.isCompute()) {
-            Tensor y = Tensor.zeros(to, t.shape());
+            Tensor y = Tensor.empty(to, t.shape());
             copy(t.buf(), y.buf(), t.numel());
             return Autograd.record(y, "cast", (g, needs) -> {
                 Tensor d = Tensor.zeros(from, t.shape());
@@ -38,7 +38,7 @@ public final class Casts {
             int rows = Math.toIntExact(t.numel() / Math.max(1, k));
             try (Arena tmp = Arena.ofConfined()) {
                 Weights w = Codecs.encode(tmp, t.toFloatArray(), rows, k, Linalg.format(to));
-                Tensor y = Tensor.zeros(to, s);
+                Tensor y = Tensor.empty(to, s);
                 MemorySegment.copy(w.data(), 0, y.segment(), 0, w.data().byteSize());
                 return y;
             }
@@ -47,7 +47,7 @@ public final class Casts {
             int k = t.dim(-1);
             int rows = Math.toIntExact(t.numel() / k);
             Weights w = new Weights(Linalg.format(from), rows, k, t.segment());
-            Tensor y = Tensor.zeros(DType.F32, t.shape());
+            Tensor y = Tensor.empty(DType.F32, t.shape());
             float[] row = new float[k];
             for (int r = 0; r < rows; r++) {
                 w.dequantizeRow(r, row, 0);

@@ -41,7 +41,7 @@ public final class Conv1d {
         if (state0 != null) {
             Dispatch.shape("conv1d", "state", state0, b, width - 1, c);
         }
-        Tensor y = Tensor.zerosLike(x);
+        Tensor y = Tensor.emptyLike(x);
         Tensor state = Tensor.zeros(x.dtype(), b, width - 1, c);
         k.forward(x.buf(), w.buf(), Dispatch.buf(bias), Dispatch.buf(state0), y.buf(), state.buf(), b, t, c, width);
         Autograd.record(y, "conv1d", (g, needs) -> {
@@ -66,7 +66,7 @@ public final class Conv1d {
         int c = x.dim(1);
         int width = w.dim(1);
         Dispatch.shape("conv1d step", "state", state, b, width - 1, c);
-        Tensor y = Tensor.zerosLike(x);
+        Tensor y = Tensor.emptyLike(x);
         k.step(x.buf(), w.buf(), Dispatch.buf(bias), state.buf(), y.buf(), b, c, width);
         return y;
     }

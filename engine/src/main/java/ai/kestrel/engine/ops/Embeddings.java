@@ -26,7 +26,7 @@ public final class Embeddings {
         int d = w.k();
         long[] shape = Arrays.copyOf(ids.shape(), ids.rank() + 1);
         shape[ids.rank()] = d;
-        Tensor y = Tensor.zeros(ref ? DType.F64 : DType.F32, shape);
+        Tensor y = Tensor.empty(ref ? DType.F64 : DType.F32, shape);
         k.gather(w, ids.segment(), m, y.buf());
         return Autograd.record(y, "embedding", (g, needs) -> {
             Tensor dt = Tensor.zerosLike(table);

@@ -60,7 +60,7 @@ public final class Linalg {
         int m = Dispatch.rows(x);
         long[] outShape = x.shape();
         outShape[outShape.length - 1] = n;
-        Tensor y = Tensor.zeros(x.dtype(), outShape);
+        Tensor y = Tensor.empty(x.dtype(), outShape);
         k.forward(x.buf(), wt, Dispatch.buf(bias), y.buf(), m);
         return Autograd.record(y, "linear", (g, needs) -> {
             Tensor dx = null;

@@ -21,7 +21,7 @@ public final class Norms {
         int d = x.dim(-1);
         Dispatch.shape("rmsNorm", "weight", w, d);
         int rows = Dispatch.rows(x);
-        Tensor y = Tensor.zerosLike(x);
+        Tensor y = Tensor.emptyLike(x);
         Tensor rstd = Tensor.zeros(x.dtype(), rows);
         k.forward(x.buf(), w.buf(), y.buf(), rstd.buf(), rows, d, (float) eps);
         return Autograd.record(y, "rmsNorm", (g, needs) -> {
@@ -49,7 +49,7 @@ public final class Norms {
         Dispatch.shape("gatedRmsNorm", "weight", w, d);
         GatedRmsNorm.groupSize(d, groups);
         int rows = Dispatch.rows(x);
-        Tensor y = Tensor.zerosLike(x);
+        Tensor y = Tensor.emptyLike(x);
         Tensor rstd = Tensor.zeros(x.dtype(), rows, groups);
         k.forward(x.buf(), z.buf(), w.buf(), y.buf(), rstd.buf(), rows, d, groups, (float) eps);
         return Autograd.record(y, "gatedRmsNorm", (g, needs) -> {

@@ -14,7 +14,7 @@ public final class Probabilities {
         Softmax k = Dispatch.pick(Softmax.REF, Softmax.CPU, "softmax", x);
         int d = x.dim(-1);
         int rows = Dispatch.rows(x);
-        Tensor y = Tensor.zerosLike(x);
+        Tensor y = Tensor.emptyLike(x);
         k.forward(x.buf(), y.buf(), rows, d);
         return Autograd.record(y, "softmax", (g, needs) -> {
             Tensor dx = Tensor.zerosLike(x);

@@ -22,7 +22,7 @@ public final class Rotary {
         int t = x.dim(1);
         int h = x.dim(2);
         int p = x.dim(3);
-        Tensor y = Tensor.zerosLike(x);
+        Tensor y = Tensor.emptyLike(x);
         k.forward(x.buf(), y.buf(), b, t, h, p, start, theta);
         return Autograd.record(y, "rope", (g, needs) -> {
             Tensor dx = Tensor.zerosLike(x);

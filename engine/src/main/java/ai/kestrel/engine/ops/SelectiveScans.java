@@ -37,7 +37,7 @@ public final class SelectiveScans {
         if (h0 != null) {
             Dispatch.shape("selectiveScan", "initial state", h0, b, din, n);
         }
-        Tensor y = Tensor.zerosLike(x);
+        Tensor y = Tensor.emptyLike(x);
         Tensor hT = Tensor.zeros(x.dtype(), b, din, n);
         k.forward(x.buf(), dt.buf(), Dispatch.buf(dtBias), a.buf(), bm.buf(), cm.buf(), Dispatch.buf(d), Dispatch.buf(h0), y.buf(), hT.buf(), b, t, din, n);
         Autograd.record(y, "selectiveScan", (g, needs) -> {
@@ -64,7 +64,7 @@ public final class SelectiveScans {
         int din = x.dim(1);
         int n = a.dim(1);
         Dispatch.shape("selectiveScan step", "state", h, b, din, n);
-        Tensor y = Tensor.zerosLike(x);
+        Tensor y = Tensor.emptyLike(x);
         k.step(x.buf(), dt.buf(), Dispatch.buf(dtBias), a.buf(), bm.buf(), cm.buf(), Dispatch.buf(d), h.buf(), y.buf(), b, din, n);
         return y;
     }

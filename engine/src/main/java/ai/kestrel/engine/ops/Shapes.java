@@ -28,7 +28,7 @@ public final class Shapes {
         }
         long[] out = shape.clone();
         out[d] = len;
-        Tensor y = Tensor.zeros(t.dtype(), out);
+        Tensor y = Tensor.empty(t.dtype(), out);
         copyBlocks(t, d, start, y, 0, len);
         return Autograd.record(y, "narrow", (g, needs) -> {
             Tensor dx = Tensor.zerosLike(t);
@@ -77,7 +77,7 @@ public final class Shapes {
         }
         long[] out = shape.clone();
         out[d] = total;
-        Tensor y = Tensor.zeros(ts[0].dtype(), out);
+        Tensor y = Tensor.empty(ts[0].dtype(), out);
         long at = 0;
         long[] starts = new long[ts.length];
         for (int i = 0; i < ts.length; i++) {

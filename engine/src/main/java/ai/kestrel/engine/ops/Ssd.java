@@ -37,7 +37,7 @@ public final class Ssd {
         if (s0 != null) {
             Dispatch.shape("ssd", "initial state", s0, m.b(), m.h(), m.p(), m.n());
         }
-        Tensor y = Tensor.zerosLike(x);
+        Tensor y = Tensor.emptyLike(x);
         Tensor sT = Tensor.zeros(x.dtype(), m.b(), m.h(), m.p(), m.n());
         k.forward(x.buf(), dt.buf(), Dispatch.buf(dtBias), a.buf(), bm.buf(), cm.buf(), Dispatch.buf(d), Dispatch.buf(s0), y.buf(), sT.buf(), m);
         Autograd.record(y, "ssd", (g, needs) -> {
@@ -62,7 +62,7 @@ public final class Ssd {
         SsdScan k = Dispatch.pick(SsdScan.REF, SsdScan.CPU, "ssd step", x, dt, dtBias, a, bm, cm, d, state);
         SsdScan.Dims m = new SsdScan.Dims(x.dim(0), 1, x.dim(1), x.dim(2), bm.dim(1), bm.dim(2), 1);
         Dispatch.shape("ssd step", "state", state, m.b(), m.h(), m.p(), m.n());
-        Tensor y = Tensor.zerosLike(x);
+        Tensor y = Tensor.emptyLike(x);
         k.step(x.buf(), dt.buf(), Dispatch.buf(dtBias), a.buf(), bm.buf(), cm.buf(), Dispatch.buf(d), state.buf(), y.buf(), m);
         return y;
     }

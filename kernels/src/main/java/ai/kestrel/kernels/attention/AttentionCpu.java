@@ -1,5 +1,6 @@
 package ai.kestrel.kernels.attention;
 
+import ai.kestrel.kernels.Vec;
 import static ai.kestrel.kernels.Vec.F;
 
 import ai.kestrel.kernels.Buf;
@@ -29,7 +30,7 @@ final class AttentionCpu implements Attention {
         for (int bound = F.loopBound(p); c < bound; c += F.length()) {
             acc = FloatVector.fromArray(F, a, c).fma(FloatVector.fromMemorySegment(F, b, bo + c * 4L, LE), acc);
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = Vec.sum(acc);
         for (; c < p; c++) {
             s += a[c] * b.get(Buf.F32, bo + c * 4L);
         }

@@ -1,5 +1,6 @@
 package ai.kestrel.kernels.elementwise;
 
+import ai.kestrel.kernels.Vec;
 import static ai.kestrel.kernels.Vec.F;
 
 import ai.kestrel.kernels.Buf;
@@ -41,7 +42,7 @@ final class ElementwiseCpu implements Elementwise {
 
     /** sigmoid of a vector, through exp(-x). */
     private static FloatVector sigmoid(FloatVector x) {
-        return FloatVector.broadcast(F, 1f).div(x.neg().lanewise(VectorOperators.EXP).add(1f));
+        return FloatVector.broadcast(F, 1f).div(Vec.exp(x.neg()).add(1f));
     }
 
     private static float sigmoid(float x) {
@@ -184,7 +185,7 @@ final class ElementwiseCpu implements Elementwise {
             long i = lo;
             for (long bound = lo + F.loopBound(hi - lo); i < bound; i += F.length()) {
                 FloatVector v = load(x, i);
-                FloatVector sp = v.lanewise(VectorOperators.EXP).lanewise(VectorOperators.LOG1P);
+                FloatVector sp = Vec.softplus(v);
                 sp.blend(v, v.compare(VectorOperators.GT, 20f)).intoMemorySegment(y, i * 4, LE);
             }
             for (; i < hi; i++) {
@@ -220,7 +221,7 @@ final class ElementwiseCpu implements Elementwise {
         chunks(n, (lo, hi) -> {
             long i = lo;
             for (long bound = lo + F.loopBound(hi - lo); i < bound; i += F.length()) {
-                load(x, i).lanewise(VectorOperators.EXP).intoMemorySegment(y, i * 4, LE);
+                Vec.exp(load(x, i)).intoMemorySegment(y, i * 4, LE);
             }
             for (; i < hi; i++) {
                 put(y, i, (float) Math.exp(get(x, i)));
@@ -267,7 +268,7 @@ final class ElementwiseCpu implements Elementwise {
                 for (int bound = F.loopBound(cols); c < bound; c += F.length()) {
                     acc = acc.add(load(x, o + c));
                 }
-                double s = acc.reduceLanes(VectorOperators.ADD);
+                double s = Vec.sum(acc);
                 for (; c < cols; c++) {
                     s += get(x, o + c);
                 }

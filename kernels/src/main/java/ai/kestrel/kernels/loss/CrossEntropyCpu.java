@@ -1,5 +1,6 @@
 package ai.kestrel.kernels.loss;
 
+import ai.kestrel.kernels.Vec;
 import static ai.kestrel.kernels.Vec.F;
 
 import ai.kestrel.kernels.Buf;
@@ -38,14 +39,14 @@ final class CrossEntropyCpu implements CrossEntropy {
                     FloatVector xv = FloatVector.fromMemorySegment(F, x, o + i * 4L, LE);
                     FloatVector nm = mv.max(xv);
                     // rescale the old sum to the new max, then add this vector's terms
-                    sv = sv.mul(mv.sub(nm).lanewise(VectorOperators.EXP)).add(xv.sub(nm).lanewise(VectorOperators.EXP));
+                    sv = sv.mul(Vec.exp(mv.sub(nm))).add(Vec.exp(xv.sub(nm)));
                     mv = nm;
                 }
                 float max = mv.reduceLanes(VectorOperators.MAX);
                 for (int j = i; j < v; j++) {
                     max = Math.max(max, x.get(Buf.F32, o + j * 4L));
                 }
-                double sum = sv.mul(mv.sub(max).lanewise(VectorOperators.EXP)).reduceLanes(VectorOperators.ADD);
+                double sum = Vec.sum(sv.mul(Vec.exp(mv.sub(max))));
                 for (; i < v; i++) {
                     sum += Math.exp(x.get(Buf.F32, o + i * 4L) - max);
                 }
@@ -81,7 +82,7 @@ final class CrossEntropyCpu implements CrossEntropy {
                 float l = lse.getAtIndex(Buf.F32, r);
                 int i = 0;
                 for (int bound = F.loopBound(v); i < bound; i += F.length()) {
-                    FloatVector.fromMemorySegment(F, x, o + i * 4L, LE).sub(l).lanewise(VectorOperators.EXP).mul(s)
+                    Vec.exp(FloatVector.fromMemorySegment(F, x, o + i * 4L, LE).sub(l)).mul(s)
                             .intoMemorySegment(dl, o + i * 4L, LE);
                 }
                 for (; i < v; i++) {

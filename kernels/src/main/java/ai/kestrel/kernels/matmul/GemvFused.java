@@ -1,5 +1,6 @@
 package ai.kestrel.kernels.matmul;
 
+import ai.kestrel.kernels.Vec;
 import static ai.kestrel.kernels.Vec.F;
 
 import ai.kestrel.kernels.quant.WeightFormat;
@@ -58,10 +59,10 @@ final class GemvFused {
             a2 = FloatVector.fromMemorySegment(F, w, o + 2 * rb, LE).fma(xv, a2);
             a3 = FloatVector.fromMemorySegment(F, w, o + 3 * rb, LE).fma(xv, a3);
         }
-        out[0] = a0.reduceLanes(VectorOperators.ADD);
-        out[1] = a1.reduceLanes(VectorOperators.ADD);
-        out[2] = a2.reduceLanes(VectorOperators.ADD);
-        out[3] = a3.reduceLanes(VectorOperators.ADD);
+        out[0] = Vec.sum(a0);
+        out[1] = Vec.sum(a1);
+        out[2] = Vec.sum(a2);
+        out[3] = Vec.sum(a3);
         for (; i < k; i++) {
             for (int r = 0; r < 4; r++) {
                 out[r] += x[i] * w.get(ValueLayout.JAVA_FLOAT_UNALIGNED, r0 + r * rb + i * 4L);
@@ -85,10 +86,10 @@ final class GemvFused {
             a2 = bf16At(w, o + 2 * rb).fma(xv, a2);
             a3 = bf16At(w, o + 3 * rb).fma(xv, a3);
         }
-        out[0] = a0.reduceLanes(VectorOperators.ADD);
-        out[1] = a1.reduceLanes(VectorOperators.ADD);
-        out[2] = a2.reduceLanes(VectorOperators.ADD);
-        out[3] = a3.reduceLanes(VectorOperators.ADD);
+        out[0] = Vec.sum(a0);
+        out[1] = Vec.sum(a1);
+        out[2] = Vec.sum(a2);
+        out[3] = Vec.sum(a3);
         for (; i < k; i++) {
             for (int r = 0; r < 4; r++) {
                 out[r] += x[i] * Float.intBitsToFloat((w.get(ValueLayout.JAVA_SHORT_UNALIGNED, r0 + r * rb + i * 2L) & 0xffff) << 16);
@@ -125,9 +126,9 @@ final class GemvFused {
             a2 = s2.mul(Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, o + 2 * rb))).add(a2);
             a3 = s3.mul(Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, o + 3 * rb))).add(a3);
         }
-        out[0] = a0.reduceLanes(VectorOperators.ADD);
-        out[1] = a1.reduceLanes(VectorOperators.ADD);
-        out[2] = a2.reduceLanes(VectorOperators.ADD);
-        out[3] = a3.reduceLanes(VectorOperators.ADD);
+        out[0] = Vec.sum(a0);
+        out[1] = Vec.sum(a1);
+        out[2] = Vec.sum(a2);
+        out[3] = Vec.sum(a3);
     }
 }

@@ -1,5 +1,6 @@
 package ai.kestrel.kernels.norm;
 
+import ai.kestrel.kernels.Vec;
 import static ai.kestrel.kernels.Vec.F;
 
 import ai.kestrel.kernels.Buf;
@@ -20,12 +21,12 @@ final class GatedRmsNormCpu implements GatedRmsNorm {
         for (int bound = F.loopBound(n); i < bound; i += F.length()) {
             FloatVector zv = FloatVector.fromMemorySegment(F, z, o + i * 4L, LE);
             FloatVector xv = FloatVector.fromMemorySegment(F, x, o + i * 4L, LE);
-            FloatVector sig = zv.neg().lanewise(VectorOperators.EXP).add(1f);
+            FloatVector sig = Vec.exp(zv.neg()).add(1f);
             FloatVector gv = xv.mul(zv).div(sig);
             gv.intoArray(g, i);
             acc = gv.fma(gv, acc);
         }
-        double ss = acc.reduceLanes(VectorOperators.ADD);
+        double ss = Vec.sum(acc);
         for (; i < n; i++) {
             float zi = z.get(Buf.F32, o + i * 4L);
             float gi = x.get(Buf.F32, o + i * 4L) * zi / (1f + (float) Math.exp(-zi));
@@ -98,7 +99,7 @@ final class GatedRmsNormCpu implements GatedRmsNorm {
                             FloatVector wv = FloatVector.fromMemorySegment(F, w, wo + i * 4L, LE);
                             FloatVector dg = gy.mul(wv).mul(rs).sub(FloatVector.fromArray(F, g, i).mul(c));
                             FloatVector zv = FloatVector.fromMemorySegment(F, z, o + i * 4L, LE);
-                            FloatVector s = FloatVector.broadcast(F, 1f).div(zv.neg().lanewise(VectorOperators.EXP).add(1f));
+                            FloatVector s = FloatVector.broadcast(F, 1f).div(Vec.exp(zv.neg()).add(1f));
                             if (dx != null) {
                                 dg.mul(zv).mul(s).intoMemorySegment(dx, o + i * 4L, LE);
                             }

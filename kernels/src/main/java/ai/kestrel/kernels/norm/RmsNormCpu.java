@@ -1,5 +1,6 @@
 package ai.kestrel.kernels.norm;
 
+import ai.kestrel.kernels.Vec;
 import static ai.kestrel.kernels.Vec.F;
 
 import ai.kestrel.kernels.Buf;
@@ -48,7 +49,7 @@ final class RmsNormCpu implements RmsNorm {
             FloatVector v = FloatVector.fromMemorySegment(F, x, o + i * 4L, LE);
             acc = v.fma(v, acc);
         }
-        double ss = acc.reduceLanes(VectorOperators.ADD);
+        double ss = Vec.sum(acc);
         for (; i < d; i++) {
             float v = x.get(Buf.F32, o + i * 4L);
             ss += v * v;
@@ -78,7 +79,7 @@ final class RmsNormCpu implements RmsNorm {
                         FloatVector wv = FloatVector.fromMemorySegment(F, w, i * 4L, LE);
                         acc = g.mul(wv).fma(xv, acc);
                     }
-                    double dot = acc.reduceLanes(VectorOperators.ADD);
+                    double dot = Vec.sum(acc);
                     for (int j = i; j < d; j++) {
                         dot += (double) w.getAtIndex(Buf.F32, j) * dy.get(Buf.F32, o + j * 4L) * x.get(Buf.F32, o + j * 4L);
                     }

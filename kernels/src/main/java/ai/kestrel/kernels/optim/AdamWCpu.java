@@ -1,5 +1,6 @@
 package ai.kestrel.kernels.optim;
 
+import ai.kestrel.kernels.Vec;
 import static ai.kestrel.kernels.Vec.F;
 
 import ai.kestrel.kernels.Buf;
@@ -73,7 +74,7 @@ final class AdamWCpu implements AdamW {
                     FloatVector x = FloatVector.fromMemorySegment(F, g, i * 4, LE);
                     acc = x.fma(x, acc);
                 }
-                double s = acc.reduceLanes(VectorOperators.ADD);
+                double s = Vec.sum(acc);
                 for (; i < end; i++) {
                     double x = g.get(Buf.F32, i * 4);
                     s += x * x;

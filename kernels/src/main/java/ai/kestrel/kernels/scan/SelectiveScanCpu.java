@@ -1,5 +1,6 @@
 package ai.kestrel.kernels.scan;
 
+import ai.kestrel.kernels.Vec;
 import static ai.kestrel.kernels.Vec.F;
 
 import ai.kestrel.kernels.Buf;
@@ -42,12 +43,12 @@ final class SelectiveScanCpu implements SelectiveScan {
     }
 
     private static FloatVector softplus(FloatVector v) {
-        FloatVector sp = v.lanewise(VectorOperators.EXP).lanewise(VectorOperators.LOG1P);
+        FloatVector sp = Vec.softplus(v);
         return sp.blend(v, v.compare(VectorOperators.GT, 20f));
     }
 
     private static FloatVector softplusGrad(FloatVector v) {
-        FloatVector s = FloatVector.broadcast(F, 1f).div(v.neg().lanewise(VectorOperators.EXP).add(1f));
+        FloatVector s = FloatVector.broadcast(F, 1f).div(Vec.exp(v.neg()).add(1f));
         return s.blend(1f, v.compare(VectorOperators.GT, 20f));
     }
 
@@ -88,7 +89,7 @@ final class SelectiveScanCpu implements SelectiveScan {
                     FloatVector dx = delta.mul(xv);
                     FloatVector out = dv.mul(xv);
                     for (int k = 0; k < n; k++) {
-                        FloatVector decay = delta.mul(FloatVector.fromArray(F, at, k * din + d0, m)).lanewise(VectorOperators.EXP);
+                        FloatVector decay = Vec.exp(delta.mul(FloatVector.fromArray(F, at, k * din + d0, m)));
                         FloatVector hv = FloatVector.fromArray(F, h, k * l).mul(decay).add(dx.mul(bm.get(Buf.F32, bo + k * 4L)));
                         hv.intoArray(h, k * l);
                         out = hv.fma(FloatVector.broadcast(F, cm.get(Buf.F32, bo + k * 4L)), out);
@@ -184,7 +185,7 @@ final class SelectiveScanCpu implements SelectiveScan {
                         int prev = tt * n * l;
                         int next = (tt + 1) * n * l;
                         for (int k = 0; k < n; k++) {
-                            FloatVector decay = delta.mul(FloatVector.fromArray(F, at, k * din + d0, m)).lanewise(VectorOperators.EXP);
+                            FloatVector decay = Vec.exp(delta.mul(FloatVector.fromArray(F, at, k * din + d0, m)));
                             FloatVector.fromArray(F, hs, prev + k * l).mul(decay).add(dxv.mul(bm.get(Buf.F32, bo + k * 4L)))
                                     .intoArray(hs, next + k * l);
                         }
@@ -210,11 +211,11 @@ final class SelectiveScanCpu implements SelectiveScan {
                             float bk = bm.get(Buf.F32, bo + k * 4L);
                             float ck = cm.get(Buf.F32, bo + k * 4L);
                             FloatVector ak = FloatVector.fromArray(F, at, k * din + d0, m);
-                            FloatVector decay = delta.mul(ak).lanewise(VectorOperators.EXP);
+                            FloatVector decay = Vec.exp(delta.mul(ak));
                             FloatVector hPrev = FloatVector.fromArray(F, hs, prev + k * l);
                             FloatVector gk = FloatVector.fromArray(F, gh, k * l).add(gy.mul(ck));
-                            pc[row + k] += gy.mul(FloatVector.fromArray(F, hs, cur + k * l)).reduceLanes(VectorOperators.ADD);
-                            pb[row + k] += gk.mul(delta).mul(xv).reduceLanes(VectorOperators.ADD);
+                            pc[row + k] += Vec.sum(gy.mul(FloatVector.fromArray(F, hs, cur + k * l)));
+                            pb[row + k] += Vec.sum(gk.mul(delta).mul(xv));
                             gx = gk.mul(delta).fma(FloatVector.broadcast(F, bk), gx);
                             FloatVector gDecayH = gk.mul(decay).mul(hPrev);
                             gdelta = gDecayH.fma(ak, gdelta).add(gk.mul(bk).mul(xv));
@@ -298,10 +299,10 @@ final class SelectiveScanCpu implements SelectiveScan {
                 float out = dsk[d] * xv;
                 for (int k0 = 0; k0 < n; k0 += F.length()) {
                     VectorMask<Float> m = F.indexInRange(k0, n);
-                    FloatVector decay = load(av, ao + k0 * 4L, m).mul(delta).lanewise(VectorOperators.EXP);
+                    FloatVector decay = Vec.exp(load(av, ao + k0 * 4L, m).mul(delta));
                     FloatVector hv = load(h, ho + k0 * 4L, m).mul(decay).add(load(bm, bo + k0 * 4L, m).mul(dxv));
                     hv.intoMemorySegment(h, ho + k0 * 4L, LE, m);
-                    out += hv.mul(load(cm, bo + k0 * 4L, m)).reduceLanes(VectorOperators.ADD, m);
+                    out += Vec.sum(hv.mul(load(cm, bo + k0 * 4L, m)), m);
                 }
                 y.setAtIndex(Buf.F32, row, out);
             }

@@ -1,5 +1,6 @@
 package ai.kestrel.kernels.softmax;
 
+import ai.kestrel.kernels.Vec;
 import static ai.kestrel.kernels.Vec.F;
 
 import ai.kestrel.kernels.Buf;
@@ -33,11 +34,11 @@ final class SoftmaxCpu implements Softmax {
                 }
                 FloatVector sv = FloatVector.zero(F);
                 for (i = 0; i < bound; i += F.length()) {
-                    FloatVector e = FloatVector.fromMemorySegment(F, x, o + i * 4L, LE).sub(max).lanewise(VectorOperators.EXP);
+                    FloatVector e = Vec.exp(FloatVector.fromMemorySegment(F, x, o + i * 4L, LE).sub(max));
                     e.intoMemorySegment(y, o + i * 4L, LE);
                     sv = sv.add(e);
                 }
-                double sum = sv.reduceLanes(VectorOperators.ADD);
+                double sum = Vec.sum(sv);
                 for (; i < d; i++) {
                     float e = (float) Math.exp(x.get(Buf.F32, o + i * 4L) - max);
                     y.set(Buf.F32, o + i * 4L, e);
@@ -69,7 +70,7 @@ final class SoftmaxCpu implements Softmax {
                 for (; i < bound; i += F.length()) {
                     acc = FloatVector.fromMemorySegment(F, dy, o + i * 4L, LE).fma(FloatVector.fromMemorySegment(F, y, o + i * 4L, LE), acc);
                 }
-                double dot = acc.reduceLanes(VectorOperators.ADD);
+                double dot = Vec.sum(acc);
                 for (; i < d; i++) {
                     dot += dy.get(Buf.F32, o + i * 4L) * y.get(Buf.F32, o + i * 4L);
                 }

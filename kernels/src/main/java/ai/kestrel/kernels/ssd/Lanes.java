@@ -1,5 +1,6 @@
 package ai.kestrel.kernels.ssd;
 
+import ai.kestrel.kernels.Vec;
 import static ai.kestrel.kernels.Vec.F;
 
 import jdk.incubator.vector.FloatVector;
@@ -29,7 +30,7 @@ final class Lanes {
         for (int bound = F.loopBound(len); i < bound; i += F.length()) {
             acc = FloatVector.fromArray(F, a, ao + i).fma(FloatVector.fromArray(F, b, bo + i), acc);
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = Vec.sum(acc);
         for (; i < len; i++) {
             s += a[ao + i] * b[bo + i];
         }

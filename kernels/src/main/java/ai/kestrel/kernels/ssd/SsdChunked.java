@@ -1,5 +1,6 @@
 package ai.kestrel.kernels.ssd;
 
+import ai.kestrel.kernels.Vec;
 import static ai.kestrel.kernels.Vec.F;
 
 import jdk.incubator.vector.FloatVector;
@@ -61,7 +62,7 @@ final class SsdChunked {
             FloatVector li = FloatVector.broadcast(F, l[t0 + i]);
             int j = 0;
             for (; j + F.length() <= i + 1; j += F.length()) {
-                li.sub(FloatVector.fromArray(F, l, t0 + j)).lanewise(VectorOperators.EXP).intoArray(e, i * chunk + j);
+                Vec.exp(li.sub(FloatVector.fromArray(F, l, t0 + j))).intoArray(e, i * chunk + j);
             }
             for (; j <= i; j++) {
                 e[i * chunk + j] = (float) Math.exp(l[t0 + i] - l[t0 + j]);

@@ -1,5 +1,6 @@
 package ai.kestrel.kernels.ssd;
 
+import ai.kestrel.kernels.Vec;
 import static ai.kestrel.kernels.Vec.F;
 
 import ai.kestrel.kernels.Buf;
@@ -257,7 +258,7 @@ final class SsdScanCpu implements SsdScan {
                         sv.intoMemorySegment(s, so + k * 4L, LE, mk);
                         acc = sv.fma(FloatVector.fromMemorySegment(F, cm, bo + k * 4L, LE, mk), acc);
                     }
-                    y.setAtIndex(Buf.F32, (long) task * p + q, dh * xv + acc.reduceLanes(VectorOperators.ADD));
+                    y.setAtIndex(Buf.F32, (long) task * p + q, dh * xv + Vec.sum(acc));
                 }
             }
         });

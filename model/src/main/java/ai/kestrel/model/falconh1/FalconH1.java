@@ -99,8 +99,21 @@ public final class FalconH1 implements LanguageModel {
         return s == 1.0 ? t : Arith.scale(t, s);
     }
 
+    /**
+     * {@inheritDoc} In no-grad mode each layer runs in its own {@link Scope}, so a prompt's memory is one
+     * layer's activations, not all of them.
+     */
     @Override
     public Tensor forward(Tensor ids, Cache c) {
+        return forward(ids, c, false);
+    }
+
+    @Override
+    public Tensor forwardLast(Tensor ids, Cache c) {
+        return forward(ids, c, true);
+    }
+
+    private Tensor forward(Tensor ids, Cache c, boolean lastOnly) {
         FalconH1Cache cache = (FalconH1Cache) c;
         int b = ids.dim(0);
         int t = ids.dim(1);
@@ -115,11 +128,22 @@ public final class FalconH1 implements LanguageModel {
         }
         var mup = config.mup();
         Tensor x = scaled(Embeddings.lookup(embed, ids), mult(mup.embedding()));
+        boolean release = !Autograd.isEnabled();
         for (int i = 0; i < layers.length; i++) {
-            x = layer(i, x, cache, start);
+            if (release) {
+                Scope outer = Scope.current();
+                try (Scope inner = Scope.open()) {
+                    x = layer(i, x, cache, start).copyTo(outer);
+                }
+            } else {
+                x = layer(i, x, cache, start);
+            }
         }
         if (cache != null) {
             cache.length = start + t;
+        }
+        if (lastOnly && t > 1) {
+            x = Shapes.narrow(x, 1, t - 1, 1);
         }
         Tensor h = Norms.rmsNorm(x, finalNorm, config.rmsNormEps());
         return scaled(Linalg.linear(h, lmHead, null), mult(mup.lmHead()));

@@ -123,19 +123,43 @@ public final class FalconMamba implements LanguageModel {
         return new State(config, batch, capacity);
     }
 
+    /**
+     * {@inheritDoc} In no-grad mode each layer runs in its own {@link Scope}, so a prompt's memory is one
+     * layer's activations, not all of them.
+     */
     @Override
     public Tensor forward(Tensor ids, Cache c) {
+        return forward(ids, c, false);
+    }
+
+    @Override
+    public Tensor forwardLast(Tensor ids, Cache c) {
+        return forward(ids, c, true);
+    }
+
+    private Tensor forward(Tensor ids, Cache c, boolean lastOnly) {
         State state = (State) c;
         int t = ids.dim(1);
         if (state != null && state.length + t > state.capacity) {
             throw new IllegalArgumentException("cache holds " + state.capacity + " tokens; " + state.length + " + " + t + " do not fit");
         }
         Tensor x = Embeddings.lookup(embed, ids);
+        boolean release = !Autograd.isEnabled();
         for (int i = 0; i < layers.length; i++) {
-            x = Arith.add(x, mixer(i, Norms.rmsNorm(x, layers[i].norm(), config.layerNormEps()), state));
+            if (release) {
+                Scope outer = Scope.current();
+                try (Scope inner = Scope.open()) {
+                    x = Arith.add(x, mixer(i, Norms.rmsNorm(x, layers[i].norm(), config.layerNormEps()), state)).copyTo(outer);
+                }
+            } else {
+                x = Arith.add(x, mixer(i, Norms.rmsNorm(x, layers[i].norm(), config.layerNormEps()), state));
+            }
         }
         if (state != null) {
             state.length += t;
+        }
+        if (lastOnly && t > 1) {
+            x = Shapes.narrow(x, 1, t - 1, 1);
         }
         return Linalg.linear(Norms.rmsNorm(x, finalNorm, config.layerNormEps()), lmHead, null);
     }

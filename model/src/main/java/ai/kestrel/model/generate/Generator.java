@@ -148,11 +148,11 @@ public final class Generator {
 
     /** The logits of the last position after feeding {@code ids} through {@code cache}. */
     static float[] lastRow(LanguageModel model, int[] ids, LanguageModel.Cache cache) {
-        try (Scope s = Scope.open()) {
-            Tensor logits = model.forward(Tensor.ofInts(ids, 1, ids.length), cache);
+        try (Scope s = Scope.open(); var ng = ai.kestrel.engine.Autograd.noGrad()) {
+            Tensor logits = model.forwardLast(Tensor.ofInts(ids, 1, ids.length), cache);
             int v = logits.dim(2);
             float[] row = new float[v];
-            java.lang.foreign.MemorySegment.copy(logits.segment(), ai.kestrel.kernels.Buf.F32, (long) (ids.length - 1) * v * 4, row, 0, v);
+            java.lang.foreign.MemorySegment.copy(logits.segment(), ai.kestrel.kernels.Buf.F32, 0, row, 0, v);
             return row;
         }
     }

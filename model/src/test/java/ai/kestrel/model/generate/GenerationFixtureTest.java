@@ -78,6 +78,39 @@ class GenerationFixtureTest {
         }
     }
 
+    /**
+     * No-grad forward passes free each layer's activations in a scope of its own; the results must not change:
+     * identical to a pass with autograd on (one scope for everything), and {@code forwardLast} gives the last
+     * row of {@code forward} (the lm_head then runs as a one-row product: equal up to rounding).
+     */
+    @Test
+    void perLayerScopesAndForwardLastChangeNothing() throws IOException {
+        for (String m : Fixture.MODELS) {
+            Fixture f = Fixture.of(m);
+            try (LanguageModel model = load(f, "f32")) {
+                int[] prompt = f.prompts("f32").get(0).inputIds();
+                float[] withGrad;
+                float[] last;
+                float[] noGrad;
+                try (Scope s = Scope.open()) {
+                    withGrad = model.forward(Tensor.ofInts(prompt, 1, prompt.length), null).toFloatArray();
+                }
+                long live = Scope.liveBytes();
+                try (Scope s = Scope.open(); var ng = Autograd.noGrad()) {
+                    noGrad = model.forward(Tensor.ofInts(prompt, 1, prompt.length), null).toFloatArray();
+                    Tensor l = model.forwardLast(Tensor.ofInts(prompt, 1, prompt.length), null);
+                    assertEquals(1, l.dim(1), m + " forwardLast keeps one position");
+                    last = l.toFloatArray();
+                }
+                assertEquals(live, Scope.liveBytes(), m + " inner scopes leave nothing behind");
+                assertTrue(java.util.Arrays.equals(withGrad, noGrad), m + ": per-layer scopes changed the logits");
+                int v = last.length;
+                float[] tail = java.util.Arrays.copyOfRange(withGrad, withGrad.length - v, withGrad.length);
+                Fixture.compare(m + " forwardLast vs last row of forward", new float[][] {tail}, new float[][] {last}, 1e-5);
+            }
+        }
+    }
+
     /** Greedy ids equal llama.cpp's up to the first near-tie (a margin a quantized variant may flip), then may part. */
     @Test
     void greedyIdsMatchUpToNearTies() throws IOException {
