@@ -31,7 +31,10 @@ public final class Vec {
     /** Lanes of {@link #F}. */
     public static final int LANES = F.length();
 
-    private static final VectorShuffle<Float>[] FOLD = folds();
+    private static final VectorShuffle<Float> FOLD8 = fold(8);
+    private static final VectorShuffle<Float> FOLD4 = fold(4);
+    private static final VectorShuffle<Float> FOLD2 = fold(2);
+    private static final VectorShuffle<Float> FOLD1 = fold(1);
     private static final float MAGIC = 12582912f; // 1.5 * 2^23: adding it rounds |x| < 2^22 to an integer
     private static final float LOG2E = 1.44269504088896341f;
     private static final float LN2_HI = 0.693359375f;
@@ -42,21 +45,23 @@ public final class Vec {
     private Vec() {
     }
 
-    @SuppressWarnings("unchecked")
-    private static VectorShuffle<Float>[] folds() {
-        int steps = Integer.numberOfTrailingZeros(LANES);
-        VectorShuffle<Float>[] f = new VectorShuffle[steps];
-        for (int s = 0; s < steps; s++) {
-            f[s] = VectorShuffle.iota(F, LANES >> (s + 1), 1, true); // lane i takes lane i + half (wrapping)
-        }
-        return f;
+    private static VectorShuffle<Float> fold(int half) {
+        return half < LANES ? VectorShuffle.iota(F, half, 1, true) : null; // lane i takes lane i + half (wrapping)
     }
 
-    /** The sum of {@code v}'s lanes ({@link #F} species), as a fixed pairwise tree: the same bits in every JIT tier. */
+    /**
+     * The sum of {@code v}'s lanes ({@link #F} species), as a fixed pairwise tree: the same bits in every JIT tier.
+     * (The shuffles are separate constants: C2 only compiles a rearrange to one permute when its shuffle is.)
+     */
     public static float sum(FloatVector v) {
-        for (VectorShuffle<Float> fold : FOLD) {
-            v = v.add(v.rearrange(fold));
+        if (LANES >= 16) {
+            v = v.add(v.rearrange(FOLD8));
         }
+        if (LANES >= 8) {
+            v = v.add(v.rearrange(FOLD4));
+        }
+        v = v.add(v.rearrange(FOLD2));
+        v = v.add(v.rearrange(FOLD1));
         return v.lane(0);
     }
 
@@ -84,11 +89,11 @@ public final class Vec {
         p = p.fma(r, FloatVector.broadcast(F, 5.0000001201e-1f));
         FloatVector y = p.mul(r).fma(r, r).add(1f);
         // 2^n as 2^(n >> 1) * 2^(n - (n >> 1)): both factors stay normal for n in [-126, 128]
-        IntVector ni = ((IntVector) t.reinterpretShape(F.withLanes(int.class), 0)).sub(0x4B400000);
+        IntVector ni = ((IntVector) t.viewAsIntegralLanes()).sub(0x4B400000);
         IntVector n1 = ni.lanewise(VectorOperators.ASHR, 1);
         IntVector n2 = ni.sub(n1);
-        y = y.mul((FloatVector) n1.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretShape(F, 0));
-        y = y.mul((FloatVector) n2.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretShape(F, 0));
+        y = y.mul((FloatVector) n1.add(127).lanewise(VectorOperators.LSHL, 23).viewAsFloatingLanes());
+        y = y.mul((FloatVector) n2.add(127).lanewise(VectorOperators.LSHL, 23).viewAsFloatingLanes());
         y = y.blend(0f, x.lt(EXP_LO));
         return y.blend(Float.POSITIVE_INFINITY, x.compare(VectorOperators.GT, EXP_HI));
     }
@@ -96,13 +101,13 @@ public final class Vec {
     /** {@code ln(1 + y)} for {@code y} in [0, 1] (what {@link #softplus} needs), within a few ulp. */
     static FloatVector log1p01(FloatVector y) {
         FloatVector u = y.add(1f); // in [1, 2]
-        IntVector ub = (IntVector) u.reinterpretShape(F.withLanes(int.class), 0);
+        IntVector ub = (IntVector) u.viewAsIntegralLanes();
         // u = 2^e * m with m in [1, 2); fold m > sqrt(2) to m / 2 so that m - 1 is in [-0.293, 0.414]
         IntVector e = ub.lanewise(VectorOperators.ASHR, 23).sub(127);
-        FloatVector m = (FloatVector) ub.and(0x007FFFFF).or(0x3F800000).reinterpretShape(F, 0);
+        FloatVector m = (FloatVector) ub.and(0x007FFFFF).or(0x3F800000).viewAsFloatingLanes();
         VectorMask<Float> big = m.compare(VectorOperators.GT, 1.41421356f);
         m = m.blend(m.mul(0.5f), big);
-        FloatVector fe = (FloatVector) e.convertShape(VectorOperators.I2F, F, 0);
+        FloatVector fe = (FloatVector) e.convert(VectorOperators.I2F, 0);
         fe = fe.blend(fe.add(1f), big);
         FloatVector x = m.sub(1f);
         FloatVector z = x.mul(x);

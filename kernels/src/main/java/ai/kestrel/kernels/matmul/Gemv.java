@@ -34,6 +34,7 @@ final class Gemv {
         int quads = (n + ROWS - 1) / ROWS;
         // grain: enough quads per chunk that a chunk streams at least ~256 KB of weights
         int grain = (int) Math.max(1, (256L << 10) / Math.max(1, ROWS * w.rowBytes()));
+        float[] xp = m == 1 && GemvFused.fuses(w.format()) ? GemvFused.prepare(w.format(), x, k) : x;
         Parallel.range(quads, grain, (lo, hi) -> {
             float[] tile = new float[ROWS * k];
             float[] out = new float[ROWS * 4];
@@ -42,7 +43,7 @@ final class Gemv {
                 int nr = Math.min(ROWS, n - n0);
                 if (m == 1 && nr == ROWS && GemvFused.fuses(w.format())) {
                     // one row of x: dot the stored bytes directly, a single pass over memory
-                    GemvFused.dot4(w.format(), w.data(), n0 * w.rowBytes(), w.rowBytes(), x, k, out);
+                    GemvFused.dot4(w.format(), w.data(), n0 * w.rowBytes(), w.rowBytes(), x, xp, k, out);
                     for (int r = 0; r < ROWS; r++) {
                         y.setAtIndex(Buf.F32, n0 + r, bs == null ? out[r] : out[r] + bs.getAtIndex(Buf.F32, n0 + r));
                     }

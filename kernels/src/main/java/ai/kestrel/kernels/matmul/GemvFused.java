@@ -38,11 +38,31 @@ final class GemvFused {
         return f == WeightFormat.F32 || f == WeightFormat.BF16 || f == WeightFormat.Q8_0;
     }
 
-    /** {@code out[r] = W[row0 + r] · x} for r < 4, rows {@code rowBytes} apart; {@code k} elements each. */
-    static void dot4(WeightFormat f, MemorySegment w, long row0, long rowBytes, float[] x, int k, float[] out) {
+    /**
+     * What the kernel for {@code f} reads instead of {@code x}, computed once per call: for BF16, {@code x}'s
+     * even elements then its odd ones (see {@link #bf16}); for the other formats {@code x} itself.
+     */
+    static float[] prepare(WeightFormat f, float[] x, int k) {
+        if (f != WeightFormat.BF16) {
+            return x;
+        }
+        int h = k / 2;
+        float[] xp = new float[2 * h];
+        for (int i = 0; i < h; i++) {
+            xp[i] = x[2 * i];
+            xp[h + i] = x[2 * i + 1];
+        }
+        return xp;
+    }
+
+    /**
+     * {@code out[r] = W[row0 + r] · x} for r < 4, rows {@code rowBytes} apart; {@code k} elements each;
+     * {@code xp} is {@link #prepare}'s result for {@code x}.
+     */
+    static void dot4(WeightFormat f, MemorySegment w, long row0, long rowBytes, float[] x, float[] xp, int k, float[] out) {
         switch (f) {
             case F32 -> f32(w, row0, rowBytes, x, k, out);
-            case BF16 -> bf16(w, row0, rowBytes, x, k, out);
+            case BF16 -> bf16(w, row0, rowBytes, x, xp, k, out);
             case Q8_0 -> q8(w, row0, rowBytes, x, k, out);
             case F16, F64 -> throw new IllegalArgumentException(f + " weights do not take the fused path");
         }
@@ -70,29 +90,41 @@ final class GemvFused {
         }
     }
 
-    private static FloatVector bf16At(MemorySegment w, long o) {
-        ShortVector s = ShortVector.fromMemorySegment(S, w, o, LE);
-        return ((IntVector) s.convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
-    }
-
-    private static void bf16(MemorySegment w, long r0, long rb, float[] x, int k, float[] out) {
+    /**
+     * BF16 without lane conversions: each 32-bit lane of the weight row holds an (even, odd) pair of bf16
+     * values, the even one in the low half. {@code lane << 16} is the even element as a float and
+     * {@code lane & 0xFFFF0000} the odd one, so two integer operations per pair feed two FMAs against {@code x}'s
+     * even and odd elements ({@code xp}: evens, then odds).
+     */
+    private static void bf16(MemorySegment w, long r0, long rb, float[] x, float[] xp, int k, float[] out) {
         FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+        FloatVector b0 = FloatVector.zero(F), b1 = FloatVector.zero(F), b2 = FloatVector.zero(F), b3 = FloatVector.zero(F);
+        int h = k / 2;
         int i = 0;
-        for (int bound = F.loopBound(k); i < bound; i += F.length()) {
-            FloatVector xv = FloatVector.fromArray(F, x, i);
-            long o = r0 + i * 2L;
-            a0 = bf16At(w, o).fma(xv, a0);
-            a1 = bf16At(w, o + rb).fma(xv, a1);
-            a2 = bf16At(w, o + 2 * rb).fma(xv, a2);
-            a3 = bf16At(w, o + 3 * rb).fma(xv, a3);
+        for (int bound = I.loopBound(h); i < bound; i += I.length()) {
+            FloatVector xe = FloatVector.fromArray(F, xp, i);
+            FloatVector xo = FloatVector.fromArray(F, xp, h + i);
+            long o = r0 + i * 4L;
+            IntVector v0 = IntVector.fromMemorySegment(I, w, o, LE);
+            IntVector v1 = IntVector.fromMemorySegment(I, w, o + rb, LE);
+            IntVector v2 = IntVector.fromMemorySegment(I, w, o + 2 * rb, LE);
+            IntVector v3 = IntVector.fromMemorySegment(I, w, o + 3 * rb, LE);
+            a0 = v0.lanewise(VectorOperators.LSHL, 16).viewAsFloatingLanes().fma(xe, a0);
+            b0 = v0.and(0xFFFF0000).viewAsFloatingLanes().fma(xo, b0);
+            a1 = v1.lanewise(VectorOperators.LSHL, 16).viewAsFloatingLanes().fma(xe, a1);
+            b1 = v1.and(0xFFFF0000).viewAsFloatingLanes().fma(xo, b1);
+            a2 = v2.lanewise(VectorOperators.LSHL, 16).viewAsFloatingLanes().fma(xe, a2);
+            b2 = v2.and(0xFFFF0000).viewAsFloatingLanes().fma(xo, b2);
+            a3 = v3.lanewise(VectorOperators.LSHL, 16).viewAsFloatingLanes().fma(xe, a3);
+            b3 = v3.and(0xFFFF0000).viewAsFloatingLanes().fma(xo, b3);
         }
-        out[0] = Vec.sum(a0);
-        out[1] = Vec.sum(a1);
-        out[2] = Vec.sum(a2);
-        out[3] = Vec.sum(a3);
-        for (; i < k; i++) {
+        out[0] = Vec.sum(a0.add(b0));
+        out[1] = Vec.sum(a1.add(b1));
+        out[2] = Vec.sum(a2.add(b2));
+        out[3] = Vec.sum(a3.add(b3));
+        for (int j = 2 * i; j < k; j++) {
             for (int r = 0; r < 4; r++) {
-                out[r] += x[i] * Float.intBitsToFloat((w.get(ValueLayout.JAVA_SHORT_UNALIGNED, r0 + r * rb + i * 2L) & 0xffff) << 16);
+                out[r] += x[j] * Float.intBitsToFloat((w.get(ValueLayout.JAVA_SHORT_UNALIGNED, r0 + r * rb + j * 2L) & 0xffff) << 16);
             }
         }
     }
