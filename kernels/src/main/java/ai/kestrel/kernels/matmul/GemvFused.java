@@ -10,7 +10,6 @@ import java.nio.ByteOrder;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
-import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
@@ -21,7 +20,6 @@ import jdk.incubator.vector.VectorSpecies;
  */
 final class GemvFused {
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
-    private static final VectorSpecies<Short> S = VectorSpecies.of(short.class, VectorShape.forBitSize(F.length() * 16));
     private static final VectorSpecies<Integer> I = F.withLanes(int.class);
     private static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(Math.max(64, F.length() * 8)));
     private static final int B_PARTS = B.length() / F.length();
@@ -30,20 +28,19 @@ final class GemvFused {
     }
 
     /**
-     * Formats whose fused path beats decoding into a tile first. Measured at 12288 x 1280, 2 threads, on the
-     * Xeon developer machine: F32 20.8 vs 10.2 GB/s, Q8_0 12.5 vs 7.5, BF16 even (8.8 vs 8.1); F16 loses
-     * (3.5 vs 11.1 GB/s: its longer conversion, inlined four times, is too much for one compiled loop).
+     * Formats whose fused path beats decoding into a tile first: all of them, once the conversions are cheap
+     * (BF16 and F16 by integer tricks on pairs of values, Q8_0 one block at a time).
      */
     static boolean fuses(WeightFormat f) {
-        return f == WeightFormat.F32 || f == WeightFormat.BF16 || f == WeightFormat.Q8_0;
+        return f == WeightFormat.F32 || f == WeightFormat.BF16 || f == WeightFormat.F16 || f == WeightFormat.Q8_0;
     }
 
     /**
-     * What the kernel for {@code f} reads instead of {@code x}, computed once per call: for BF16, {@code x}'s
-     * even elements then its odd ones (see {@link #bf16}); for the other formats {@code x} itself.
+     * What the kernel for {@code f} reads instead of {@code x}, computed once per call: for BF16 and F16,
+     * {@code x}'s even elements then its odd ones (see {@link #bf16}); for the other formats {@code x} itself.
      */
     static float[] prepare(WeightFormat f, float[] x, int k) {
-        if (f != WeightFormat.BF16) {
+        if (f != WeightFormat.BF16 && f != WeightFormat.F16) {
             return x;
         }
         int h = k / 2;
@@ -62,9 +59,21 @@ final class GemvFused {
     static void dot4(WeightFormat f, MemorySegment w, long row0, long rowBytes, float[] x, float[] xp, int k, float[] out) {
         switch (f) {
             case F32 -> f32(w, row0, rowBytes, x, k, out);
-            case BF16 -> bf16(w, row0, rowBytes, x, xp, k, out);
-            case Q8_0 -> q8(w, row0, rowBytes, x, k, out);
-            case F16, F64 -> throw new IllegalArgumentException(f + " weights do not take the fused path");
+            case BF16 -> {
+                // two rows at a time: two weight streams per thread keep the prefetchers ahead better than four
+                bf16(w, row0, rowBytes, x, xp, k, out, 0);
+                bf16(w, row0 + 2 * rowBytes, rowBytes, x, xp, k, out, 2);
+            }
+            case F16 -> {
+                f16(w, row0, rowBytes, x, xp, k, out, 0);
+                f16(w, row0 + 2 * rowBytes, rowBytes, x, xp, k, out, 2);
+            }
+            case Q8_0 -> {
+                for (int r = 0; r < 4; r++) {
+                    out[r] = q8(w, row0 + r * rowBytes, x, k);
+                }
+            }
+            case F64 -> throw new IllegalArgumentException(f + " weights do not take the fused path");
         }
     }
 
@@ -91,76 +100,124 @@ final class GemvFused {
     }
 
     /**
-     * BF16 without lane conversions: each 32-bit lane of the weight row holds an (even, odd) pair of bf16
-     * values, the even one in the low half. {@code lane << 16} is the even element as a float and
-     * {@code lane & 0xFFFF0000} the odd one, so two integer operations per pair feed two FMAs against {@code x}'s
-     * even and odd elements ({@code xp}: evens, then odds).
+     * BF16 without lane conversions, rows {@code r0} and {@code r0 + rb} into {@code out[o]} and {@code out[o + 1]}:
+     * each 32-bit lane of a weight row holds an (even, odd) pair of bf16 values, the even one in the low half.
+     * {@code lane << 16} is the even element as a float and {@code lane & 0xFFFF0000} the odd one, so two integer
+     * operations per pair feed two FMAs against {@code x}'s even and odd elements ({@code xp}: evens, then odds).
      */
-    private static void bf16(MemorySegment w, long r0, long rb, float[] x, float[] xp, int k, float[] out) {
-        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
-        FloatVector b0 = FloatVector.zero(F), b1 = FloatVector.zero(F), b2 = FloatVector.zero(F), b3 = FloatVector.zero(F);
+    private static void bf16(MemorySegment w, long r0, long rb, float[] x, float[] xp, int k, float[] out, int o) {
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F);
+        FloatVector b0 = FloatVector.zero(F), b1 = FloatVector.zero(F);
         int h = k / 2;
         int i = 0;
         for (int bound = I.loopBound(h); i < bound; i += I.length()) {
             FloatVector xe = FloatVector.fromArray(F, xp, i);
             FloatVector xo = FloatVector.fromArray(F, xp, h + i);
-            long o = r0 + i * 4L;
-            IntVector v0 = IntVector.fromMemorySegment(I, w, o, LE);
-            IntVector v1 = IntVector.fromMemorySegment(I, w, o + rb, LE);
-            IntVector v2 = IntVector.fromMemorySegment(I, w, o + 2 * rb, LE);
-            IntVector v3 = IntVector.fromMemorySegment(I, w, o + 3 * rb, LE);
+            long at = r0 + i * 4L;
+            IntVector v0 = IntVector.fromMemorySegment(I, w, at, LE);
+            IntVector v1 = IntVector.fromMemorySegment(I, w, at + rb, LE);
             a0 = v0.lanewise(VectorOperators.LSHL, 16).viewAsFloatingLanes().fma(xe, a0);
             b0 = v0.and(0xFFFF0000).viewAsFloatingLanes().fma(xo, b0);
             a1 = v1.lanewise(VectorOperators.LSHL, 16).viewAsFloatingLanes().fma(xe, a1);
             b1 = v1.and(0xFFFF0000).viewAsFloatingLanes().fma(xo, b1);
-            a2 = v2.lanewise(VectorOperators.LSHL, 16).viewAsFloatingLanes().fma(xe, a2);
-            b2 = v2.and(0xFFFF0000).viewAsFloatingLanes().fma(xo, b2);
-            a3 = v3.lanewise(VectorOperators.LSHL, 16).viewAsFloatingLanes().fma(xe, a3);
-            b3 = v3.and(0xFFFF0000).viewAsFloatingLanes().fma(xo, b3);
         }
-        out[0] = Vec.sum(a0.add(b0));
-        out[1] = Vec.sum(a1.add(b1));
-        out[2] = Vec.sum(a2.add(b2));
-        out[3] = Vec.sum(a3.add(b3));
+        out[o] = Vec.sum(a0.add(b0));
+        out[o + 1] = Vec.sum(a1.add(b1));
         for (int j = 2 * i; j < k; j++) {
-            for (int r = 0; r < 4; r++) {
-                out[r] += x[j] * Float.intBitsToFloat((w.get(ValueLayout.JAVA_SHORT_UNALIGNED, r0 + r * rb + j * 2L) & 0xffff) << 16);
+            for (int r = 0; r < 2; r++) {
+                out[o + r] += x[j] * Float.intBitsToFloat((w.get(ValueLayout.JAVA_SHORT_UNALIGNED, r0 + r * rb + j * 2L) & 0xffff) << 16);
+            }
+        }
+    }
+
+    /** The float bits of the half in a lane's low 16 bits, scaled by 2^-112 (see {@link #f16}). */
+    private static final int F16_KEEP = 0x8FFFE000;
+    /** Adding one to a half's exponent field carries into its sign bit exactly when the exponent is all ones. */
+    private static final int F16_EXP = 0x7C007C00;
+    private static final int F16_EXP_ONE = 0x04000400;
+    private static final int F16_CARRY = 0x80008000;
+
+    /**
+     * F16 by the same pairing as {@link #bf16}, rows {@code r0} and {@code r0 + rb}. A half's sign, exponent and
+     * mantissa moved into float position ({@code sign | (bits & 0x7FFF) << 13}) read as the float {@code h·2^-112}
+     * for normal and subnormal halves alike, so an arithmetic shift right by 3 and one mask convert a half
+     * ({@code (lane << 16) >> 3} for the even one, {@code lane >> 3} for the odd one), and the sums are scaled by
+     * 2^112 at the end. Infinities and NaNs do not survive that shortcut: a carry test flags rows holding one and
+     * those rows are recomputed value by value.
+     */
+    private static void f16(MemorySegment w, long r0, long rb, float[] x, float[] xp, int k, float[] out, int o) {
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F);
+        FloatVector b0 = FloatVector.zero(F), b1 = FloatVector.zero(F);
+        IntVector special = IntVector.zero(I);
+        int h = k / 2;
+        int i = 0;
+        for (int bound = I.loopBound(h); i < bound; i += I.length()) {
+            FloatVector xe = FloatVector.fromArray(F, xp, i);
+            FloatVector xo = FloatVector.fromArray(F, xp, h + i);
+            long at = r0 + i * 4L;
+            IntVector v0 = IntVector.fromMemorySegment(I, w, at, LE);
+            IntVector v1 = IntVector.fromMemorySegment(I, w, at + rb, LE);
+            a0 = v0.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).and(F16_KEEP).viewAsFloatingLanes().fma(xe, a0);
+            b0 = v0.lanewise(VectorOperators.ASHR, 3).and(F16_KEEP).viewAsFloatingLanes().fma(xo, b0);
+            a1 = v1.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).and(F16_KEEP).viewAsFloatingLanes().fma(xe, a1);
+            b1 = v1.lanewise(VectorOperators.ASHR, 3).and(F16_KEEP).viewAsFloatingLanes().fma(xo, b1);
+            special = special.or(v0.and(F16_EXP).add(F16_EXP_ONE)).or(v1.and(F16_EXP).add(F16_EXP_ONE));
+        }
+        out[o] = Vec.sum(a0.add(b0)) * 0x1p112f;
+        out[o + 1] = Vec.sum(a1.add(b1)) * 0x1p112f;
+        for (int j = 2 * i; j < k; j++) {
+            for (int r = 0; r < 2; r++) {
+                out[o + r] += x[j] * Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, r0 + r * rb + j * 2L));
+            }
+        }
+        if ((special.reduceLanes(VectorOperators.OR) & F16_CARRY) != 0) {
+            for (int r = 0; r < 2; r++) {
+                float s = 0;
+                for (int j = 0; j < k; j++) {
+                    s += x[j] * Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, r0 + r * rb + j * 2L));
+                }
+                out[o + r] = s;
             }
         }
     }
 
     /**
-     * Q8_0: per 32-element block, the int8 values times {@code x} are summed in a block accumulator, which is
-     * then scaled by the block's {@code d} into the row accumulator (one multiply per block, not per value).
+     * One Q8_0 row: per 32-element block, the int8 values times {@code x} are summed in a block accumulator,
+     * which is scaled by the block's {@code d} into the row accumulator (one FMA per block, not per value);
+     * two blocks per iteration into two accumulators. One row at a time streams memory in order.
      */
-    private static void q8(MemorySegment w, long r0, long rb, float[] x, int k, float[] out) {
-        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+    private static float q8(MemorySegment w, long r0, float[] x, int k) {
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F);
         int blocks = k / WeightFormat.Q8_0_BLOCK;
-        for (int b = 0; b < blocks; b++) {
+        int b = 0;
+        for (; b + 2 <= blocks; b += 2) {
             long o = r0 + b * 34L;
             int xo = b * WeightFormat.Q8_0_BLOCK;
-            FloatVector s0 = FloatVector.zero(F), s1 = FloatVector.zero(F), s2 = FloatVector.zero(F), s3 = FloatVector.zero(F);
+            FloatVector s0 = FloatVector.zero(F), s1 = FloatVector.zero(F);
             for (int j = 0; j < WeightFormat.Q8_0_BLOCK; j += B.length()) {
                 ByteVector q0 = ByteVector.fromMemorySegment(B, w, o + 2 + j, LE);
-                ByteVector q1 = ByteVector.fromMemorySegment(B, w, o + rb + 2 + j, LE);
-                ByteVector q2 = ByteVector.fromMemorySegment(B, w, o + 2 * rb + 2 + j, LE);
-                ByteVector q3 = ByteVector.fromMemorySegment(B, w, o + 3 * rb + 2 + j, LE);
+                ByteVector q1 = ByteVector.fromMemorySegment(B, w, o + 36 + j, LE);
                 for (int p = 0; p < B_PARTS; p++) {
-                    FloatVector xv = FloatVector.fromArray(F, x, xo + j + p * F.length());
-                    s0 = ((FloatVector) q0.convertShape(VectorOperators.B2F, F, p)).fma(xv, s0);
-                    s1 = ((FloatVector) q1.convertShape(VectorOperators.B2F, F, p)).fma(xv, s1);
-                    s2 = ((FloatVector) q2.convertShape(VectorOperators.B2F, F, p)).fma(xv, s2);
-                    s3 = ((FloatVector) q3.convertShape(VectorOperators.B2F, F, p)).fma(xv, s3);
+                    int xi = xo + j + p * F.length();
+                    s0 = ((FloatVector) q0.convertShape(VectorOperators.B2F, F, p)).fma(FloatVector.fromArray(F, x, xi), s0);
+                    s1 = ((FloatVector) q1.convertShape(VectorOperators.B2F, F, p)).fma(FloatVector.fromArray(F, x, xi + 32), s1);
                 }
             }
-            a0 = s0.mul(Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, o))).add(a0);
-            a1 = s1.mul(Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, o + rb))).add(a1);
-            a2 = s2.mul(Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, o + 2 * rb))).add(a2);
-            a3 = s3.mul(Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, o + 3 * rb))).add(a3);
+            a0 = s0.fma(FloatVector.broadcast(F, Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, o))), a0);
+            a1 = s1.fma(FloatVector.broadcast(F, Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, o + 34))), a1);
         }
-        out[0] = Vec.sum(a0);
-        out[1] = Vec.sum(a1);
-        out[2] = Vec.sum(a2);
-        out[3] = Vec.sum(a3);
+        if (b < blocks) {
+            long o = r0 + b * 34L;
+            int xo = b * WeightFormat.Q8_0_BLOCK;
+            FloatVector s0 = FloatVector.zero(F);
+            for (int j = 0; j < WeightFormat.Q8_0_BLOCK; j += B.length()) {
+                ByteVector q0 = ByteVector.fromMemorySegment(B, w, o + 2 + j, LE);
+                for (int p = 0; p < B_PARTS; p++) {
+                    s0 = ((FloatVector) q0.convertShape(VectorOperators.B2F, F, p)).fma(FloatVector.fromArray(F, x, xo + j + p * F.length()), s0);
+                }
+            }
+            a0 = s0.fma(FloatVector.broadcast(F, Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, o))), a0);
+        }
+        return Vec.sum(a0.add(a1));
     }
 }

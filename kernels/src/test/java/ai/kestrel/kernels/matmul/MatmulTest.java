@@ -1,6 +1,7 @@
 package ai.kestrel.kernels.matmul;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import ai.kestrel.kernels.Buf;
@@ -121,6 +122,46 @@ class MatmulTest {
             Weights wn = Codecs.encode(arena, vals, 1, 64, WeightFormat.F16);
             ai.kestrel.kernels.quant.Dequant.decode(wn, 0, 0, 64, out, 0);
             assertEquals(Float.NaN, out[7]);
+        }
+    }
+
+    @Test
+    void fusedHalfDecodeKeepsSpecialsAndSubnormals() {
+        // the M=1 F16 kernel converts halves by shifting bits and scaling the sum by 2^112; rows holding an
+        // infinity or NaN must still give what the reference gives, and subnormal weights must not lose accuracy
+        int n = 12;
+        int k = 97;
+        SplittableRandom rnd = new SplittableRandom(41);
+        float[] vals = Twin.normal(rnd, n * k, 1);
+        for (int j = 0; j < k; j++) {
+            vals[4 * k + j] = (float) ((j % 7 - 3) * Math.pow(2, -24 + j % 9)); // row 4: subnormal and tiny halves
+            vals[5 * k + j] = (j % 2 == 0 ? 1 : -1) * (60000f + j); // row 5: near the largest half
+        }
+        vals[1 * k + 10] = Float.POSITIVE_INFINITY;
+        vals[2 * k + 96] = Float.NEGATIVE_INFINITY; // in the scalar tail
+        vals[6 * k + 40] = Float.NaN;
+        vals[9 * k + 3] = Float.POSITIVE_INFINITY;
+        vals[9 * k + 50] = Float.NEGATIVE_INFINITY; // two infinities: inf or NaN, as x decides
+        try (Arena arena = Arena.ofShared()) {
+            Weights w = Codecs.encode(arena, vals, n, k, WeightFormat.F16);
+            Buf x = Twin.randn(arena, rnd, k);
+            Buf yr = Buf.allocF32(arena, n);
+            Buf yc = Buf.allocF32(arena, n);
+            Matmul.REF.forward(x, w, null, yr, 1);
+            Matmul.CPU.forward(x, w, null, yc, 1);
+            for (int r = 0; r < n; r++) {
+                float e = (float) yr.get(r);
+                float a = (float) yc.get(r);
+                if (!Float.isFinite(e)) {
+                    assertEquals(e, a, 0, "row " + r);
+                } else {
+                    // a product below 2^-14 in size is a float subnormal in the scaled domain: absolute error up to
+                    // 2^-149 * 2^112 = 2^-37 each, far below the half's own quantization step (2^-24 and up)
+                    assertEquals(e, a, Math.abs(e) * 1e-5 + k * 0x1p-37, "row " + r);
+                }
+            }
+            assertTrue(Double.isNaN(yr.get(6)) && Double.isInfinite(yr.get(1)) && !Double.isFinite(yr.get(9)),
+                    "the rows test what they mean to: " + yr.get(1) + " " + yr.get(6) + " " + yr.get(9));
         }
     }
 
