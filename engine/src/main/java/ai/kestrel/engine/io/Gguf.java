@@ -4,9 +4,7 @@ import ai.kestrel.engine.Scope;
 import ai.kestrel.engine.Tensor;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
-import java.nio.channels.FileChannel;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Comparator;
@@ -87,11 +85,7 @@ public final class Gguf implements TensorSource {
 
     /** Maps and validates {@code file}; the mapping lives as long as {@code scope}. */
     public static Gguf open(Path file, Scope scope) throws IOException {
-        MemorySegment seg;
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-            seg = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), scope.arena());
-        }
-        return parse(file, seg);
+        return parse(file, Mapping.map(file, scope));
     }
 
     /** Validates an already mapped (or, in tests, in-memory) file image. */

@@ -10,9 +10,7 @@ import com.google.gson.JsonParser;
 import com.google.gson.JsonPrimitive;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
-import java.nio.channels.FileChannel;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -58,11 +56,7 @@ public final class SafeTensors implements TensorSource {
 
     /** Maps and validates {@code file}; the mapping lives as long as {@code scope}. */
     public static SafeTensors open(Path file, Scope scope) throws IOException {
-        MemorySegment seg;
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-            seg = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), scope.arena());
-        }
-        return parse(file, seg);
+        return parse(file, Mapping.map(file, scope));
     }
 
     /** Validates an already mapped (or, in tests, in-memory) file image. */

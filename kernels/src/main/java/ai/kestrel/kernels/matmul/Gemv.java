@@ -36,7 +36,7 @@ final class Gemv {
         int grain = (int) Math.max(1, (256L << 10) / Math.max(1, ROWS * w.rowBytes()));
         float[] xp = m == 1 && GemvFused.fuses(w.format()) ? GemvFused.prepare(w.format(), x, k) : x;
         Parallel.range(quads, grain, (lo, hi) -> {
-            float[] tile = new float[ROWS * k];
+            float[] tile = null; // the decode-to-tile path's buffer, only where it is taken
             float[] out = new float[ROWS * 4];
             for (int q = lo; q < hi; q++) {
                 int n0 = q * ROWS;
@@ -48,6 +48,9 @@ final class Gemv {
                         y.setAtIndex(Buf.F32, n0 + r, bs == null ? out[r] : out[r] + bs.getAtIndex(Buf.F32, n0 + r));
                     }
                     continue;
+                }
+                if (tile == null) {
+                    tile = Gemm.buffer(1, ROWS * k);
                 }
                 for (int r = 0; r < nr; r++) {
                     Dequant.decode(w, n0 + r, 0, k, tile, r * k);
