@@ -177,16 +177,36 @@ final class ElementwiseCpu implements Elementwise {
         });
     }
 
+    /** {@code e[j] = e^-|x[i + j]|} for {@code j < len} (a multiple of the vector length). */
+    private static void expNegAbs(MemorySegment x, long i, int len, float[] e) {
+        for (int j = 0; j < len; j += F.length()) {
+            Vec.exp(load(x, i + j).abs().neg()).intoArray(e, j);
+        }
+    }
+
+    /** {@code y[i + j] = softplus(x[i + j])} from {@code e[j] = e^-|x[i + j]|}; x itself above 20. */
+    private static void softplusFromExp(MemorySegment x, long i, int len, float[] e, MemorySegment y) {
+        for (int j = 0; j < len; j += F.length()) {
+            FloatVector v = load(x, i + j);
+            FloatVector sp = Vec.softplusFromExp(v, FloatVector.fromArray(F, e, j));
+            sp.blend(v, v.compare(VectorOperators.GT, 20f)).intoMemorySegment(y, (i + j) * 4, LE);
+        }
+    }
+
     @Override
     public void softplus(Buf xb, Buf yb, long n) {
         MemorySegment x = xb.requireF32("x", n).seg();
         MemorySegment y = yb.requireF32("y", n).seg();
         chunks(n, (lo, hi) -> {
             long i = lo;
-            for (long bound = lo + F.loopBound(hi - lo); i < bound; i += F.length()) {
-                FloatVector v = load(x, i);
-                FloatVector sp = Vec.softplus(v);
-                sp.blend(v, v.compare(VectorOperators.GT, 20f)).intoMemorySegment(y, i * 4, LE);
+            // two passes per block of 256, in two methods (see Vec.softplusFromExp): e^-|x| into a buffer, then
+            // the logarithm
+            float[] e = new float[256];
+            for (long bound = lo + F.loopBound(hi - lo); i < bound; ) {
+                int len = (int) Math.min(e.length, bound - i);
+                expNegAbs(x, i, len, e);
+                softplusFromExp(x, i, len, e, y);
+                i += len;
             }
             for (; i < hi; i++) {
                 float v = get(x, i);

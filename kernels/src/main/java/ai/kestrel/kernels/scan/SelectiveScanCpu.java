@@ -42,14 +42,66 @@ final class SelectiveScanCpu implements SelectiveScan {
         return at;
     }
 
-    private static FloatVector softplus(FloatVector v) {
-        FloatVector sp = Vec.softplus(v);
-        return sp.blend(v, v.compare(VectorOperators.GT, 20f));
+    /**
+     * {@code delta[tt*l + j] = softplus(dt + dt_bias)} for the {@code t} steps of batch {@code bb}, channels
+     * {@code [d0, d0 + l)}, and where {@code grad} is given its derivative {@code sigmoid(dt + dt_bias)}; the
+     * identity above 20, as the reference. Computed in passes of their own methods, before the scan loops: a
+     * softplus (an exponential and a logarithm) next to the scan's exponential in one method body runs out of
+     * C2's node budget, and vector methods that are not inlined box their results (several times slower).
+     */
+    private static void deltas(MemorySegment dt, float[] bias, int bb, int t, int din, int d0, float[] delta, float[] grad) {
+        preactivations(dt, bias, bb, t, din, d0, delta);
+        float[] e = new float[delta.length];
+        expNegAbs(delta, e);
+        softplusAndGrad(delta, e, grad);
     }
 
-    private static FloatVector softplusGrad(FloatVector v) {
-        FloatVector s = FloatVector.broadcast(F, 1f).div(Vec.exp(v.neg()).add(1f));
-        return s.blend(1f, v.compare(VectorOperators.GT, 20f));
+    private static void preactivations(MemorySegment dt, float[] bias, int bb, int t, int din, int d0, float[] pre) {
+        int l = F.length();
+        VectorMask<Float> m = F.indexInRange(d0, din);
+        FloatVector bv = FloatVector.fromArray(F, bias, d0, m);
+        for (int tt = 0; tt < t; tt++) {
+            long xo = (((long) bb * t + tt) * din + d0) * 4;
+            load(dt, xo, m).add(bv).intoArray(pre, tt * l);
+        }
+    }
+
+    private static void expNegAbs(float[] v, float[] e) {
+        for (int i = 0; i < v.length; i += F.length()) {
+            Vec.exp(FloatVector.fromArray(F, v, i).abs().neg()).intoArray(e, i);
+        }
+    }
+
+    /** Replaces {@code v} by softplus(v) given {@code e = e^-|v|}; {@code grad} (if given) gets sigmoid(v). */
+    private static void softplusAndGrad(float[] v, float[] e, float[] grad) {
+        for (int i = 0; i < v.length; i += F.length()) {
+            FloatVector pre = FloatVector.fromArray(F, v, i);
+            FloatVector ev = FloatVector.fromArray(F, e, i);
+            VectorMask<Float> big = pre.compare(VectorOperators.GT, 20f);
+            if (grad != null) {
+                // sigmoid(x) = 1 / (1 + e^-x) for x >= 0 and e^x / (1 + e^x) for x < 0, both from e = e^-|x|
+                FloatVector inv = FloatVector.broadcast(F, 1f).div(ev.add(1f));
+                inv.blend(ev.mul(inv), pre.lt(0f)).blend(1f, big).intoArray(grad, i);
+            }
+            Vec.softplusFromExp(pre, ev).blend(pre, big).intoArray(v, i);
+        }
+    }
+
+    /**
+     * One channel's state update for {@code n} a multiple of the vector length, without masks (masked loads
+     * cost C2 enough nodes that the exponential was left out of line); returns {@code C · h}.
+     */
+    private static float stepRow(MemorySegment av, MemorySegment h, MemorySegment bm, MemorySegment cm, long ho, long ao,
+                                 long bo, int n, float delta, float dxv) {
+        FloatVector acc = FloatVector.zero(F);
+        for (int k0 = 0; k0 < n; k0 += F.length()) {
+            FloatVector decay = Vec.exp(FloatVector.fromMemorySegment(F, av, ao + k0 * 4L, LE).mul(delta));
+            FloatVector hv = FloatVector.fromMemorySegment(F, h, ho + k0 * 4L, LE).mul(decay)
+                    .add(FloatVector.fromMemorySegment(F, bm, bo + k0 * 4L, LE).mul(dxv));
+            hv.intoMemorySegment(h, ho + k0 * 4L, LE);
+            acc = hv.fma(FloatVector.fromMemorySegment(F, cm, bo + k0 * 4L, LE), acc);
+        }
+        return Vec.sum(acc);
     }
 
     private static FloatVector load(MemorySegment s, long byteOff, VectorMask<Float> m) {
@@ -74,18 +126,19 @@ final class SelectiveScanCpu implements SelectiveScan {
         int blocks = (din + l - 1) / l;
         Parallel.range(b * blocks, 1, (lo, hi) -> {
             float[] h = new float[n * l];
+            float[] dl = new float[t * l];
             for (int task = lo; task < hi; task++) {
                 int bb = task / blocks;
                 int d0 = (task % blocks) * l;
                 VectorMask<Float> m = F.indexInRange(d0, din);
                 loadState(h0, h, bb, d0, din, n, l);
-                FloatVector bv = FloatVector.fromArray(F, bias, d0, m);
+                deltas(dt, bias, bb, t, din, d0, dl, null);
                 FloatVector dv = FloatVector.fromArray(F, dsk, d0, m);
                 for (int tt = 0; tt < t; tt++) {
                     long xo = (((long) bb * t + tt) * din + d0) * 4;
                     long bo = ((long) bb * t + tt) * n * 4;
                     FloatVector xv = load(x, xo, m);
-                    FloatVector delta = softplus(load(dt, xo, m).add(bv));
+                    FloatVector delta = FloatVector.fromArray(F, dl, tt * l);
                     FloatVector dx = delta.mul(xv);
                     FloatVector out = dv.mul(xv);
                     for (int k = 0; k < n; k++) {
@@ -156,6 +209,8 @@ final class SelectiveScanCpu implements SelectiveScan {
         Parallel.range(groups, 1, (glo, ghi) -> {
             float[] hs = new float[(t + 1) * n * l];
             float[] gh = new float[n * l];
+            float[] dl = new float[t * l];
+            float[] sg = new float[t * l];
             for (int g = glo; g < ghi; g++) {
                 float[] pb = new float[(int) (bt * n)];
                 float[] pc = new float[(int) (bt * n)];
@@ -171,7 +226,7 @@ final class SelectiveScanCpu implements SelectiveScan {
                     int bb = task / blocks;
                     int d0 = (task % blocks) * l;
                     VectorMask<Float> m = F.indexInRange(d0, din);
-                    FloatVector bv = FloatVector.fromArray(F, bias, d0, m);
+                    deltas(dt, bias, bb, t, din, d0, dl, sg);
                     FloatVector dv = FloatVector.fromArray(F, dsk, d0, m);
                     // 1. forward again, keeping every state: hs[s] is the state after s steps
                     float[] h = new float[n * l];
@@ -180,7 +235,7 @@ final class SelectiveScanCpu implements SelectiveScan {
                     for (int tt = 0; tt < t; tt++) {
                         long xo = (((long) bb * t + tt) * din + d0) * 4;
                         long bo = ((long) bb * t + tt) * n * 4;
-                        FloatVector delta = softplus(load(dt, xo, m).add(bv));
+                        FloatVector delta = FloatVector.fromArray(F, dl, tt * l);
                         FloatVector dxv = delta.mul(load(x, xo, m));
                         int prev = tt * n * l;
                         int next = (tt + 1) * n * l;
@@ -198,8 +253,7 @@ final class SelectiveScanCpu implements SelectiveScan {
                         long xo = (((long) bb * t + tt) * din + d0) * 4;
                         long bo = ((long) bb * t + tt) * n * 4;
                         int row = (int) (((long) bb * t + tt) * n);
-                        FloatVector pre = load(dt, xo, m).add(bv);
-                        FloatVector delta = softplus(pre);
+                        FloatVector delta = FloatVector.fromArray(F, dl, tt * l);
                         FloatVector xv = load(x, xo, m);
                         FloatVector gy = load(dy, xo, m);
                         FloatVector gx = dv.mul(gy);
@@ -226,7 +280,7 @@ final class SelectiveScanCpu implements SelectiveScan {
                         if (dx != null) {
                             gx.intoMemorySegment(dx, xo, LE, m);
                         }
-                        FloatVector graw = gdelta.mul(softplusGrad(pre));
+                        FloatVector graw = gdelta.mul(FloatVector.fromArray(F, sg, tt * l));
                         if (ddt != null) {
                             graw.intoMemorySegment(ddt, xo, LE, m);
                         }
@@ -285,18 +339,31 @@ final class SelectiveScanCpu implements SelectiveScan {
         MemorySegment y = yb.requireF32("y", (long) b * din).seg();
         float[] bias = orZeros(dtBias, din, "dtBias");
         float[] dsk = orZeros(dskip, din, "D");
+        // every channel's delta first, vectorised (see deltas)
+        int rows = b * din;
+        float[] deltas = new float[(rows + F.length() - 1) / F.length() * F.length()];
+        for (int row = 0; row < rows; row++) {
+            deltas[row] = dt.getAtIndex(Buf.F32, row) + bias[row % din];
+        }
+        float[] e = new float[deltas.length];
+        expNegAbs(deltas, e);
+        softplusAndGrad(deltas, e, null);
         // one token: the state is (B, Din, N) with N contiguous, so vectors run over N within a channel
-        Parallel.range(b * din, 256, (lo, hi) -> {
+        Parallel.range(rows, 256, (lo, hi) -> {
             for (int row = lo; row < hi; row++) {
                 int bb = row / din;
                 int d = row % din;
-                float delta = (float) SelectiveScan.softplus(dt.getAtIndex(Buf.F32, row) + bias[d]);
+                float delta = deltas[row];
                 float xv = x.getAtIndex(Buf.F32, row);
                 float dxv = delta * xv;
                 long ho = (long) row * n * 4;
                 long ao = (long) d * n * 4;
                 long bo = (long) bb * n * 4;
                 float out = dsk[d] * xv;
+                if (n % F.length() == 0) {
+                    y.setAtIndex(Buf.F32, row, out + stepRow(av, h, bm, cm, ho, ao, bo, n, delta, dxv));
+                    continue;
+                }
                 for (int k0 = 0; k0 < n; k0 += F.length()) {
                     VectorMask<Float> m = F.indexInRange(k0, n);
                     FloatVector decay = Vec.exp(load(av, ao + k0 * 4L, m).mul(delta));
