@@ -21,7 +21,7 @@ public class MatmulBench extends BenchBase {
     @Param({"1280->3608", "1280->3072", "3072->1280", "1280->65536"})
     String shape;
 
-    @Param({"F32", "BF16", "F16", "Q8_0"})
+    @Param({"F32", "BF16", "F16", "Q8_0", "NF4"})
     String format;
 
     @Param({"1", "512"})

@@ -73,7 +73,7 @@ final class GemvFused {
                     out[r] = q8(w, row0 + r * rowBytes, x, k);
                 }
             }
-            case F64 -> throw new IllegalArgumentException(f + " weights do not take the fused path");
+            case F64, NF4 -> throw new IllegalArgumentException(f + " weights do not take the fused path");
         }
     }
 

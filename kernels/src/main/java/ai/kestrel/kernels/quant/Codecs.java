@@ -13,7 +13,7 @@ public final class Codecs {
     /**
      * Encodes {@code src} (N, K) row-major into {@code format}, allocated in {@code arena}. Q8_0 follows ggml's
      * {@code quantize_row_q8_0_ref}: {@code d = max|x| / 127}, {@code q = round(x / d)} (0 when {@code d == 0}),
-     * {@code d} stored as IEEE half.
+     * {@code d} stored as IEEE half. NF4 follows bitsandbytes (see {@link Nf4}), double quantization included.
      */
     public static Weights encode(Arena arena, float[] src, int n, int k, WeightFormat format) {
         if ((long) n * k != src.length) {
@@ -41,6 +41,10 @@ public final class Codecs {
                 for (int r = 0; r < n; r++) {
                     quantizeRowQ8_0(src, r * k, k, dst, r * format.rowBytes(k));
                 }
+            }
+            case NF4 -> {
+                // bitsandbytes' quantization with double-quantized scales, stored in the kernel layout
+                return Nf4.toWeights(arena, Nf4.quantize(src), n, k);
             }
         }
         return new Weights(format, n, k, dst);

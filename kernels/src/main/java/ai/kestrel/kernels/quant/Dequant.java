@@ -29,6 +29,7 @@ public final class Dequant {
     /** Float vectors per byte vector (2 when floats are 128-bit and bytes 64-bit). */
     private static final int B_PARTS = B.length() / F.length();
     private static final float TWO_112 = 0x1p112f;
+    private static final float[] NF4_CODE = Nf4.code();
 
     private Dequant() {
     }
@@ -50,6 +51,7 @@ public final class Dequant {
             case BF16 -> bf16(seg, base + c0 * 2L, len, out, off);
             case F16 -> f16(seg, base + c0 * 2L, len, out, off);
             case Q8_0 -> q8_0(seg, base + (long) (c0 / WeightFormat.Q8_0_BLOCK) * 34, len, out, off);
+            case NF4 -> nf4(seg, base + (long) (c0 / WeightFormat.NF4_BLOCK) * 36, len, out, off);
         }
     }
 
@@ -85,6 +87,24 @@ public final class Dequant {
         }
         for (; i < len; i++) {
             out[off + i] = Float.float16ToFloat(seg.get(ValueLayout.JAVA_SHORT_UNALIGNED, at + i * 2L));
+        }
+    }
+
+    /** NF4 blocks from byte {@code at}: per block a float32 scale and 32 bytes of codes, high nibble first. */
+    private static void nf4(MemorySegment seg, long at, int len, float[] out, int off) {
+        int bs = WeightFormat.NF4_BLOCK;
+        if (len % bs != 0) {
+            throw new IllegalArgumentException("NF4 rows decode in whole blocks of 64, asked for " + len + " values");
+        }
+        for (int b = 0; b < len / bs; b++) {
+            long blk = at + b * 36L;
+            float s = seg.get(Buf.F32, blk);
+            int o = off + b * bs;
+            for (int j = 0; j < bs / 2; j++) {
+                int v = seg.get(ValueLayout.JAVA_BYTE, blk + 4 + j);
+                out[o + 2 * j] = NF4_CODE[(v >> 4) & 0xF] * s;
+                out[o + 2 * j + 1] = NF4_CODE[v & 0xF] * s;
+            }
         }
     }
 

@@ -46,6 +46,12 @@ public record Weights(WeightFormat format, int n, int k, MemorySegment data) {
                 float d = Half.f16ToFloat(data.get(ValueLayout.JAVA_SHORT_UNALIGNED, block));
                 yield d * data.get(ValueLayout.JAVA_BYTE, block + 2 + col % WeightFormat.Q8_0_BLOCK);
             }
+            case NF4 -> {
+                long block = base + (long) (col / WeightFormat.NF4_BLOCK) * 36;
+                float scale = data.get(Buf.F32, block);
+                int b = data.get(ValueLayout.JAVA_BYTE, block + 4 + (col % WeightFormat.NF4_BLOCK) / 2);
+                yield Nf4.codeValue(col % 2 == 0 ? (b >> 4) & 0xF : b & 0xF) * scale;
+            }
         };
     }
 

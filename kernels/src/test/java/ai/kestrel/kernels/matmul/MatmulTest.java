@@ -20,7 +20,7 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 class MatmulTest {
-    static final WeightFormat[] FAST = {WeightFormat.F32, WeightFormat.BF16, WeightFormat.F16, WeightFormat.Q8_0};
+    static final WeightFormat[] FAST = {WeightFormat.F32, WeightFormat.BF16, WeightFormat.F16, WeightFormat.Q8_0, WeightFormat.NF4};
 
     /** (seed, format, M, N, K): M on both sides of the GEMV/GEMM switch, odd N, K odd where the format allows. */
     static Stream<Arguments> shapes() {
@@ -31,8 +31,9 @@ class MatmulTest {
         for (WeightFormat f : FAST) {
             for (int[] s : mnk) {
                 int k = s[2];
-                if (f == WeightFormat.Q8_0) {
-                    k = Math.max(32, (k + 31) / 32 * 32); // Q8_0 rows are whole blocks of 32
+                int bs = f.blockSize();
+                if (bs > 1) {
+                    k = Math.max(bs, (k + bs - 1) / bs * bs); // Q8_0 and NF4 rows are whole blocks (32, 64)
                 }
                 a.add(Arguments.of(seed++, f, s[0], s[1], k));
             }
