@@ -32,15 +32,16 @@ final class GemvFused {
      * (BF16 and F16 by integer tricks on pairs of values, Q8_0 one block at a time).
      */
     static boolean fuses(WeightFormat f) {
-        return f == WeightFormat.F32 || f == WeightFormat.BF16 || f == WeightFormat.F16 || f == WeightFormat.Q8_0;
+        return f == WeightFormat.F32 || f == WeightFormat.BF16 || f == WeightFormat.F16 || f == WeightFormat.Q8_0
+                || (f == WeightFormat.NF4 && F.length() == 16);
     }
 
     /**
-     * What the kernel for {@code f} reads instead of {@code x}, computed once per call: for BF16 and F16,
+     * What the kernel for {@code f} reads instead of {@code x}, computed once per call: for BF16, F16 and NF4,
      * {@code x}'s even elements then its odd ones (see {@link #bf16}); for the other formats {@code x} itself.
      */
     static float[] prepare(WeightFormat f, float[] x, int k) {
-        if (f != WeightFormat.BF16 && f != WeightFormat.F16) {
+        if (f != WeightFormat.BF16 && f != WeightFormat.F16 && f != WeightFormat.NF4) {
             return x;
         }
         int h = k / 2;
@@ -73,7 +74,12 @@ final class GemvFused {
                     out[r] = q8(w, row0 + r * rowBytes, x, k);
                 }
             }
-            case F64, NF4 -> throw new IllegalArgumentException(f + " weights do not take the fused path");
+            case NF4 -> {
+                for (int r = 0; r < 4; r++) {
+                    out[r] = nf4(w, row0 + r * rowBytes, xp, k);
+                }
+            }
+            case F64 -> throw new IllegalArgumentException(f + " weights do not take the fused path");
         }
     }
 
@@ -219,5 +225,36 @@ final class GemvFused {
             a0 = s0.fma(FloatVector.broadcast(F, Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, o))), a0);
         }
         return Vec.sum(a0.add(a1));
+    }
+
+    private static final VectorSpecies<Byte> B128 = ByteVector.SPECIES_128;
+    /** The NF4 code values' bits as one vector (16 lanes): looking up 16 codes is one integer permute. */
+    private static final IntVector NF4_CODE = F.length() == 16
+            ? (IntVector) FloatVector.fromArray(F, ai.kestrel.kernels.quant.Nf4.code(), 0).viewAsIntegralLanes() : null;
+
+    /**
+     * One NF4 row (16-lane vectors only): per block of 64, 16 code bytes at a time become two index vectors,
+     * the high nibbles (the block's even elements) and the low ones (the odd elements); a permute of
+     * {@link #NF4_CODE} looks the values up, FMAs against {@code x}'s evens and odds ({@code xp}) sum them in a
+     * block accumulator, and one FMA applies the block's scale.
+     */
+    private static float nf4(MemorySegment w, long r0, float[] xp, int k) {
+        int h = k / 2;
+        FloatVector acc = FloatVector.zero(F);
+        int blocks = k / WeightFormat.NF4_BLOCK;
+        for (int b = 0; b < blocks; b++) {
+            long o = r0 + b * 36L;
+            int e = b * 32; // this block's first even (and odd) element in xp's halves
+            IntVector q0 = ((IntVector) ByteVector.fromMemorySegment(B128, w, o + 4, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
+            IntVector q1 = ((IntVector) ByteVector.fromMemorySegment(B128, w, o + 20, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
+            FloatVector s = ((FloatVector) q0.lanewise(VectorOperators.LSHR, 4).selectFrom(NF4_CODE).viewAsFloatingLanes())
+                    .mul(FloatVector.fromArray(F, xp, e));
+            s = ((FloatVector) q0.and(0xF).selectFrom(NF4_CODE).viewAsFloatingLanes()).fma(FloatVector.fromArray(F, xp, h + e), s);
+            s = ((FloatVector) q1.lanewise(VectorOperators.LSHR, 4).selectFrom(NF4_CODE).viewAsFloatingLanes())
+                    .fma(FloatVector.fromArray(F, xp, e + 16), s);
+            s = ((FloatVector) q1.and(0xF).selectFrom(NF4_CODE).viewAsFloatingLanes()).fma(FloatVector.fromArray(F, xp, h + e + 16), s);
+            acc = s.fma(FloatVector.broadcast(F, w.get(ai.kestrel.kernels.Buf.F32, o)), acc);
+        }
+        return Vec.sum(acc);
     }
 }
