@@ -2,7 +2,9 @@ package ai.kestrel.engine;
 
 /**
  * Element types. Quantized types are stored in blocks along the last dimension: {@link #Q8_0} is GGUF's
- * {@code block_q8_0} (an fp16 scale and 32 int8 values, 34 bytes per 32 elements).
+ * {@code block_q8_0} (an fp16 scale and 32 int8 values, 34 bytes per 32 elements); {@link #NF4} is
+ * bitsandbytes' NF4 (double-quantized scales reconstructed to float32), a float32 scale and 32 bytes of 4-bit
+ * codes per 64 elements (the kernels' {@code WeightFormat.NF4}).
  */
 public enum DType {
     F32(4, 1),
@@ -10,6 +12,7 @@ public enum DType {
     BF16(2, 1),
     F16(2, 1),
     Q8_0(34, 32),
+    NF4(36, 64),
     I8(1, 1),
     U8(1, 1),
     I32(4, 1),
@@ -48,6 +51,6 @@ public enum DType {
 
     /** True for every floating-point or quantized-float type (weights may be any of them). */
     public boolean isFloating() {
-        return this == F32 || this == F64 || this == BF16 || this == F16 || this == Q8_0;
+        return this == F32 || this == F64 || this == BF16 || this == F16 || this == Q8_0 || this == NF4;
     }
 }

@@ -382,7 +382,7 @@ public final class Tensor {
             case I64 -> s.getAtIndex(ValueLayout.JAVA_LONG_UNALIGNED, i);
             case I8 -> s.get(ValueLayout.JAVA_BYTE, i);
             case U8 -> s.get(ValueLayout.JAVA_BYTE, i) & 0xff;
-            case Q8_0 -> throw new IllegalStateException("element access on a Q8_0 tensor: dequantize it first");
+            case Q8_0, NF4 -> throw new IllegalStateException("element access on a " + dtype + " tensor: dequantize it first");
         };
     }
 

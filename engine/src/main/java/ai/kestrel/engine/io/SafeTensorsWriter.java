@@ -36,6 +36,7 @@ public final class SafeTensorsWriter {
             case I32 -> "I32";
             case I64 -> "I64";
             case Q8_0 -> throw new IllegalArgumentException("safetensors has no Q8_0 dtype (GGUF does)");
+            case NF4 -> throw new IllegalArgumentException("NF4 weights go to safetensors in bitsandbytes' layout (packed U8 codes plus quant-state tensors), not as one dtype");
         };
     }
 

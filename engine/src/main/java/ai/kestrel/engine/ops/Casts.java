@@ -10,8 +10,9 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 /**
- * Conversions between dtypes. F32 and F64 convert both ways with gradients; F32 encodes to BF16, F16 and
- * Q8_0 (rounding as PyTorch and ggml do) and those decode back to F32, without gradients (weights).
+ * Conversions between dtypes. F32 and F64 convert both ways with gradients; F32 encodes to BF16, F16, Q8_0
+ * and NF4 (rounding as PyTorch, ggml and bitsandbytes do; NF4 blocks run along the last dimension, which must
+ * be a multiple of 64) and those decode back to F32, without gradients (weights).
  */
 public final class Casts {
     private Casts() {
@@ -29,7 +30,7 @@ public final class Casts {
                 return new Tensor[] {d};
             }, t);
         }
-        if (from == DType.F32 && (to == DType.BF16 || to == DType.F16 || to == DType.Q8_0)) {
+        if (from == DType.F32 && (to == DType.BF16 || to == DType.F16 || to == DType.Q8_0 || to == DType.NF4)) {
             if (t.requiresGrad() && Autograd.isEnabled()) {
                 throw new IllegalArgumentException("cast to " + to + " is not differentiable; detach the tensor or use noGrad");
             }
@@ -43,7 +44,7 @@ public final class Casts {
                 return y;
             }
         }
-        if ((from == DType.BF16 || from == DType.F16 || from == DType.Q8_0) && to == DType.F32) {
+        if ((from == DType.BF16 || from == DType.F16 || from == DType.Q8_0 || from == DType.NF4) && to == DType.F32) {
             int k = t.dim(-1);
             int rows = Math.toIntExact(t.numel() / k);
             Weights w = new Weights(Linalg.format(from), rows, k, t.segment());

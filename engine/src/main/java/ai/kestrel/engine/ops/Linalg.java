@@ -30,6 +30,7 @@ public final class Linalg {
             case F16 -> WeightFormat.F16;
             case BF16 -> WeightFormat.BF16;
             case Q8_0 -> WeightFormat.Q8_0;
+            case NF4 -> WeightFormat.NF4;
             default -> throw new IllegalArgumentException("weights cannot be " + t);
         };
     }
@@ -38,7 +39,7 @@ public final class Linalg {
      * {@code y = x·wᵀ + bias}, as {@code torch.nn.functional.linear}.
      *
      * @param x    (..., K), F32 or F64
-     * @param w    (N, K): F32, BF16, F16 or Q8_0 with F32 {@code x}; F64 (or any format, decoded exactly) with F64 {@code x}
+     * @param w    (N, K): F32, BF16, F16, Q8_0 or NF4 with F32 {@code x}; F64 (or any format, decoded exactly) with F64 {@code x}
      * @param bias (N) or {@code null}, the dtype of {@code x}
      * @return (..., N). Gradients flow to {@code x} always, to {@code w} and {@code bias} when they require them
      *         (a quantized or 16-bit weight is frozen: it cannot require a gradient).

@@ -44,7 +44,7 @@ class LinalgGradTest {
             SplittableRandom rnd = new SplittableRandom(23);
             Tensor x = Rand.normal32(rnd, 1, 5, 64);
             Tensor w32 = Rand.normal32(rnd, 1, 9, 64);
-            for (DType q : new DType[] {DType.BF16, DType.F16, DType.Q8_0}) {
+            for (DType q : new DType[] {DType.BF16, DType.F16, DType.Q8_0, DType.NF4}) {
                 Tensor wq = Casts.to(w32, q);
                 Tensor decoded = Casts.to(wq, DType.F32);
                 float[] a = Linalg.linear(x, wq, null).toFloatArray();
