@@ -158,13 +158,25 @@ public final class Nf4 {
         if ((long) n * k != q.count()) {
             throw new IllegalArgumentException("NF4 state holds " + q.count() + " values, not (" + n + ", " + k + ")");
         }
+        return toWeights(arena, q.packed(), q.absmax(), n, k);
+    }
+
+    /**
+     * Packed codes (bitsandbytes' order) and float32 block scales of an (N, K) weight in the kernels'
+     * {@link WeightFormat#NF4} layout; {@code K} a multiple of 64.
+     */
+    public static Weights toWeights(java.lang.foreign.Arena arena, byte[] packed, float[] absmax, int n, int k) {
         WeightFormat f = WeightFormat.NF4;
+        long count = (long) n * k;
+        if (packed.length != (count + 1) / 2 || absmax.length != blocks(count)) {
+            throw new IllegalArgumentException("NF4 (" + n + ", " + k + ") needs " + (count + 1) / 2 + " code bytes and "
+                    + blocks(count) + " scales, got " + packed.length + " and " + absmax.length);
+        }
         java.lang.foreign.MemorySegment dst = arena.allocate(f.rowBytes(k) * n, 64);
-        float[] absmax = q.absmax();
         for (int b = 0; b < absmax.length; b++) {
             long at = (long) b * 36;
             dst.set(ai.kestrel.kernels.Buf.F32, at, absmax[b]);
-            java.lang.foreign.MemorySegment.copy(q.packed(), b * BLOCK / 2, dst, java.lang.foreign.ValueLayout.JAVA_BYTE, at + 4, BLOCK / 2);
+            java.lang.foreign.MemorySegment.copy(packed, b * BLOCK / 2, dst, java.lang.foreign.ValueLayout.JAVA_BYTE, at + 4, BLOCK / 2);
         }
         return new Weights(f, n, k, dst);
     }
