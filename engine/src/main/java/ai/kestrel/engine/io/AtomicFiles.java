@@ -48,7 +48,7 @@ public final class AtomicFiles {
     }
 
     /** Writes all of {@code buf} to {@code ch}. */
-    static void writeFully(FileChannel ch, java.nio.ByteBuffer buf) throws IOException {
+    public static void writeFully(FileChannel ch, java.nio.ByteBuffer buf) throws IOException {
         while (buf.hasRemaining()) {
             ch.write(buf);
         }

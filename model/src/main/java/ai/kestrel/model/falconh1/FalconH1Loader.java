@@ -4,6 +4,7 @@ import ai.kestrel.engine.Autograd;
 import ai.kestrel.engine.DType;
 import ai.kestrel.engine.Scope;
 import ai.kestrel.engine.Tensor;
+import ai.kestrel.engine.io.BnbNf4;
 import ai.kestrel.engine.io.Gguf;
 import ai.kestrel.engine.io.SafeTensorsFolder;
 import ai.kestrel.engine.io.TensorFileException;
@@ -160,8 +161,19 @@ public final class FalconH1Loader {
             return src.tensor(name);
         }
 
-        /** A weight matrix in its stored dtype. */
+        /** A weight matrix in its stored dtype; a bitsandbytes 4-bit weight becomes an NF4 tensor. */
         Tensor matrix(String name, long rows, long cols) throws TensorFileException {
+            if (name.endsWith("weight")) {
+                String prefix = name.substring(0, name.length() - "weight".length());
+                if (BnbNf4.isQuantized(src, prefix)) {
+                    Tensor t = BnbNf4.read(src, prefix);
+                    if (!Arrays.equals(t.shape(), new long[] {rows, cols})) {
+                        throw new TensorFileException(Path.of(src.describe()), "4-bit tensor '" + name + "' has shape "
+                                + Arrays.toString(t.shape()) + ", the config implies [" + rows + ", " + cols + "]");
+                    }
+                    return t;
+                }
+            }
             return raw(name, new long[] {rows, cols});
         }
 
