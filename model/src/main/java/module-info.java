@@ -9,5 +9,6 @@ module ai.kestrel.model {
     exports ai.kestrel.model.falconh1;
     exports ai.kestrel.model.falconmamba;
     exports ai.kestrel.model.generate;
+    exports ai.kestrel.model.lora;
     exports ai.kestrel.model.tokenizer;
 }

@@ -46,6 +46,7 @@ public final class FalconH1 implements LanguageModel {
     private final Tensor mupVector;
     private final Scope weights;
     private final String source;
+    private volatile ai.kestrel.model.lora.Lora adapter;
 
     FalconH1(FalconH1Config config, boolean folded, Tensor embed, Tensor finalNorm, Tensor lmHead, FalconH1Layer[] layers,
              Tensor mupVector, Scope weights, String source) {
@@ -62,6 +63,28 @@ public final class FalconH1 implements LanguageModel {
 
     public FalconH1Config config() {
         return config;
+    }
+
+    /** True when the muP multipliers are folded into the weights (GGUF files). */
+    public boolean folded() {
+        return folded;
+    }
+
+    /** The LoRA adapter the forward pass applies, or {@code null}. */
+    public ai.kestrel.model.lora.Lora adapter() {
+        return adapter;
+    }
+
+    /** Applies {@code lora} from now on ({@code null} removes it); the caller keeps ownership of it. */
+    public void setAdapter(ai.kestrel.model.lora.Lora lora) {
+        this.adapter = lora;
+    }
+
+    /** {@code x·wᵀ} of the module at {@code model.layers.{layer}.{module}}, plus the adapter's update when it wraps it. */
+    private Tensor linear(int layer, String module, Tensor x, Tensor w) {
+        Tensor y = Linalg.linear(x, w, null);
+        ai.kestrel.model.lora.Lora a = adapter;
+        return a == null ? y : a.apply("model.layers." + layer + "." + module, x, y);
     }
 
     /** The layers' weights (for adapters and training). */
@@ -157,8 +180,8 @@ public final class FalconH1 implements LanguageModel {
         Tensor attn = scaled(attention(i, w, scaled(h, mult(mup.attentionIn())), cache, start), mult(mup.attentionOut()));
         x = Arith.add(x, Arith.add(mamba, attn));
         Tensor f = Norms.rmsNorm(x, w.preFfNorm(), config.rmsNormEps());
-        Tensor g = Activations.silu(scaled(Linalg.linear(f, w.gate(), null), mult(mup.mlp().get(0))));
-        Tensor ff = scaled(Linalg.linear(Arith.mul(Linalg.linear(f, w.up(), null), g), w.down(), null), mult(mup.mlp().get(1)));
+        Tensor g = Activations.silu(scaled(linear(i, "feed_forward.gate_proj", f, w.gate()), mult(mup.mlp().get(0))));
+        Tensor ff = scaled(linear(i, "feed_forward.down_proj", Arith.mul(linear(i, "feed_forward.up_proj", f, w.up()), g), w.down()), mult(mup.mlp().get(1)));
         return Arith.add(x, ff);
     }
 
@@ -168,7 +191,7 @@ public final class FalconH1 implements LanguageModel {
         int t = h.dim(1);
         int dSsm = c.dSsm();
         int gn = c.mambaGroups() * c.mambaDState();
-        Tensor proj = Linalg.linear(scaled(h, mult(c.mup().ssmIn())), w.inProj(), null);
+        Tensor proj = linear(i, "mamba.in_proj", scaled(h, mult(c.mup().ssmIn())), w.inProj());
         if (mupVector != null) {
             proj = Arith.mul(proj, mupVector);
         }
@@ -206,9 +229,9 @@ public final class FalconH1 implements LanguageModel {
         int t = h.dim(1);
         int hd = c.headDim();
         double theta = c.ropeTheta();
-        Tensor q = Rotary.rope(Linalg.linear(h, w.q(), null).view(b, t, c.numAttentionHeads(), hd), start, theta);
-        Tensor k = Rotary.rope(scaled(Linalg.linear(h, w.k(), null), mult(c.mup().key())).view(b, t, c.numKeyValueHeads(), hd), start, theta);
-        Tensor v = Linalg.linear(h, w.v(), null).view(b, t, c.numKeyValueHeads(), hd);
+        Tensor q = Rotary.rope(linear(i, "self_attn.q_proj", h, w.q()).view(b, t, c.numAttentionHeads(), hd), start, theta);
+        Tensor k = Rotary.rope(scaled(linear(i, "self_attn.k_proj", h, w.k()), mult(c.mup().key())).view(b, t, c.numKeyValueHeads(), hd), start, theta);
+        Tensor v = linear(i, "self_attn.v_proj", h, w.v()).view(b, t, c.numKeyValueHeads(), hd);
         double scale = 1.0 / Math.sqrt(hd);
         Tensor o;
         if (cache == null) {
@@ -218,7 +241,7 @@ public final class FalconH1 implements LanguageModel {
             appendRows(v, cache.values[i], start);
             o = Attentions.cached(q, cache.keys[i], cache.values[i], start + t, scale);
         }
-        return Linalg.linear(o.view(b, t, c.numAttentionHeads() * hd), w.o(), null);
+        return linear(i, "self_attn.o_proj", o.view(b, t, c.numAttentionHeads() * hd), w.o());
     }
 
     /** Writes {@code src (B, T, KV, hd)} into rows {@code [start, start + T)} of {@code cache (B, cap, KV, hd)}. */

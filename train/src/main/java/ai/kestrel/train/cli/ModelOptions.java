@@ -22,9 +22,18 @@ final class ModelOptions {
         if (threads > 0) {
             Parallel.setThreads(threads);
         }
+        LoadedModel m = ModelLoader.load(model);
         if (adapter != null) {
-            throw new IllegalArgumentException("--adapter: LoRA adapters are not supported yet (they arrive with QLoRA training)");
+            try {
+                if (!(m.model() instanceof ai.kestrel.model.falconh1.FalconH1 h1)) {
+                    throw new IllegalArgumentException("--adapter: LoRA adapters apply to Falcon-H1 models");
+                }
+                h1.setAdapter(ai.kestrel.model.lora.Lora.load(adapter, h1)); // lives as long as the process
+            } catch (IOException | RuntimeException e) {
+                m.close();
+                throw e;
+            }
         }
-        return ModelLoader.load(model);
+        return m;
     }
 }

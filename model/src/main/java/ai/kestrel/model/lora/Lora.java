@@ -1,0 +1,319 @@
+package ai.kestrel.model.lora;
+
+import ai.kestrel.engine.DType;
+import ai.kestrel.engine.Scope;
+import ai.kestrel.engine.Tensor;
+import ai.kestrel.engine.io.AtomicFiles;
+import ai.kestrel.engine.io.SafeTensors;
+import ai.kestrel.engine.io.SafeTensorsWriter;
+import ai.kestrel.engine.io.TensorFileException;
+import ai.kestrel.engine.ops.Arith;
+import ai.kestrel.engine.ops.Casts;
+import ai.kestrel.engine.ops.Linalg;
+import ai.kestrel.model.falconh1.FalconH1;
+import ai.kestrel.model.falconh1.FalconH1Layer;
+import com.google.gson.GsonBuilder;
+import com.google.gson.JsonArray;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonNull;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.function.Function;
+
+/**
+ * A LoRA adapter on a Falcon-H1 model: for each wrapped linear module, {@code A [r, in]} and {@code B [out, r]}
+ * in float32, and {@code y = W x + scaling * B(A(x))}. Created as PEFT initialises it ({@code A} uniform in
+ * {@code ±1/sqrt(in)}, i.e. Kaiming-uniform with {@code a = sqrt(5)}; {@code B} zero), or read from and
+ * written to PEFT's adapter folder ({@code adapter_config.json}, {@code adapter_model.safetensors} with keys
+ * {@code base_model.model.<module>.lora_A.weight}). Module paths are Hugging Face's:
+ * {@code model.layers.{i}.self_attn.q_proj}, {@code ...mamba.in_proj}, {@code ...feed_forward.gate_proj}, ...
+ *
+ * <p>Dropout is a training-time matter ({@code lora_dropout} is kept in the config); {@link #apply} is the
+ * inference form.
+ */
+public final class Lora implements AutoCloseable {
+    /** PEFT's file names. */
+    public static final String CONFIG = "adapter_config.json";
+    public static final String WEIGHTS = "adapter_model.safetensors";
+    private static final String PREFIX = "base_model.model.";
+
+    /** One wrapped module's factors. */
+    public record Factors(Tensor a, Tensor b) {
+    }
+
+    private static final Map<String, Function<FalconH1Layer, Tensor>> MODULES = new LinkedHashMap<>();
+
+    static {
+        MODULES.put("self_attn.q_proj", FalconH1Layer::q);
+        MODULES.put("self_attn.k_proj", FalconH1Layer::k);
+        MODULES.put("self_attn.v_proj", FalconH1Layer::v);
+        MODULES.put("self_attn.o_proj", FalconH1Layer::o);
+        MODULES.put("mamba.in_proj", FalconH1Layer::inProj);
+        MODULES.put("feed_forward.gate_proj", FalconH1Layer::gate);
+        MODULES.put("feed_forward.up_proj", FalconH1Layer::up);
+        MODULES.put("feed_forward.down_proj", FalconH1Layer::down);
+    }
+
+    private final LoraConfig config;
+    private final Map<String, Factors> modules;
+    private final Scope scope;
+
+    private Lora(LoraConfig config, Map<String, Factors> modules, Scope scope) {
+        this.config = config;
+        this.modules = modules;
+        this.scope = scope;
+    }
+
+    public LoraConfig config() {
+        return config;
+    }
+
+    /** The wrapped modules (Hugging Face paths, in layer order) and their factors. */
+    public Map<String, Factors> modules() {
+        return java.util.Collections.unmodifiableMap(modules);
+    }
+
+    /** The trainable tensors under PEFT's key names. */
+    public Map<String, Tensor> parameters() {
+        Map<String, Tensor> p = new LinkedHashMap<>();
+        for (var e : modules.entrySet()) {
+            p.put(PREFIX + e.getKey() + ".lora_A.weight", e.getValue().a());
+            p.put(PREFIX + e.getKey() + ".lora_B.weight", e.getValue().b());
+        }
+        return p;
+    }
+
+    /** {@code y + scaling * (x·Aᵀ)·Bᵀ} when {@code module} is wrapped, else {@code y}. */
+    public Tensor apply(String module, Tensor x, Tensor y) {
+        Factors f = modules.get(module);
+        if (f == null) {
+            return y;
+        }
+        Tensor d = Linalg.linear(Linalg.linear(x, f.a(), null), f.b(), null);
+        return Arith.add(y, Arith.scale(d, config.scaling()));
+    }
+
+    /** The module paths of {@code model} that {@code targets} select, with their weights. */
+    private static Map<String, Tensor> targets(FalconH1 model, List<String> targets) {
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        for (int i = 0; i < model.numLayers(); i++) {
+            FalconH1Layer w = model.layer(i);
+            for (var m : MODULES.entrySet()) {
+                String leaf = m.getKey().substring(m.getKey().indexOf('.') + 1);
+                if (targets.contains(leaf)) {
+                    out.put("model.layers." + i + "." + m.getKey(), m.getValue().apply(w));
+                }
+            }
+        }
+        return out;
+    }
+
+    /** A new adapter on {@code model}, initialised as PEFT does, every number drawn from {@code seed}. */
+    public static Lora create(FalconH1 model, LoraConfig config, long seed) {
+        requireUnfolded(model);
+        Scope scope = Scope.detached("lora");
+        Map<String, Factors> modules = new LinkedHashMap<>();
+        SplittableRandom rnd = new SplittableRandom(seed);
+        try (var in = scope.enter()) {
+            for (var e : targets(model, config.targets()).entrySet()) {
+                int out = e.getValue().dim(0);
+                int inF = e.getValue().dim(1);
+                float[] a = new float[config.r() * inF];
+                double bound = 1 / Math.sqrt(inF);
+                for (int j = 0; j < a.length; j++) {
+                    a[j] = (float) ((rnd.nextDouble() * 2 - 1) * bound);
+                }
+                modules.put(e.getKey(), new Factors(Tensor.of(a, config.r(), inF).requiresGrad(true),
+                        Tensor.zeros(DType.F32, out, config.r()).requiresGrad(true)));
+            }
+        } catch (RuntimeException e) {
+            scope.close();
+            throw e;
+        }
+        return new Lora(config, modules, scope);
+    }
+
+    private static void requireUnfolded(FalconH1 model) {
+        if (model.folded()) {
+            throw new IllegalArgumentException("LoRA adapters apply to Falcon-H1 models loaded from Hugging Face folders: in a GGUF file "
+                    + "llama.cpp's converter folded the muP multipliers into the weights, and a PEFT adapter refers to the unfolded modules");
+        }
+    }
+
+    /** Writes the adapter as PEFT does: {@code dir/adapter_config.json} and {@code dir/adapter_model.safetensors}, each atomically. */
+    public void save(Path dir, String baseModel) throws IOException {
+        Files.createDirectories(dir);
+        SafeTensorsWriter.write(dir.resolve(WEIGHTS), parameters(), Map.of("format", "pt"));
+        JsonObject c = new JsonObject();
+        c.addProperty("peft_type", "LORA");
+        c.addProperty("task_type", "CAUSAL_LM");
+        c.addProperty("base_model_name_or_path", baseModel);
+        c.add("revision", JsonNull.INSTANCE);
+        c.addProperty("inference_mode", true);
+        c.addProperty("r", config.r());
+        c.addProperty("lora_alpha", config.alpha());
+        c.addProperty("lora_dropout", config.dropout());
+        JsonArray t = new JsonArray();
+        config.targets().forEach(t::add);
+        c.add("target_modules", t);
+        c.add("exclude_modules", JsonNull.INSTANCE);
+        c.addProperty("fan_in_fan_out", false);
+        c.addProperty("bias", "none");
+        c.addProperty("use_rslora", config.rslora());
+        c.addProperty("use_dora", false);
+        c.add("modules_to_save", JsonNull.INSTANCE);
+        c.addProperty("init_lora_weights", true);
+        c.add("layers_to_transform", JsonNull.INSTANCE);
+        c.add("layers_pattern", JsonNull.INSTANCE);
+        c.add("rank_pattern", new JsonObject());
+        c.add("alpha_pattern", new JsonObject());
+        byte[] json = new GsonBuilder().setPrettyPrinting().serializeNulls().create().toJson(c).getBytes(StandardCharsets.UTF_8);
+        AtomicFiles.write(dir.resolve(CONFIG), ch -> AtomicFiles.writeFully(ch, ByteBuffer.wrap(json)));
+    }
+
+    /**
+     * Reads a PEFT LoRA adapter folder for {@code model}. Refuses, naming the file and the field: a non-LoRA
+     * {@code peft_type}, DoRA, biases, rank or alpha patterns, fan-in-fan-out, refused or unknown targets,
+     * missing tensors and wrong shapes. Factors in BF16/F16 are read as float32.
+     */
+    public static Lora load(Path dir, FalconH1 model) throws IOException {
+        requireUnfolded(model);
+        Path cfgFile = dir.resolve(CONFIG);
+        if (!Files.isRegularFile(cfgFile)) {
+            throw new IOException(dir + ": no " + CONFIG + " (a PEFT adapter folder holds " + CONFIG + " and " + WEIGHTS + ")");
+        }
+        JsonObject c;
+        try {
+            c = JsonParser.parseString(Files.readString(cfgFile)).getAsJsonObject();
+        } catch (RuntimeException e) {
+            throw new IOException(cfgFile + ": not a JSON object (" + e.getMessage() + ")", e);
+        }
+        String type = string(c, "peft_type", cfgFile, "LORA");
+        if (!type.equals("LORA")) {
+            throw new IllegalArgumentException(cfgFile + ": peft_type '" + type + "' (Kestrel reads LORA adapters)");
+        }
+        if (bool(c, "use_dora", cfgFile)) {
+            throw new IllegalArgumentException(cfgFile + ": use_dora is true; DoRA adapters are not supported");
+        }
+        if (bool(c, "fan_in_fan_out", cfgFile)) {
+            throw new IllegalArgumentException(cfgFile + ": fan_in_fan_out is true; Falcon-H1's linear layers store (out, in)");
+        }
+        String bias = string(c, "bias", cfgFile, "none");
+        if (!bias.equals("none")) {
+            throw new IllegalArgumentException(cfgFile + ": bias '" + bias + "'; only 'none' is supported");
+        }
+        for (String p : List.of("rank_pattern", "alpha_pattern")) {
+            if (c.has(p) && c.get(p).isJsonObject() && !c.getAsJsonObject(p).isEmpty()) {
+                throw new IllegalArgumentException(cfgFile + ": " + p + " is not empty; per-module ranks are not supported");
+            }
+        }
+        if (!c.has("r") || !c.get("r").isJsonPrimitive()) {
+            throw new IllegalArgumentException(cfgFile + ": field 'r' is missing or not a number");
+        }
+        int r = c.get("r").getAsInt();
+        double alpha = c.has("lora_alpha") ? c.get("lora_alpha").getAsDouble() : 8;
+        double dropout = c.has("lora_dropout") ? c.get("lora_dropout").getAsDouble() : 0;
+        boolean rslora = bool(c, "use_rslora", cfgFile);
+        List<String> targets = new ArrayList<>();
+        JsonElement tm = c.get("target_modules");
+        if (tm == null || tm.isJsonNull()) {
+            throw new IllegalArgumentException(cfgFile + ": target_modules is missing (PEFT has no default for falcon_h1)");
+        }
+        if (tm.isJsonArray()) {
+            for (JsonElement e : tm.getAsJsonArray()) {
+                targets.add(e.getAsString());
+            }
+        } else {
+            // a regex over module paths: take the leaf names it selects
+            java.util.regex.Pattern re = java.util.regex.Pattern.compile(tm.getAsString());
+            for (String m : targets(model, LoraConfig.FALCON_H1_TARGETS).keySet()) {
+                if (re.matcher(m).matches()) {
+                    String leaf = m.substring(m.lastIndexOf('.') + 1);
+                    if (!targets.contains(leaf)) {
+                        targets.add(leaf);
+                    }
+                }
+            }
+        }
+        LoraConfig config;
+        try {
+            config = new LoraConfig(r, alpha, dropout, targets, rslora);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(cfgFile + ": " + e.getMessage(), e);
+        }
+        Scope scope = Scope.detached("lora");
+        try (Scope file = Scope.open(); var in = scope.enter()) {
+            SafeTensors st = SafeTensors.open(dir.resolve(WEIGHTS), file);
+            Map<String, Factors> modules = new LinkedHashMap<>();
+            for (var e : targets(model, config.targets()).entrySet()) {
+                String m = e.getKey();
+                Tensor a = factor(st, m, "lora_A", new long[] {r, e.getValue().dim(1)});
+                Tensor b = factor(st, m, "lora_B", new long[] {e.getValue().dim(0), r});
+                modules.put(m, new Factors(a.requiresGrad(true), b.requiresGrad(true)));
+            }
+            return new Lora(config, modules, scope);
+        } catch (IOException | RuntimeException e) {
+            scope.close();
+            throw e;
+        }
+    }
+
+    /** A factor under PEFT's saved key (or the in-memory {@code .default.} form), copied into float32. */
+    private static Tensor factor(SafeTensors st, String module, String which, long[] shape) throws TensorFileException {
+        String key = PREFIX + module + "." + which + ".weight";
+        if (!st.has(key)) {
+            String alt = PREFIX + module + "." + which + ".default.weight";
+            if (!st.has(alt)) {
+                throw new TensorFileException(st.file(), "missing tensor '" + key + "'");
+            }
+            key = alt;
+        }
+        long[] got = st.shape(key);
+        if (!java.util.Arrays.equals(got, shape)) {
+            throw new TensorFileException(st.file(), "tensor '" + key + "' has shape " + java.util.Arrays.toString(got) + ", expected "
+                    + java.util.Arrays.toString(shape));
+        }
+        Tensor t = st.tensor(key);
+        if (!t.dtype().isFloating() || t.dtype() == DType.Q8_0 || t.dtype() == DType.NF4) {
+            throw new TensorFileException(st.file(), "tensor '" + key + "' is " + t.dtype() + ", expected F32, BF16 or F16");
+        }
+        return t.dtype() == DType.F32 ? Tensor.of(t.toFloatArray(), shape) : Casts.to(t, DType.F32);
+    }
+
+    private static String string(JsonObject c, String key, Path file, String dflt) {
+        JsonElement e = c.get(key);
+        if (e == null || e.isJsonNull()) {
+            return dflt;
+        }
+        if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isString()) {
+            throw new IllegalArgumentException(file + ": field '" + key + "' is not a string");
+        }
+        return e.getAsString();
+    }
+
+    private static boolean bool(JsonObject c, String key, Path file) {
+        JsonElement e = c.get(key);
+        if (e == null || e.isJsonNull()) {
+            return false;
+        }
+        if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isBoolean()) {
+            throw new IllegalArgumentException(file + ": field '" + key + "' is not true or false");
+        }
+        return e.getAsBoolean();
+    }
+
+    @Override
+    public void close() {
+        scope.close();
+    }
+}
