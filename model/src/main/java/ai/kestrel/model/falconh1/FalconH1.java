@@ -87,6 +87,11 @@ public final class FalconH1 implements LanguageModel {
         return a == null ? y : a.apply("model.layers." + layer + "." + module, x, y);
     }
 
+    /** Replaces layer {@code i}'s weights (for merging adapters); the caller owns the new tensors' lifetime. */
+    public void setLayer(int i, FalconH1Layer l) {
+        layers[i] = java.util.Objects.requireNonNull(l, "layer");
+    }
+
     /** The layers' weights (for adapters and training). */
     public FalconH1Layer layer(int i) {
         return layers[i];

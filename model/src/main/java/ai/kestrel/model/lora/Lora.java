@@ -143,6 +143,82 @@ public final class Lora implements AutoCloseable {
         return new Lora(config, modules, scope);
     }
 
+    private Scope merged;
+    private Map<String, Tensor> originals;
+
+    /**
+     * Folds the update into the weights: {@code W' = dequant(W) + scaling * B @ A} as float32 (for a 4-bit base
+     * that is dequant(W4) plus the update, never the original 16-bit weights, which the 4-bit model no longer
+     * has), installs the merged matrices in {@code model} and detaches the adapter from its forward pass.
+     * {@link #unmerge} puts the original tensors back.
+     */
+    public void merge(FalconH1 model) {
+        if (merged != null) {
+            throw new IllegalStateException("the adapter is already merged");
+        }
+        requireUnfolded(model);
+        Scope scope = Scope.detached("lora merge");
+        Map<String, Tensor> orig = new LinkedHashMap<>();
+        try (var in = scope.enter(); var ng = ai.kestrel.engine.Autograd.noGrad()) {
+            for (var e : modules.entrySet()) {
+                String path = e.getKey();
+                int layer = Integer.parseInt(path.substring("model.layers.".length(), path.indexOf('.', "model.layers.".length())));
+                String module = path.substring(path.indexOf('.', "model.layers.".length()) + 1);
+                Tensor w = MODULES.get(module).apply(model.layer(layer));
+                Tensor dense = w.dtype() == DType.F32 ? w : Casts.to(w, DType.F32);
+                // B @ A as linear(B, Aᵀ): x·wᵀ with x = B (out, r) and w = Aᵀ (in, r)
+                Tensor delta = Linalg.linear(e.getValue().b(), transposed(e.getValue().a()), null);
+                Tensor w2 = Arith.add(dense, Arith.scale(delta, config.scaling()));
+                orig.put(path, w);
+                model.setLayer(layer, model.layer(layer).with(module, w2));
+            }
+        } catch (RuntimeException e) {
+            for (var o : orig.entrySet()) {
+                restore(model, o.getKey(), o.getValue());
+            }
+            scope.close();
+            throw e;
+        }
+        if (model.adapter() == this) {
+            model.setAdapter(null);
+        }
+        merged = scope;
+        originals = orig;
+    }
+
+    /** Undoes {@link #merge}: the original weight tensors return, the merged ones are freed, the adapter applies again. */
+    public void unmerge(FalconH1 model) {
+        if (merged == null) {
+            throw new IllegalStateException("the adapter is not merged");
+        }
+        for (var o : originals.entrySet()) {
+            restore(model, o.getKey(), o.getValue());
+        }
+        merged.close();
+        merged = null;
+        originals = null;
+        model.setAdapter(this);
+    }
+
+    private static Tensor transposed(Tensor a) {
+        int r = a.dim(0);
+        int n = a.dim(1);
+        float[] v = a.toFloatArray();
+        float[] t = new float[v.length];
+        for (int i = 0; i < r; i++) {
+            for (int j = 0; j < n; j++) {
+                t[j * r + i] = v[i * n + j];
+            }
+        }
+        return Tensor.of(t, n, r);
+    }
+
+    private static void restore(FalconH1 model, String path, Tensor w) {
+        int layer = Integer.parseInt(path.substring("model.layers.".length(), path.indexOf('.', "model.layers.".length())));
+        String module = path.substring(path.indexOf('.', "model.layers.".length()) + 1);
+        model.setLayer(layer, model.layer(layer).with(module, w));
+    }
+
     private static void requireUnfolded(FalconH1 model) {
         if (model.folded()) {
             throw new IllegalArgumentException("LoRA adapters apply to Falcon-H1 models loaded from Hugging Face folders: in a GGUF file "
@@ -314,6 +390,9 @@ public final class Lora implements AutoCloseable {
 
     @Override
     public void close() {
+        if (merged != null) {
+            merged.close();
+        }
         scope.close();
     }
 }

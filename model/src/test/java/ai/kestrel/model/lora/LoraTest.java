@@ -167,4 +167,60 @@ class LoraTest {
             assertTrue(e.getMessage().contains("folded"), e.getMessage());
         }
     }
+
+    @Test
+    void mergeMatchesTheAdapterAndUnmergeRestoresTheWeights(@TempDir Path dir) throws IOException {
+        Fixture f = Fixture.of("falcon-h1-g1");
+        try (FalconH1 model = FalconH1Loader.fromHuggingFace(f.dir);
+             Lora lora = Lora.create(model, new LoraConfig(4, 8, 0, LoraConfig.FALCON_H1_TARGETS, false), 11)) {
+            randomizeB(lora, 12);
+            model.setAdapter(lora);
+            float[][] adapted = model.logits(IDS);
+            Tensor q0 = model.layer(0).q();
+            lora.merge(model);
+            assertEquals(null, model.adapter());
+            float[][] merged = model.logits(IDS);
+            for (int t = 0; t < IDS.length; t++) {
+                for (int v = 0; v < adapted[t].length; v++) {
+                    assertEquals(adapted[t][v], merged[t][v], 1e-4 * Math.max(1, Math.abs(adapted[t][v])), "position " + t + " token " + v);
+                }
+            }
+            lora.unmerge(model);
+            assertTrue(model.layer(0).q() == q0, "the original tensor is back");
+            float[][] again = model.logits(IDS);
+            for (int t = 0; t < IDS.length; t++) {
+                assertArrayEquals(adapted[t], again[t], "position " + t);
+            }
+            model.setAdapter(null);
+        }
+        // a 4-bit base merges into dequant(W4)
+        Path q4 = dir.resolve("q4");
+        ai.kestrel.model.Quantizer.quantize(f.dir, q4);
+        try (FalconH1 model = FalconH1Loader.fromHuggingFace(q4);
+             Lora lora = Lora.create(model, new LoraConfig(2, 4, 0, List.of("q_proj"), false), 13)) {
+            randomizeB(lora, 14);
+            Tensor w4 = model.layer(0).q();
+            assertEquals(ai.kestrel.engine.DType.NF4, w4.dtype());
+            float[] dq = ai.kestrel.engine.ops.Casts.to(w4, ai.kestrel.engine.DType.F32).toFloatArray();
+            Lora.Factors fq = lora.modules().get("model.layers.0.self_attn.q_proj");
+            float[] a = fq.a().toFloatArray();
+            float[] b = fq.b().toFloatArray();
+            int out = w4.dim(0);
+            int in = w4.dim(1);
+            lora.merge(model);
+            float[] m = model.layer(0).q().toFloatArray();
+            for (int i = 0; i < out; i++) {
+                for (int j = 0; j < in; j++) {
+                    double d = 0;
+                    for (int k = 0; k < 2; k++) {
+                        d += (double) b[i * 2 + k] * a[k * in + j];
+                    }
+                    assertEquals(dq[i * in + j] + 2.0 * d, m[i * in + j], 1e-6, "(" + i + ", " + j + ")");
+                }
+            }
+            lora.unmerge(model);
+            assertTrue(model.layer(0).q() == w4);
+            model.setAdapter(null);
+        }
+    }
 }
