@@ -5,6 +5,7 @@ module ai.kestrel.train {
     requires info.picocli;
 
     exports ai.kestrel.train.cli;
+    exports ai.kestrel.train.sft;
     exports ai.kestrel.train.tour;
 
     opens ai.kestrel.train.cli to info.picocli;
