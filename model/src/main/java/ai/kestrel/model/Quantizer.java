@@ -109,6 +109,35 @@ public final class Quantizer {
         return new Summary(quantized, kept, before, after);
     }
 
+    /**
+     * QLoRA's base in memory: every {@link ai.kestrel.model.falconh1.FalconH1Layer#LINEAR_MODULES} matrix of
+     * {@code model} whose input width divides into blocks of 64 becomes NF4 (bitsandbytes' quantization, double
+     * quantization included); {@code out_proj}, embeddings and {@code lm_head} stay. The new tensors live in the
+     * returned scope, which the caller closes after the model. Matrices already NF4 are left as they are.
+     */
+    public static ai.kestrel.engine.Scope quantizeInMemory(ai.kestrel.model.falconh1.FalconH1 model) {
+        ai.kestrel.engine.Scope scope = ai.kestrel.engine.Scope.detached("nf4 base");
+        try (var in = scope.enter(); var ng = Autograd.noGrad()) {
+            for (int i = 0; i < model.numLayers(); i++) {
+                for (String m : ai.kestrel.model.falconh1.FalconH1Layer.LINEAR_MODULES) {
+                    Tensor w = model.layer(i).matrix(m);
+                    if (w.dtype() == DType.NF4 || w.dim(1) % 64 != 0) {
+                        continue;
+                    }
+                    try (ai.kestrel.engine.Scope tmp = ai.kestrel.engine.Scope.open()) {
+                        // the float32 copy is temporary; only the 4-bit matrix stays
+                        Tensor f32 = w.dtype() == DType.F32 ? w : Casts.to(w, DType.F32);
+                        model.setLayer(i, model.layer(i).with(m, Casts.to(f32, DType.NF4).copyTo(scope)));
+                    }
+                }
+            }
+        } catch (RuntimeException e) {
+            scope.close();
+            throw e;
+        }
+        return scope;
+    }
+
     /** Files that come along: everything but weights (any format), the old index and config.json. */
     private static boolean copied(String name) {
         return !(name.endsWith(".safetensors") || name.endsWith(".gguf") || name.endsWith(".bin") || name.endsWith(".pt")

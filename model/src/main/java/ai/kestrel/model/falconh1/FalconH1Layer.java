@@ -30,4 +30,25 @@ public record FalconH1Layer(
             default -> throw new IllegalArgumentException("no mergeable matrix '" + module + "' in a Falcon-H1 layer");
         };
     }
+
+    /** The matrices LoRA and 4-bit quantization address, by their Hugging Face module names. */
+    public static final java.util.List<String> LINEAR_MODULES = java.util.List.of("self_attn.q_proj", "self_attn.k_proj",
+            "self_attn.v_proj", "self_attn.o_proj", "mamba.in_proj", "feed_forward.gate_proj", "feed_forward.up_proj",
+            "feed_forward.down_proj");
+
+    /** The matrix of {@code module} (one of {@link #LINEAR_MODULES}, or {@code mamba.out_proj}). */
+    public Tensor matrix(String module) {
+        return switch (module) {
+            case "self_attn.q_proj" -> q;
+            case "self_attn.k_proj" -> k;
+            case "self_attn.v_proj" -> v;
+            case "self_attn.o_proj" -> o;
+            case "mamba.in_proj" -> inProj;
+            case "mamba.out_proj" -> outProj;
+            case "feed_forward.gate_proj" -> gate;
+            case "feed_forward.up_proj" -> up;
+            case "feed_forward.down_proj" -> down;
+            default -> throw new IllegalArgumentException("no matrix '" + module + "' in a Falcon-H1 layer");
+        };
+    }
 }

@@ -130,7 +130,8 @@ public final class SftData {
             labels = item.labels();
         } else {
             if (template == null) {
-                throw new IllegalArgumentException(item.where() + ": the model has no chat template to render messages with");
+                throw new IllegalArgumentException(item.where() + ": the model has no chat template to render messages with "
+                        + "(give one with --chat-template FILE)");
             }
             List<ChatTemplate.Message> msgs = item.messages();
             String prompt = template.render(msgs.subList(0, msgs.size() - 1), true);

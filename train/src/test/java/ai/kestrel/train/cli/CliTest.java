@@ -75,4 +75,34 @@ class CliTest {
             assertTrue(err.startsWith("kestrel " + args[0] + ": "), err);
         }
     }
+
+    @Test
+    void quantizeTrainAndGenerateWithTheAdapter(@org.junit.jupiter.api.io.TempDir Path dir) throws java.io.IOException {
+        Path q4 = dir.resolve("q4");
+        Run q = run("quantize", "--model", fixture("falcon-h1-g1"), "--out", q4.toString());
+        assertEquals(0, q.code(), q.err());
+        assertTrue(q.out().contains("quantized"), q.out());
+        Path tmpl = dir.resolve("t.jinja");
+        java.nio.file.Files.writeString(tmpl, "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}\n{% endfor %}"
+                + "{% if add_generation_prompt %}<|assistant|>{% endif %}");
+        Path data = dir.resolve("d.jsonl");
+        java.nio.file.Files.writeString(data, "{\"query\": \"1+1?\", \"response\": \"2\"}\n{\"question\": \"2+2?\", \"answer\": \"#### 4\"}\n");
+        Path out = dir.resolve("run");
+        Run t = run("train", "--model", q4.toString(), "--data", data.toString(), "--chat-template", tmpl.toString(), "--out", out.toString(),
+                "--steps", "3", "--batch", "1", "--grad-accum", "2", "--lora-r", "2", "--save-every", "2");
+        assertEquals(0, t.code(), t.err());
+        assertTrue(t.out().contains("step 3/3"), t.out());
+        assertTrue(java.nio.file.Files.exists(out.resolve("adapter_config.json")));
+        assertTrue(java.nio.file.Files.exists(out.resolve("adapter_model.safetensors")));
+        assertTrue(java.nio.file.Files.isDirectory(out.resolve("checkpoint-2")));
+        assertEquals(3, java.nio.file.Files.readAllLines(out.resolve("metrics.jsonl")).size());
+        Run g = run("generate", "--model", q4.toString(), "--adapter", out.toString(), "--tokens", "5,6", "--max-new-tokens", "3",
+                "--greedy", "--json", "--ignore-eos");
+        assertEquals(0, g.code(), g.err());
+        assertEquals(3, JsonParser.parseString(g.out()).getAsJsonObject().getAsJsonArray("ids").size());
+        Run bad = run("train", "--model", fixture("falcon-h1-g1"), "--data", data.toString(), "--out", dir.resolve("x").toString(),
+                "--targets", "q_proj,conv1d");
+        assertEquals(1, bad.code());
+        assertTrue(bad.err().contains("conv1d") && bad.err().lines().count() == 1, bad.err());
+    }
 }
