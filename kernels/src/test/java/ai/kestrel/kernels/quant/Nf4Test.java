@@ -149,4 +149,72 @@ class Nf4Test {
         }
         assertEquals(0.02f, d[69], 2e-4); // the block maximum (69 % 5 == 4) comes back within its scale's error
     }
+
+    /**
+     * bitsandbytes' quantize_4bit and quantize_blockwise written again from the spec, as plainly as possible
+     * (double arithmetic only where the spec has none to specify), for a byte-for-byte comparison.
+     */
+    private static byte[][] specQuantize(float[] w) {
+        float[] code = Nf4.code();
+        int blocks = (w.length + 63) / 64;
+        float[] absmax = new float[blocks];
+        byte[] packed = new byte[(w.length + 1) / 2];
+        for (int i = 0; i < w.length; i++) {
+            int b = i / 64;
+            if (i % 64 == 0) {
+                float m = 0;
+                for (int j = i; j < Math.min(w.length, i + 64); j++) {
+                    m = Math.max(m, Math.abs(w[j]));
+                }
+                absmax[b] = m;
+            }
+            float scaled = Math.min(1f, Math.max(-1f, w[i] * (1f / absmax[b])));
+            int best = 0;
+            for (int c = 1; c < 16; c++) {
+                if (Math.abs(scaled - code[c]) < Math.abs(scaled - code[best])) {
+                    best = c;
+                }
+            }
+            packed[i / 2] |= (byte) (i % 2 == 0 ? best << 4 : best);
+        }
+        double mean = 0;
+        for (float a : absmax) {
+            mean += a;
+        }
+        float offset = (float) (mean / blocks);
+        float[] map = Nf4.dynamicMap();
+        byte[] q = new byte[blocks];
+        for (int g = 0; g < blocks; g += 256) {
+            float m = 0;
+            for (int j = g; j < Math.min(blocks, g + 256); j++) {
+                m = Math.max(m, Math.abs(absmax[j] - offset));
+            }
+            for (int j = g; j < Math.min(blocks, g + 256); j++) {
+                float s = Math.min(1f, Math.max(-1f, (absmax[j] - offset) * (1f / m)));
+                int best = 0;
+                for (int c = 1; c < 256; c++) {
+                    if (Math.abs(s - map[c]) < Math.abs(s - map[best])) {
+                        best = c;
+                    }
+                }
+                q[j] = (byte) best;
+            }
+        }
+        return new byte[][] {packed, q};
+    }
+
+    @Test
+    void bytesEqualTheSpecOnRandomTensors() {
+        SplittableRandom rnd = new SplittableRandom(99);
+        for (int count : new int[] {2, 7, 64, 100, 1000, 64 * 257 + 31}) {
+            float[] w = new float[count];
+            for (int i = 0; i < count; i++) {
+                w[i] = (float) (rnd.nextGaussian() * (i % 3 == 0 ? 0.5 : 0.01));
+            }
+            Nf4.Quantized q = Nf4.quantize(w);
+            byte[][] spec = specQuantize(w);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(spec[0], q.packed(), "codes, count " + count);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(spec[1], q.absmaxCodes(), "absmax codes, count " + count);
+        }
+    }
 }
