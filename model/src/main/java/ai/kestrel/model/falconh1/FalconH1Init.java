@@ -79,7 +79,9 @@ public final class FalconH1Init {
             }
             JsonObject o = new Gson().fromJson(new String(in.readAllBytes(), StandardCharsets.UTF_8), JsonObject.class);
             o.addProperty("torch_dtype", "bfloat16");
-            return FalconH1Export.json(new Gson().fromJson(o, Map.class));
+            // straight from the JSON tree: a detour through Map turns every integer into a double ("hidden_size": 1024.0),
+            // which transformers would pass on to torch as floats
+            return new com.google.gson.GsonBuilder().setPrettyPrinting().disableHtmlEscaping().create().toJson(o);
         }
     }
 

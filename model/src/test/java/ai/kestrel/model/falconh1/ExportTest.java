@@ -24,6 +24,15 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class ExportTest {
     @Test
+    void presetConfigsKeepIntegersIntegers() throws IOException {
+        for (String preset : ai.kestrel.model.config.FalconH1Config.PRESETS) {
+            String json = FalconH1Init.configJson(preset);
+            org.junit.jupiter.api.Assertions.assertTrue(json.matches("(?s).*\"hidden_size\": \\d+,.*"), preset + ": " + json);
+            org.junit.jupiter.api.Assertions.assertFalse(json.matches("(?s).*\"(hidden_size|vocab_size|num_hidden_layers)\": \\d+\\.0.*"), json);
+        }
+    }
+
+    @Test
     void foldedGgufComputesWhatTheHuggingFaceFolderComputes(@TempDir Path dir) throws IOException {
         for (String fixture : new String[] {"falcon-h1-g1", "falcon-h1-g2"}) {
             Path cfgFile = Fixture.of(fixture).file("config.json");
