@@ -51,6 +51,69 @@ public final class Autograd {
         }
     }
 
+    /**
+     * Turns recording back on on this thread until the handle is closed, even inside {@link #noGrad()} or a
+     * backward step (what activation checkpointing needs to rebuild a piece of the graph).
+     */
+    public static AutoCloseable enableGrad() {
+        int[] d = DISABLED.get();
+        int saved = d[0];
+        d[0] = 0;
+        return () -> d[0] = saved;
+    }
+
+    /**
+     * Activation checkpointing: {@code fn(x)} computed without recording (its intermediates freed at once), and
+     * recomputed with recording on during backward, from a copy of {@code x}, to backpropagate through it. So
+     * memory holds the input of each checkpointed piece instead of everything inside it. {@code params} are the
+     * tensors {@code fn} reads that may require gradients (weights, adapter factors): they decide whether the
+     * output is recorded, and the recomputed backward accumulates straight into their {@link Tensor#grad()}.
+     * {@code fn} must be deterministic and free of side effects on tensors it does not create.
+     */
+    public static Tensor checkpoint(String name, java.util.function.UnaryOperator<Tensor> fn, Tensor x, List<Tensor> params) {
+        Tensor[] inputs = new Tensor[1 + params.size()];
+        inputs[0] = x;
+        for (int i = 0; i < params.size(); i++) {
+            inputs[1 + i] = params.get(i);
+        }
+        if (!needsGrad(inputs)) {
+            return fn.apply(x);
+        }
+        Scope outer = Scope.current();
+        Tensor y;
+        try (NoGrad ng = noGrad(); Scope inner = Scope.open()) {
+            y = fn.apply(x).copyTo(outer);
+        }
+        return record(y, name, (g, needs) -> {
+            Scope resultScope = Scope.current();
+            Tensor gx = null;
+            try (Scope s = Scope.open(); AutoCloseable on = enableGrad()) {
+                Tensor xd = x.copyTo(s);
+                if (needs[0]) {
+                    xd.requiresGrad(true);
+                }
+                Tensor y2 = fn.apply(xd);
+                if (y2.requiresGrad()) {
+                    backward(y2, g);
+                }
+                if (needs[0]) {
+                    gx = xd.grad() == null ? Tensor.zeros(resultScope, x.dtype(), x.shape()) : xd.grad().copyTo(resultScope);
+                }
+            } catch (RuntimeException | Error e) {
+                throw e;
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+            Tensor[] out = new Tensor[inputs.length];
+            out[0] = gx;
+            for (int i = 1; i < inputs.length; i++) {
+                // these gradients were accumulated into the tensors' own grad by the recomputed backward
+                out[i] = needs[i] ? Tensor.zeros(resultScope, inputs[i].dtype(), inputs[i].shape()) : null;
+            }
+            return out;
+        }, inputs);
+    }
+
     /** True when recording is on and some input requires a gradient: the op should record itself. */
     public static boolean needsGrad(Tensor... inputs) {
         if (!isEnabled()) {

@@ -47,6 +47,7 @@ public final class FalconH1 implements LanguageModel {
     private final Scope weights;
     private final String source;
     private volatile ai.kestrel.model.lora.Lora adapter;
+    private volatile boolean checkpointing;
 
     FalconH1(FalconH1Config config, boolean folded, Tensor embed, Tensor finalNorm, Tensor lmHead, FalconH1Layer[] layers,
              Tensor mupVector, Scope weights, String source) {
@@ -90,6 +91,38 @@ public final class FalconH1 implements LanguageModel {
     /** Replaces layer {@code i}'s weights (for merging adapters); the caller owns the new tensors' lifetime. */
     public void setLayer(int i, FalconH1Layer l) {
         layers[i] = java.util.Objects.requireNonNull(l, "layer");
+    }
+
+    /**
+     * Activation checkpointing per layer for training: each layer's forward keeps only its input, and is
+     * recomputed during backward (see {@link Autograd#checkpoint}); memory then holds one layer's activations
+     * at a time instead of all of them.
+     */
+    public void setActivationCheckpointing(boolean on) {
+        this.checkpointing = on;
+    }
+
+    /** Every tensor layer {@code i} reads that might require a gradient: its weights and the adapter's factors there. */
+    private java.util.List<Tensor> layerParams(int i) {
+        FalconH1Layer w = layers[i];
+        java.util.List<Tensor> p = new java.util.ArrayList<>();
+        for (Tensor t : new Tensor[] {w.inputNorm(), w.preFfNorm(), w.q(), w.k(), w.v(), w.o(), w.inProj(), w.conv(), w.convBias(),
+                w.dtBias(), w.a(), w.d(), w.mambaNorm(), w.outProj(), w.gate(), w.up(), w.down()}) {
+            if (t != null) {
+                p.add(t);
+            }
+        }
+        ai.kestrel.model.lora.Lora a = adapter;
+        if (a != null) {
+            String prefix = "model.layers." + i + ".";
+            for (var e : a.modules().entrySet()) {
+                if (e.getKey().startsWith(prefix)) {
+                    p.add(e.getValue().a());
+                    p.add(e.getValue().b());
+                }
+            }
+        }
+        return p;
     }
 
     /** The layers' weights (for adapters and training). */
@@ -163,6 +196,9 @@ public final class FalconH1 implements LanguageModel {
                 try (Scope inner = Scope.open()) {
                     x = layer(i, x, cache, start).copyTo(outer);
                 }
+            } else if (checkpointing && cache == null) {
+                int li = i;
+                x = Autograd.checkpoint("falcon-h1 layer " + i, xi -> layer(li, xi, null, start), x, layerParams(i));
             } else {
                 x = layer(i, x, cache, start);
             }

@@ -18,7 +18,7 @@ import java.util.List;
  * it: the causal-LM loss (position t predicts token t+1, labels of -100 left out), gradients accumulated over
  * {@code gradAccum} micro-batches and normalised by the number of predicted tokens in the whole accumulated batch
  * (transformers' {@code num_items_in_batch}), clipping of the global gradient norm, AdamW with a schedule whose
- * step 0 is the first update. A NaN or infinite loss or gradient stops training with a clear message before the
+ * step 0 is the first update, activation checkpointing per layer. A NaN or infinite loss or gradient stops training with a clear message before the
  * adapter is touched.
  */
 public final class LoraTrainer implements AutoCloseable {
@@ -58,6 +58,12 @@ public final class LoraTrainer implements AutoCloseable {
         this.params = new ArrayList<>(lora.parameters().values());
         this.optimizer = new AdamW(params, settings.lr(), 0.9, 0.999, 1e-8, settings.weightDecay());
         model.setAdapter(lora);
+        model.setActivationCheckpointing(true);
+    }
+
+    /** Activation checkpointing per layer (on by default: memory holds one layer's activations at a time). */
+    public void setActivationCheckpointing(boolean on) {
+        model.setActivationCheckpointing(on);
     }
 
     public AdamW optimizer() {
@@ -174,5 +180,6 @@ public final class LoraTrainer implements AutoCloseable {
     public void close() {
         optimizer.close();
         model.setAdapter(null);
+        model.setActivationCheckpointing(false);
     }
 }

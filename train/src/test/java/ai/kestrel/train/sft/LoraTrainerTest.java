@@ -79,4 +79,32 @@ class LoraTrainerTest {
         org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
                 () -> new LoraTrainer.Example(new int[] {1, 2, 3}, new int[] {1, 2}));
     }
+
+    @Test
+    void checkpointingGivesTheSameTraining() throws IOException {
+        List<LoraTrainer.Example> data = List.of(example(5), example(6));
+        float[][] after = new float[2][];
+        for (int c = 0; c < 2; c++) {
+            try (FalconH1 model = FalconH1Loader.fromHuggingFace(fixture());
+                 Lora lora = Lora.create(model, new LoraConfig(2, 4, 0, LoraConfig.FALCON_H1_TARGETS, false), 5);
+                 LoraTrainer tr = new LoraTrainer(model, lora, new LoraTrainer.Settings(1e-2, new Schedule.Constant(0), 2, 1, 1.0, 0, 0))) {
+                tr.setActivationCheckpointing(c == 1);
+                tr.step(data);
+                tr.step(data);
+                List<Float> all = new ArrayList<>();
+                for (var t : lora.parameters().values()) {
+                    for (float v : t.toFloatArray()) {
+                        all.add(v);
+                    }
+                }
+                after[c] = new float[all.size()];
+                for (int i = 0; i < all.size(); i++) {
+                    after[c][i] = all.get(i);
+                }
+            }
+        }
+        for (int i = 0; i < after[0].length; i++) {
+            assertEquals(after[0][i], after[1][i], 1e-6 + 1e-5 * Math.abs(after[0][i]), "parameter value " + i);
+        }
+    }
 }
