@@ -1,6 +1,7 @@
 package ai.kestrel.engine.ops;
 
 import ai.kestrel.engine.Autograd;
+import ai.kestrel.engine.DType;
 import ai.kestrel.engine.Tensor;
 import ai.kestrel.kernels.elementwise.Broadcast;
 import ai.kestrel.kernels.elementwise.Elementwise;
@@ -144,6 +145,47 @@ public final class Arith {
             k.scale(g.buf(), s, d.buf(), a.numel());
             return new Tensor[] {d};
         }, a);
+    }
+
+    /**
+     * Inverted dropout, as {@code torch.nn.functional.dropout(training=True)}: each element is kept with
+     * probability {@code 1 - p} and scaled by {@code 1 / (1 - p)}, or zeroed. The mask is a function of
+     * {@code seed} alone (element {@code i} draws the {@code i}-th double of {@code SplittableRandom(seed)}), so
+     * a recomputation (activation checkpointing, a resumed run) gets the same mask and the backward pass
+     * regenerates it instead of storing it.
+     */
+    public static Tensor dropout(Tensor a, double p, long seed) {
+        if (!(p >= 0 && p < 1)) {
+            throw new IllegalArgumentException("dropout probability must be in [0, 1), got " + p);
+        }
+        if (p == 0) {
+            return a;
+        }
+        Tensor y = Tensor.emptyLike(a);
+        applyMask(a, y, p, seed);
+        return Autograd.record(y, "dropout", (g, needs) -> {
+            Tensor d = Tensor.emptyLike(a);
+            applyMask(g, d, p, seed);
+            return new Tensor[] {d};
+        }, a);
+    }
+
+    private static void applyMask(Tensor src, Tensor dst, double p, long seed) {
+        java.util.SplittableRandom rnd = new java.util.SplittableRandom(seed);
+        double keep = 1 / (1 - p);
+        long n = src.numel();
+        if (src.dtype() == DType.F64) {
+            for (long i = 0; i < n; i++) {
+                dst.setDouble(i, rnd.nextDouble() < p ? 0 : src.getDouble(i) * keep);
+            }
+            return;
+        }
+        java.lang.foreign.MemorySegment s = src.segment();
+        java.lang.foreign.MemorySegment d = dst.segment();
+        float k = (float) keep;
+        for (long i = 0; i < n; i++) {
+            d.setAtIndex(ai.kestrel.kernels.Buf.F32, i, rnd.nextDouble() < p ? 0f : s.getAtIndex(ai.kestrel.kernels.Buf.F32, i) * k);
+        }
     }
 
     /** The sum of all elements, as a one-element tensor of shape {@code []}. */

@@ -41,6 +41,31 @@ class ArithGradTest {
     }
 
     @Test
+    void dropoutIsSeededInvertedAndDifferentiable() {
+        try (Scope s = Scope.open()) {
+            SplittableRandom rnd = new SplittableRandom(9);
+            Tensor a = Rand.normal64(rnd, 1, 40, 50).requiresGrad(true);
+            GradCheck.of("dropout").run(in -> Arith.dropout(in[0], 0.3, 77), a);
+            Tensor x = Rand.normal32(rnd, 1, 200, 100);
+            float[] y1 = Arith.dropout(x, 0.25, 5).toFloatArray();
+            float[] y2 = Arith.dropout(x, 0.25, 5).toFloatArray();
+            org.junit.jupiter.api.Assertions.assertArrayEquals(y1, y2, "the same seed gives the same mask");
+            float[] xs = x.toFloatArray();
+            int zeros = 0;
+            for (int i = 0; i < xs.length; i++) {
+                if (y1[i] == 0f) {
+                    zeros++;
+                } else {
+                    org.junit.jupiter.api.Assertions.assertEquals(xs[i] / 0.75f, y1[i], 1e-6f * Math.abs(xs[i]) + 1e-7f);
+                }
+            }
+            // 20,000 draws at p = 0.25: 5,000 expected, standard deviation ~61
+            org.junit.jupiter.api.Assertions.assertTrue(Math.abs(zeros - 5000) < 400, "zeros: " + zeros);
+            org.junit.jupiter.api.Assertions.assertSame(x, Arith.dropout(x, 0, 5));
+        }
+    }
+
+    @Test
     void badBroadcastNamesShapes() {
         try (Scope s = Scope.open()) {
             Tensor a = Tensor.zeros(ai.kestrel.engine.DType.F32, 2, 3);

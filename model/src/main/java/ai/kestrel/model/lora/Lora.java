@@ -38,8 +38,9 @@ import java.util.function.Function;
  * {@code base_model.model.<module>.lora_A.weight}). Module paths are Hugging Face's:
  * {@code model.layers.{i}.self_attn.q_proj}, {@code ...mamba.in_proj}, {@code ...feed_forward.gate_proj}, ...
  *
- * <p>Dropout is a training-time matter ({@code lora_dropout} is kept in the config); {@link #apply} is the
- * inference form.
+ * <p>Dropout ({@code lora_dropout}) applies to the input of {@code A} while a training seed is set
+ * ({@link #setTraining}), with a mask that depends only on that seed and the module, so recomputation under
+ * activation checkpointing and resumed runs see the same masks.
  */
 public final class Lora implements AutoCloseable {
     /** PEFT's file names. */
@@ -66,12 +67,22 @@ public final class Lora implements AutoCloseable {
 
     private final LoraConfig config;
     private final Map<String, Factors> modules;
+    private final Map<String, Integer> index = new java.util.HashMap<>();
     private final Scope scope;
+    private volatile Long trainingSeed;
 
     private Lora(LoraConfig config, Map<String, Factors> modules, Scope scope) {
         this.config = config;
         this.modules = modules;
         this.scope = scope;
+        for (String m : modules.keySet()) {
+            index.put(m, index.size());
+        }
+    }
+
+    /** Training mode with dropout masks drawn from {@code seed} (one seed per micro-batch), or {@code null} for inference. */
+    public void setTraining(Long seed) {
+        this.trainingSeed = seed;
     }
 
     public LoraConfig config() {
@@ -99,7 +110,12 @@ public final class Lora implements AutoCloseable {
         if (f == null) {
             return y;
         }
-        Tensor d = Linalg.linear(Linalg.linear(x, f.a(), null), f.b(), null);
+        Tensor in = x;
+        Long seed = trainingSeed;
+        if (seed != null && config.dropout() > 0) {
+            in = Arith.dropout(x, config.dropout(), new SplittableRandom(seed + 0x9E3779B97F4A7C15L * (index.get(module) + 1)).nextLong());
+        }
+        Tensor d = Linalg.linear(Linalg.linear(in, f.a(), null), f.b(), null);
         return Arith.add(y, Arith.scale(d, config.scaling()));
     }
 

@@ -50,6 +50,7 @@ public final class LoraTrainer implements AutoCloseable {
     private final Settings settings;
     private final AdamW optimizer;
     private final List<Tensor> params;
+    private long seed;
 
     public LoraTrainer(FalconH1 model, Lora lora, Settings settings) {
         this.model = model;
@@ -59,6 +60,11 @@ public final class LoraTrainer implements AutoCloseable {
         this.optimizer = new AdamW(params, settings.lr(), 0.9, 0.999, 1e-8, settings.weightDecay());
         model.setAdapter(lora);
         model.setActivationCheckpointing(true);
+    }
+
+    /** The seed LoRA dropout masks derive from (with the step and the micro-batch). */
+    public void setSeed(long seed) {
+        this.seed = seed;
     }
 
     /** Activation checkpointing per layer (on by default: memory holds one layer's activations at a time). */
@@ -117,6 +123,7 @@ public final class LoraTrainer implements AutoCloseable {
                     }
                     tokens += e.inputIds().length;
                 }
+                lora.setTraining(new java.util.SplittableRandom(seed ^ (step * 0x9E3779B97F4A7C15L) ^ (j * 0xBF58476D1CE4E5B9L)).nextLong());
                 Tensor logits = model.forward(Tensor.ofInts(ids, b, t), null);
                 int v = logits.dim(2);
                 Tensor pred = Shapes.narrow(logits, 1, 0, t - 1).view((long) b * (t - 1), v);
@@ -133,6 +140,8 @@ public final class LoraTrainer implements AutoCloseable {
                     // over the whole accumulated batch
                     Autograd.backward(Arith.scale(loss, (double) count / total));
                 }
+            } finally {
+                lora.setTraining(null);
             }
         }
         double norm = GradClip.clipGlobalNorm(params, settings.maxGradNorm());

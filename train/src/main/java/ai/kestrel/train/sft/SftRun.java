@@ -89,6 +89,7 @@ public final class SftRun {
         Files.createDirectories(out);
         List<LoraTrainer.StepMetrics> all = new ArrayList<>();
         try (LoraTrainer tr = new LoraTrainer(model, lora, settings)) {
+            tr.setSeed(seed);
             long start = 0;
             Path metrics = out.resolve("metrics.jsonl");
             if (resume) {

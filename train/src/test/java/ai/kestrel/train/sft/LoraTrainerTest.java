@@ -107,4 +107,36 @@ class LoraTrainerTest {
             assertEquals(after[0][i], after[1][i], 1e-6 + 1e-5 * Math.abs(after[0][i]), "parameter value " + i);
         }
     }
+
+    @Test
+    void dropoutMasksAreSeededAndSurviveRecomputation() throws IOException {
+        List<LoraTrainer.Example> data = List.of(example(7), example(8));
+        float[][] after = new float[3][];
+        for (int c = 0; c < 3; c++) {
+            try (FalconH1 model = FalconH1Loader.fromHuggingFace(fixture());
+                 Lora lora = Lora.create(model, new LoraConfig(2, 4, 0.3, List.of("q_proj", "in_proj", "up_proj"), false), 5);
+                 LoraTrainer tr = new LoraTrainer(model, lora, new LoraTrainer.Settings(1e-2, new Schedule.Constant(0), 2, 1, 1.0, 0, 0))) {
+                tr.setSeed(c == 2 ? 99 : 1);
+                tr.setActivationCheckpointing(c != 0); // run 0 keeps activations, run 1 recomputes them: same masks
+                tr.step(data);
+                tr.step(data);
+                List<Float> all = new ArrayList<>();
+                for (var t : lora.parameters().values()) {
+                    for (float v : t.toFloatArray()) {
+                        all.add(v);
+                    }
+                }
+                after[c] = new float[all.size()];
+                for (int i = 0; i < all.size(); i++) {
+                    after[c][i] = all.get(i);
+                }
+            }
+        }
+        double diff = 0;
+        for (int i = 0; i < after[0].length; i++) {
+            assertEquals(after[0][i], after[1][i], 1e-6 + 1e-5 * Math.abs(after[0][i]), "parameter value " + i);
+            diff = Math.max(diff, Math.abs(after[0][i] - after[2][i]));
+        }
+        assertTrue(diff > 1e-6, "another seed draws other masks");
+    }
 }
