@@ -3,6 +3,8 @@ module ai.kestrel.train {
     requires transitive ai.kestrel.model;
     requires com.google.gson;
     requires info.picocli;
+    requires org.jfree.jfreechart;
+    requires java.desktop;
 
     exports ai.kestrel.train.cli;
     exports ai.kestrel.train.sft;

@@ -124,7 +124,22 @@ public final class SftRun {
             }
             lora.save(out, baseModel);
         }
+        LossPlot.write(out.resolve("loss.png"), readMetrics(out.resolve("metrics.jsonl")), "training loss: " + baseModel);
         return all;
+    }
+
+    /** Every step of {@code metrics.jsonl} (a resumed run's included). */
+    static List<LoraTrainer.StepMetrics> readMetrics(Path file) throws IOException {
+        List<LoraTrainer.StepMetrics> out = new ArrayList<>();
+        for (String line : Files.readAllLines(file)) {
+            if (line.isBlank()) {
+                continue;
+            }
+            JsonObject o = JsonParser.parseString(line).getAsJsonObject();
+            out.add(new LoraTrainer.StepMetrics(o.get("step").getAsLong(), o.get("loss").getAsDouble(), o.get("token_accuracy").getAsDouble(),
+                    o.get("lr").getAsDouble(), o.get("grad_norm").getAsDouble(), o.get("tokens").getAsInt(), 0));
+        }
+        return out;
     }
 
     private static void appendMetrics(Path file, LoraTrainer.StepMetrics m) throws IOException {

@@ -76,6 +76,9 @@ class SftRunTest {
             assertEquals(la, lb, "loss of step " + i);
         }
         assertTrue(Files.exists(b.resolve(Lora.CONFIG)) && Files.exists(b.resolve(Lora.WEIGHTS)), "the final adapter is at the top");
+        java.awt.image.BufferedImage png = javax.imageio.ImageIO.read(b.resolve("loss.png").toFile());
+        assertEquals(800, png.getWidth());
+        assertEquals(500, png.getHeight());
     }
 
     @Test
