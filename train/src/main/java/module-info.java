@@ -4,6 +4,7 @@ module ai.kestrel.train {
     requires com.google.gson;
     requires info.picocli;
     requires org.jfree.jfreechart;
+    requires me.tongfei.progressbar;
     requires java.desktop;
 
     exports ai.kestrel.train.cli;

@@ -145,8 +145,21 @@ final class TrainCommand implements Callable<Integer> {
                  Lora lora = Lora.create(h1, cfg, seed)) {
                 SftRun run = new SftRun(h1, lora, new LoraTrainer.Settings(lr, s, batch, gradAccum, maxGradNorm, weightDecay, eos),
                         examples, seed, total, saveEvery, out, model.model.toString());
-                run.run(resume, st -> System.out.printf(Locale.ROOT, "step %d/%d  loss %.4f  acc %.3f  lr %.3g  |g| %.3f  %.0f tok/s%n",
-                        st.step() + 1, total, st.loss(), st.tokenAccuracy(), st.lr(), st.gradNorm(), st.tokens() / Math.max(1e-9, st.seconds())));
+                // a progress bar on an interactive terminal; one line per step otherwise (logs, pipes, tests)
+                boolean tty = System.console() != null && System.console().isTerminal();
+                try (me.tongfei.progressbar.ProgressBar bar = tty ? new me.tongfei.progressbar.ProgressBarBuilder().setTaskName("train")
+                        .setInitialMax(total).setStyle(me.tongfei.progressbar.ProgressBarStyle.ASCII).setUpdateIntervalMillis(250).build() : null) {
+                    run.run(resume, st -> {
+                        String line = String.format(Locale.ROOT, "loss %.4f  acc %.3f  lr %.3g  |g| %.3f  %.0f tok/s", st.loss(),
+                                st.tokenAccuracy(), st.lr(), st.gradNorm(), st.tokens() / Math.max(1e-9, st.seconds()));
+                        if (bar != null) {
+                            bar.stepTo(st.step() + 1);
+                            bar.setExtraMessage(line);
+                        } else {
+                            System.out.printf(Locale.ROOT, "step %d/%d  %s%n", st.step() + 1, total, line);
+                        }
+                    });
+                }
             }
             System.out.println("wrote " + out.resolve(Lora.CONFIG) + " and " + out.resolve(Lora.WEIGHTS));
         }
