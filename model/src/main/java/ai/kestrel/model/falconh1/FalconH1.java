@@ -1,6 +1,7 @@
 package ai.kestrel.model.falconh1;
 
 import ai.kestrel.engine.Autograd;
+import ai.kestrel.engine.DType;
 import ai.kestrel.engine.Scope;
 import ai.kestrel.engine.Tensor;
 import ai.kestrel.engine.ops.Activations;
@@ -64,6 +65,31 @@ public final class FalconH1 implements LanguageModel {
 
     public FalconH1Config config() {
         return config;
+    }
+
+    /**
+     * A copy of this model with every weight in float64, in {@code scope}: the reference kernels then run the
+     * whole forward and backward pass in double, which is what gradient checks of training need.
+     */
+    FalconH1 toF64(Scope scope) {
+        try (var in = scope.enter(); var ng = Autograd.noGrad()) {
+            FalconH1Layer[] l = new FalconH1Layer[layers.length];
+            for (int i = 0; i < l.length; i++) {
+                FalconH1Layer w = layers[i];
+                l[i] = new FalconH1Layer(f64(w.inputNorm()), f64(w.preFfNorm()), f64(w.q()), f64(w.k()), f64(w.v()), f64(w.o()),
+                        f64(w.inProj()), f64(w.conv()), f64(w.convBias()), f64(w.dtBias()), f64(w.a()), f64(w.d()), f64(w.mambaNorm()),
+                        f64(w.outProj()), f64(w.gate()), f64(w.up()), f64(w.down()));
+            }
+            return new FalconH1(config, folded, f64(embed), f64(finalNorm), f64(lmHead), l, f64(mupVector), scope, source + " (float64)");
+        }
+    }
+
+    private static Tensor f64(Tensor t) {
+        if (t == null) {
+            return null;
+        }
+        Tensor f = t.dtype() == DType.F32 || t.dtype() == DType.F64 ? t : ai.kestrel.engine.ops.Casts.to(t, DType.F32);
+        return ai.kestrel.engine.ops.Casts.to(f, DType.F64);
     }
 
     /** True when the muP multipliers are folded into the weights (GGUF files). */

@@ -89,6 +89,22 @@ public final class Lora implements AutoCloseable {
         return config;
     }
 
+    /** A copy of this adapter with its factors in {@code dtype} (F32 or F64; F64 for gradient checks). */
+    public Lora copyAs(DType dtype) {
+        if (dtype != DType.F32 && dtype != DType.F64) {
+            throw new IllegalArgumentException("LoRA factors are F32 or F64, not " + dtype);
+        }
+        Scope s = Scope.detached("lora");
+        Map<String, Factors> m = new LinkedHashMap<>();
+        try (var in = s.enter(); var ng = ai.kestrel.engine.Autograd.noGrad()) {
+            for (var e : modules.entrySet()) {
+                m.put(e.getKey(), new Factors(Casts.to(e.getValue().a(), dtype).requiresGrad(true),
+                        Casts.to(e.getValue().b(), dtype).requiresGrad(true)));
+            }
+        }
+        return new Lora(config, m, s);
+    }
+
     /** The wrapped modules (Hugging Face paths, in layer order) and their factors. */
     public Map<String, Factors> modules() {
         return java.util.Collections.unmodifiableMap(modules);
