@@ -91,7 +91,7 @@ public record FalconH1Config(
     }
 
     /** Names of the built-in presets (real Falcon-H1 shapes with random weights, for speed work). */
-    public static final java.util.List<String> PRESETS = java.util.List.of("falcon-h1-0.5b", "falcon-h1-1.5b-deep");
+    public static final java.util.List<String> PRESETS = java.util.List.of("falcon-h1-0.5b", "falcon-h1-1.5b-deep", "falcon-h1-tiny");
 
     /**
      * A real Falcon-H1 configuration by name (see {@link #PRESETS}). The 1.5B-Deep intermediate size and

@@ -105,4 +105,20 @@ class CliTest {
         assertEquals(1, bad.code());
         assertTrue(bad.err().contains("conv1d") && bad.err().lines().count() == 1, bad.err());
     }
+
+    @Test
+    void demoTeachesTheTinyModelItsTask(@org.junit.jupiter.api.io.TempDir Path dir) {
+        Run r = run("demo", "--out", dir.resolve("demo").toString());
+        assertEquals(0, r.code(), r.err());
+        java.util.regex.Matcher before = java.util.regex.Pattern.compile("before training: (\\d+)%").matcher(r.out());
+        java.util.regex.Matcher after = java.util.regex.Pattern.compile("after training: +(\\d+)%").matcher(r.out());
+        assertTrue(before.find() && after.find(), r.out());
+        assertTrue(Integer.parseInt(before.group(1)) <= 10, "the random model cannot do it: " + before.group(1));
+        assertTrue(Integer.parseInt(after.group(1)) >= 90, "QLoRA teaches it: " + after.group(1) + "\n" + r.out());
+        assertTrue(java.nio.file.Files.exists(dir.resolve("demo/adapter/adapter_model.safetensors")));
+        assertTrue(java.nio.file.Files.exists(dir.resolve("demo/adapter/loss.png")));
+        Run again = run("demo", "--out", dir.resolve("demo").toString());
+        assertEquals(1, again.code());
+        assertTrue(again.err().contains("not empty"), again.err());
+    }
 }
