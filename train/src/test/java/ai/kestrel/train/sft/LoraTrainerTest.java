@@ -139,4 +139,22 @@ class LoraTrainerTest {
         }
         assertTrue(diff > 1e-6, "another seed draws other masks");
     }
+
+    @Test
+    void aNanLossStopsBeforeAnyUpdate() throws IOException {
+        try (FalconH1 model = FalconH1Loader.fromHuggingFace(fixture());
+             Lora lora = Lora.create(model, new LoraConfig(2, 4, 0, List.of("q_proj"), false), 5);
+             LoraTrainer tr = new LoraTrainer(model, lora, new LoraTrainer.Settings(1e-2, new Schedule.Constant(0), 2, 1, 1.0, 0, 0))) {
+            List<LoraTrainer.Example> data = List.of(example(1), example(2));
+            tr.step(data);
+            Lora.Factors f = lora.modules().values().iterator().next();
+            f.b().segment().setAtIndex(ai.kestrel.kernels.Buf.F32, 0, Float.NaN);
+            float[] a = f.a().toFloatArray();
+            long steps = tr.optimizer().stepCount();
+            IllegalStateException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, () -> tr.step(data));
+            assertTrue(e.getMessage().contains("NaN") && e.getMessage().contains("not updated"), e.getMessage());
+            assertArrayEquals(a, f.a().toFloatArray(), "no factor moved");
+            assertEquals(steps, tr.optimizer().stepCount(), "no optimizer step was taken");
+        }
+    }
 }
