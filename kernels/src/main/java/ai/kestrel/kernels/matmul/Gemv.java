@@ -9,7 +9,6 @@ import ai.kestrel.kernels.quant.Dequant;
 import ai.kestrel.kernels.quant.Weights;
 import java.lang.foreign.MemorySegment;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 
 /**
  * The decode path of {@code y = x·Wᵀ + b} for a few rows of {@code x}: bandwidth-bound, so each weight byte is

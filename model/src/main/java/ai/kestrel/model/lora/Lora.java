@@ -28,7 +28,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
-import java.util.function.Function;
 
 /**
  * A LoRA adapter on a Falcon-H1 model: for each wrapped linear module, {@code A [r, in]} and {@code B [out, r]}
@@ -52,18 +51,6 @@ public final class Lora implements AutoCloseable {
     public record Factors(Tensor a, Tensor b) {
     }
 
-    private static final Map<String, Function<FalconH1Layer, Tensor>> MODULES = new LinkedHashMap<>();
-
-    static {
-        MODULES.put("self_attn.q_proj", FalconH1Layer::q);
-        MODULES.put("self_attn.k_proj", FalconH1Layer::k);
-        MODULES.put("self_attn.v_proj", FalconH1Layer::v);
-        MODULES.put("self_attn.o_proj", FalconH1Layer::o);
-        MODULES.put("mamba.in_proj", FalconH1Layer::inProj);
-        MODULES.put("feed_forward.gate_proj", FalconH1Layer::gate);
-        MODULES.put("feed_forward.up_proj", FalconH1Layer::up);
-        MODULES.put("feed_forward.down_proj", FalconH1Layer::down);
-    }
 
     private final LoraConfig config;
     private final Map<String, Factors> modules;
@@ -140,10 +127,9 @@ public final class Lora implements AutoCloseable {
         Map<String, Tensor> out = new LinkedHashMap<>();
         for (int i = 0; i < model.numLayers(); i++) {
             FalconH1Layer w = model.layer(i);
-            for (var m : MODULES.entrySet()) {
-                String leaf = m.getKey().substring(m.getKey().indexOf('.') + 1);
-                if (targets.contains(leaf)) {
-                    out.put("model.layers." + i + "." + m.getKey(), m.getValue().apply(w));
+            for (String m : FalconH1Layer.LINEAR_MODULES) {
+                if (targets.contains(m.substring(m.indexOf('.') + 1))) {
+                    out.put("model.layers." + i + "." + m, w.matrix(m));
                 }
             }
         }
@@ -194,9 +180,9 @@ public final class Lora implements AutoCloseable {
         try (var in = scope.enter(); var ng = ai.kestrel.engine.Autograd.noGrad()) {
             for (var e : modules.entrySet()) {
                 String path = e.getKey();
-                int layer = Integer.parseInt(path.substring("model.layers.".length(), path.indexOf('.', "model.layers.".length())));
-                String module = path.substring(path.indexOf('.', "model.layers.".length()) + 1);
-                Tensor w = MODULES.get(module).apply(model.layer(layer));
+                int layer = layerOf(path);
+                String module = moduleOf(path);
+                Tensor w = model.layer(layer).matrix(module);
                 Tensor dense = w.dtype() == DType.F32 ? w : Casts.to(w, DType.F32);
                 // B @ A as linear(B, Aᵀ): x·wᵀ with x = B (out, r) and w = Aᵀ (in, r)
                 Tensor delta = Linalg.linear(e.getValue().b(), transposed(e.getValue().a()), null);
@@ -246,9 +232,20 @@ public final class Lora implements AutoCloseable {
     }
 
     private static void restore(FalconH1 model, String path, Tensor w) {
-        int layer = Integer.parseInt(path.substring("model.layers.".length(), path.indexOf('.', "model.layers.".length())));
-        String module = path.substring(path.indexOf('.', "model.layers.".length()) + 1);
-        model.setLayer(layer, model.layer(layer).with(module, w));
+        int layer = layerOf(path);
+        model.setLayer(layer, model.layer(layer).with(moduleOf(path), w));
+    }
+
+    private static final String LAYERS = "model.layers.";
+
+    /** {@code i} of a module path {@code model.layers.{i}.{module}}. */
+    private static int layerOf(String path) {
+        return Integer.parseInt(path.substring(LAYERS.length(), path.indexOf('.', LAYERS.length())));
+    }
+
+    /** {@code module} of a module path {@code model.layers.{i}.{module}}. */
+    private static String moduleOf(String path) {
+        return path.substring(path.indexOf('.', LAYERS.length()) + 1);
     }
 
     private static void requireUnfolded(FalconH1 model) {

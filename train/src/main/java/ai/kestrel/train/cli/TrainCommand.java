@@ -12,7 +12,6 @@ import ai.kestrel.train.sft.SftData;
 import ai.kestrel.train.sft.SftRun;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;

@@ -163,19 +163,24 @@ public final class LoraTrainer implements AutoCloseable {
         return n;
     }
 
-    /** Positions whose arg-max logit is the label. */
+    /** Positions whose arg-max logit is the label (read in place: no copy of the (rows, vocab) logits). */
     private static int correct(Tensor pred, int[] labels) {
         int v = pred.dim(1);
-        float[] all = pred.toFloatArray();
+        boolean f64 = pred.dtype() == ai.kestrel.engine.DType.F64;
+        java.lang.foreign.MemorySegment seg = pred.segment();
         int n = 0;
         for (int r = 0; r < labels.length; r++) {
             if (labels[r] == -100) {
                 continue;
             }
+            long base = (long) r * v;
             int best = 0;
+            double bestV = f64 ? seg.getAtIndex(ai.kestrel.kernels.Buf.F64, base) : seg.getAtIndex(ai.kestrel.kernels.Buf.F32, base);
             for (int c = 1; c < v; c++) {
-                if (all[r * v + c] > all[r * v + best]) {
+                double x = f64 ? seg.getAtIndex(ai.kestrel.kernels.Buf.F64, base + c) : seg.getAtIndex(ai.kestrel.kernels.Buf.F32, base + c);
+                if (x > bestV) {
                     best = c;
+                    bestV = x;
                 }
             }
             if (best == labels[r]) {

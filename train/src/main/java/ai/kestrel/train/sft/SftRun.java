@@ -43,6 +43,8 @@ public final class SftRun {
     private final int saveEvery;
     private final Path out;
     private final String baseModel;
+    private List<Integer> order;
+    private long orderEpoch = -1;
 
     public SftRun(FalconH1 model, Lora lora, LoraTrainer.Settings settings, List<LoraTrainer.Example> data, long seed, long totalSteps,
                   int saveEvery, Path out, String baseModel) {
@@ -71,11 +73,15 @@ public final class SftRun {
     List<LoraTrainer.Example> batchOf(long step) {
         long epoch = step / stepsPerEpoch();
         int within = (int) (step % stepsPerEpoch());
-        List<Integer> order = new ArrayList<>();
-        for (int i = 0; i < data.size(); i++) {
-            order.add(i);
+        if (epoch != orderEpoch) {
+            // the epoch's order is a function of the seed and the epoch: drawn once per epoch
+            order = new ArrayList<>();
+            for (int i = 0; i < data.size(); i++) {
+                order.add(i);
+            }
+            java.util.Collections.shuffle(order, new Random(seed * 1_000_003L + epoch));
+            orderEpoch = epoch;
         }
-        java.util.Collections.shuffle(order, new Random(seed * 1_000_003L + epoch));
         int per = settings.batch() * settings.gradAccum();
         List<LoraTrainer.Example> b = new ArrayList<>(per);
         for (int i = 0; i < per; i++) {

@@ -91,16 +91,7 @@ class LoraTrainerTest {
                 tr.setActivationCheckpointing(c == 1);
                 tr.step(data);
                 tr.step(data);
-                List<Float> all = new ArrayList<>();
-                for (var t : lora.parameters().values()) {
-                    for (float v : t.toFloatArray()) {
-                        all.add(v);
-                    }
-                }
-                after[c] = new float[all.size()];
-                for (int i = 0; i < all.size(); i++) {
-                    after[c][i] = all.get(i);
-                }
+                after[c] = factors(lora);
             }
         }
         for (int i = 0; i < after[0].length; i++) {
@@ -120,16 +111,7 @@ class LoraTrainerTest {
                 tr.setActivationCheckpointing(c != 0); // run 0 keeps activations, run 1 recomputes them: same masks
                 tr.step(data);
                 tr.step(data);
-                List<Float> all = new ArrayList<>();
-                for (var t : lora.parameters().values()) {
-                    for (float v : t.toFloatArray()) {
-                        all.add(v);
-                    }
-                }
-                after[c] = new float[all.size()];
-                for (int i = 0; i < all.size(); i++) {
-                    after[c][i] = all.get(i);
-                }
+                after[c] = factors(lora);
             }
         }
         double diff = 0;
@@ -156,5 +138,22 @@ class LoraTrainerTest {
             assertArrayEquals(a, f.a().toFloatArray(), "no factor moved");
             assertEquals(steps, tr.optimizer().stepCount(), "no optimizer step was taken");
         }
+    }
+
+    /** Every factor of {@code lora}, concatenated in PEFT key order. */
+    private static float[] factors(Lora lora) {
+        List<float[]> parts = new ArrayList<>();
+        int n = 0;
+        for (var t : lora.parameters().values()) {
+            parts.add(t.toFloatArray());
+            n += parts.get(parts.size() - 1).length;
+        }
+        float[] all = new float[n];
+        int at = 0;
+        for (float[] p : parts) {
+            System.arraycopy(p, 0, all, at, p.length);
+            at += p.length;
+        }
+        return all;
     }
 }
