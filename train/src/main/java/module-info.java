@@ -8,6 +8,7 @@ module ai.kestrel.train {
     requires java.desktop;
 
     exports ai.kestrel.train.cli;
+    exports ai.kestrel.train.eval;
     exports ai.kestrel.train.sft;
     exports ai.kestrel.train.tour;
 
