@@ -37,9 +37,30 @@ public interface LanguageModel extends AutoCloseable {
      * keys and values. {@link #length()} tokens have been consumed.
      */
     interface Cache extends AutoCloseable {
+        /** Tokens consumed: the length all rows share, the longest when rows differ. */
         int length();
 
+        /** Tokens consumed by one row. */
+        default int length(int row) {
+            return length();
+        }
+
         int capacity();
+
+        /** Sequences side by side. */
+        int batch();
+
+        /**
+         * Copies row {@code srcRow} of {@code source} (a cache of the same model, whose row fits this capacity) into
+         * row {@code dstRow}, with its length: how a prompt prefilled alone joins a decoding batch.
+         */
+        void copyRow(Cache source, int srcRow, int dstRow);
+
+        /**
+         * A view of the first {@code rows} rows over the same memory, for a batch that has shrunk; closing it frees
+         * nothing. Rows of different lengths can take single-token steps together.
+         */
+        Cache prefix(int rows);
 
         @Override
         void close();

@@ -15,6 +15,7 @@ import ai.kestrel.engine.ops.Rotary;
 import ai.kestrel.engine.ops.Shapes;
 import ai.kestrel.engine.ops.Ssd;
 import ai.kestrel.model.LanguageModel;
+import ai.kestrel.model.RowCache;
 import ai.kestrel.model.config.FalconH1Config;
 import java.lang.foreign.MemorySegment;
 
@@ -175,7 +176,7 @@ public final class FalconH1 implements LanguageModel {
 
     @Override
     public FalconH1Cache newCache(int batch, int capacity) {
-        return new FalconH1Cache(config, batch, capacity);
+        return FalconH1Cache.create(config, batch, capacity);
     }
 
     private double mult(double m) {
@@ -204,13 +205,16 @@ public final class FalconH1 implements LanguageModel {
         FalconH1Cache cache = (FalconH1Cache) c;
         int b = ids.dim(0);
         int t = ids.dim(1);
-        int start = cache == null ? 0 : cache.length;
+        int start = cache == null ? 0 : cache.length(0);
         if (cache != null) {
-            if (cache.batch != b) {
-                throw new IllegalArgumentException("cache was made for batch " + cache.batch + ", input has batch " + b);
+            if (cache.batch() != b) {
+                throw new IllegalArgumentException("cache was made for batch " + cache.batch() + ", input has batch " + b);
             }
-            if (start + t > cache.capacity) {
-                throw new IllegalArgumentException("cache holds " + cache.capacity + " tokens; " + start + " + " + t + " do not fit");
+            if (cache.length() + t > cache.capacity()) {
+                throw new IllegalArgumentException("cache holds " + cache.capacity() + " tokens; " + cache.length() + " + " + t + " do not fit");
+            }
+            if (!cache.uniform() && (t != 1 || Autograd.isEnabled())) {
+                throw new IllegalArgumentException("rows of different lengths can only take single-token steps without gradients");
             }
         }
         var mup = config.mup();
@@ -230,7 +234,7 @@ public final class FalconH1 implements LanguageModel {
             }
         }
         if (cache != null) {
-            cache.length = start + t;
+            cache.advance(t);
         }
         if (lastOnly && t > 1) {
             x = Shapes.narrow(x, 1, t - 1, 1);
@@ -296,10 +300,15 @@ public final class FalconH1 implements LanguageModel {
         int t = h.dim(1);
         int hd = c.headDim();
         double theta = c.ropeTheta();
-        Tensor q = Rotary.rope(linear(i, "self_attn.q_proj", h, w.q()).view(b, t, c.numAttentionHeads(), hd), start, theta);
-        Tensor k = Rotary.rope(scaled(linear(i, "self_attn.k_proj", h, w.k()), mult(c.mup().key())).view(b, t, c.numKeyValueHeads(), hd), start, theta);
+        Tensor qLin = linear(i, "self_attn.q_proj", h, w.q()).view(b, t, c.numAttentionHeads(), hd);
+        Tensor kLin = scaled(linear(i, "self_attn.k_proj", h, w.k()), mult(c.mup().key())).view(b, t, c.numKeyValueHeads(), hd);
         Tensor v = linear(i, "self_attn.v_proj", h, w.v()).view(b, t, c.numKeyValueHeads(), hd);
         double scale = 1.0 / Math.sqrt(hd);
+        if (cache != null && !cache.uniform()) {
+            return linear(i, "self_attn.o_proj", raggedStep(i, qLin, kLin, v, cache, scale).view(b, t, c.numAttentionHeads() * hd), w.o());
+        }
+        Tensor q = Rotary.rope(qLin, start, theta);
+        Tensor k = Rotary.rope(kLin, start, theta);
         Tensor o;
         if (cache == null) {
             o = Attentions.causal(q, k, v, scale);
@@ -309,6 +318,26 @@ public final class FalconH1 implements LanguageModel {
             o = Attentions.cached(q, cache.keys[i], cache.values[i], start + t, scale);
         }
         return linear(i, "self_attn.o_proj", o.view(b, t, c.numAttentionHeads() * hd), w.o());
+    }
+
+    /**
+     * One token per row for rows at different positions (a batch of sequences that started apart): each row gets
+     * its own rotary position, cache slot and attention length.
+     */
+    private Tensor raggedStep(int i, Tensor qLin, Tensor kLin, Tensor v, FalconH1Cache cache, double scale) {
+        double theta = config.ropeTheta();
+        Tensor o = Tensor.empty(DType.F32, qLin.shape());
+        long rowBytes = o.segment().byteSize() / o.size(0);
+        for (int r = 0; r < qLin.dim(0); r++) {
+            int pos = cache.length(r);
+            Tensor kc = RowCache.row(cache.keys[i], r);
+            Tensor vc = RowCache.row(cache.values[i], r);
+            appendRows(Rotary.rope(RowCache.row(kLin, r), pos, theta), kc, pos);
+            appendRows(RowCache.row(v, r), vc, pos);
+            Tensor or = Attentions.cached(Rotary.rope(RowCache.row(qLin, r), pos, theta), kc, vc, pos + 1, scale);
+            MemorySegment.copy(or.segment(), 0, o.segment(), r * rowBytes, rowBytes);
+        }
+        return o;
     }
 
     /** Writes {@code src (B, T, KV, hd)} into rows {@code [start, start + T)} of {@code cache (B, cap, KV, hd)}. */

@@ -13,6 +13,7 @@ import ai.kestrel.engine.ops.Norms;
 import ai.kestrel.engine.ops.SelectiveScans;
 import ai.kestrel.engine.ops.Shapes;
 import ai.kestrel.model.LanguageModel;
+import ai.kestrel.model.RowCache;
 import ai.kestrel.model.config.FalconMambaConfig;
 import java.lang.foreign.MemorySegment;
 
@@ -83,44 +84,42 @@ public final class FalconMamba implements LanguageModel {
     }
 
     /** The generation state: per layer the conv window {@code (B, W-1, Din)} and the SSM state {@code (B, Din, N)}. */
-    public static final class State implements Cache {
+    public static final class State extends RowCache {
         final Tensor[] conv;
         final Tensor[] ssm;
-        final int batch;
-        final int capacity;
-        int length;
-        private final Scope scope = Scope.detached("falcon-mamba cache");
 
-        State(FalconMambaConfig c, int batch, int capacity) {
-            this.batch = batch;
-            this.capacity = capacity;
-            conv = new Tensor[c.numLayers()];
-            ssm = new Tensor[c.numLayers()];
+        private State(int batch, int capacity, int[] lengths, Tensor[] conv, Tensor[] ssm, Scope scope) {
+            super(batch, capacity, lengths, concat(conv, ssm), new Tensor[0], scope);
+            this.conv = conv;
+            this.ssm = ssm;
+        }
+
+        static State create(FalconMambaConfig c, int batch, int capacity) {
+            Scope scope = Scope.detached("falcon-mamba cache");
+            Tensor[] conv = new Tensor[c.numLayers()];
+            Tensor[] ssm = new Tensor[c.numLayers()];
             for (int i = 0; i < conv.length; i++) {
                 conv[i] = Tensor.zeros(scope, DType.F32, batch, c.convKernel() - 1, c.intermediateSize());
                 ssm[i] = Tensor.zeros(scope, DType.F32, batch, c.intermediateSize(), c.stateSize());
             }
+            return new State(batch, capacity, new int[batch], conv, ssm, scope);
         }
 
         @Override
-        public int length() {
-            return length;
+        public State prefix(int rows) {
+            return new State(rows, capacity, lengths, prefixOf(conv, rows), prefixOf(ssm, rows), null);
         }
 
-        @Override
-        public int capacity() {
-            return capacity;
-        }
-
-        @Override
-        public void close() {
-            scope.close();
+        private static Tensor[] concat(Tensor[] a, Tensor[] b) {
+            Tensor[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+            System.arraycopy(b, 0, out, a.length, b.length);
+            return out;
         }
     }
 
     @Override
     public State newCache(int batch, int capacity) {
-        return new State(config, batch, capacity);
+        return State.create(config, batch, capacity);
     }
 
     /**
@@ -140,8 +139,13 @@ public final class FalconMamba implements LanguageModel {
     private Tensor forward(Tensor ids, Cache c, boolean lastOnly) {
         State state = (State) c;
         int t = ids.dim(1);
-        if (state != null && state.length + t > state.capacity) {
-            throw new IllegalArgumentException("cache holds " + state.capacity + " tokens; " + state.length + " + " + t + " do not fit");
+        if (state != null) {
+            if (state.batch() != ids.dim(0)) {
+                throw new IllegalArgumentException("cache was made for batch " + state.batch() + ", input has batch " + ids.dim(0));
+            }
+            if (state.length() + t > state.capacity()) {
+                throw new IllegalArgumentException("cache holds " + state.capacity() + " tokens; " + state.length() + " + " + t + " do not fit");
+            }
         }
         Tensor x = Embeddings.lookup(embed, ids);
         boolean release = !Autograd.isEnabled();
@@ -156,7 +160,7 @@ public final class FalconMamba implements LanguageModel {
             }
         }
         if (state != null) {
-            state.length += t;
+            state.advance(t);
         }
         if (lastOnly && t > 1) {
             x = Shapes.narrow(x, 1, t - 1, 1);

@@ -4,9 +4,7 @@ import ai.kestrel.engine.Autograd;
 import ai.kestrel.engine.Scope;
 import ai.kestrel.engine.Tensor;
 import ai.kestrel.model.LanguageModel;
-import ai.kestrel.model.tokenizer.StreamDecoder;
 import ai.kestrel.model.tokenizer.Tokenizer;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.function.Consumer;
@@ -19,7 +17,7 @@ import java.util.function.Consumer;
  */
 public final class Generator {
     /** Why generation ended. */
-    public enum StopReason { END_OF_TEXT, STOP_STRING, LENGTH, LOOP }
+    public enum StopReason { END_OF_TEXT, STOP_STRING, LENGTH, LOOP, /** ended by the caller (DeepConf's confidence bar, a batch cancelled) */ STOPPED }
 
     /** What to do when the repetition detector fires. */
     public enum LoopPolicy { STOP, REPORT, IGNORE }
@@ -73,77 +71,21 @@ public final class Generator {
         // every logit is a candidate, as in HF and llama.cpp: ids past the tokenizer's end (embedding padding)
         // can be picked and decode to nothing
         int vocab = model.vocabSize();
-        List<Integer> out = new ArrayList<>();
-        List<float[]> logprobs = new ArrayList<>();
-        StringBuilder text = new StringBuilder();
-        StreamDecoder dec = tok.streamDecoder();
-        RepetitionDetector loops = RepetitionDetector.standard();
-        int maxStop = o.stopStrings().stream().mapToInt(String::length).max().orElse(0);
-        int emitted = 0;
-        StopReason reason = StopReason.LENGTH;
-        boolean loop = false;
-        double prefill;
-        long t1;
-        try (LanguageModel.Cache cache = model.newCache(1, prompt.length + o.maxNewTokens() + 1); var ng = Autograd.noGrad()) {
-            long t0 = System.nanoTime();
-            float[] logits = lastRow(model, prompt, cache);
-            t1 = System.nanoTime();
-            prefill = (t1 - t0) / 1e9;
-            for (int step = 0; step < o.maxNewTokens(); step++) {
-                if (o.topLogprobs() > 0) {
-                    logprobs.add(TopLogprobs.of(logits, vocab, o.topLogprobs()));
-                }
-                int id = o.sampler().next(logits, vocab);
-                out.add(id);
-                if (o.stopIds().contains(id)) {
-                    reason = StopReason.END_OF_TEXT;
-                    break;
-                }
-                text.append(dec.next(id));
-                int cut = stopIndex(text, o.stopStrings());
-                if (cut >= 0) {
-                    text.setLength(cut);
-                    reason = StopReason.STOP_STRING;
-                    break;
-                }
-                // release what can no longer become the start of a stop string
-                int safe = Math.max(emitted, text.length() - Math.max(0, maxStop - 1));
-                if (onText != null && safe > emitted) {
-                    onText.accept(text.substring(emitted, safe));
-                }
-                emitted = Math.max(emitted, safe);
-                if (loops.add(id)) {
-                    loop = true;
-                    if (o.loop() == LoopPolicy.STOP) {
-                        reason = StopReason.LOOP;
-                        break;
-                    }
-                }
-                if (step + 1 < o.maxNewTokens()) {
-                    logits = lastRow(model, new int[] {id}, cache);
+        Sequence seq = new Sequence(tok, o, onText, null);
+        double prefill = 0;
+        long t1 = System.nanoTime();
+        if (!seq.ended()) {
+            try (LanguageModel.Cache cache = model.newCache(1, prompt.length + o.maxNewTokens() + 1); var ng = Autograd.noGrad()) {
+                long t0 = System.nanoTime();
+                float[] logits = lastRow(model, prompt, cache);
+                t1 = System.nanoTime();
+                prefill = (t1 - t0) / 1e9;
+                while (!seq.step(logits, vocab)) {
+                    logits = lastRow(model, new int[] {seq.lastId()}, cache);
                 }
             }
         }
-        if (reason != StopReason.STOP_STRING) {
-            text.append(dec.finish());
-        }
-        if (onText != null && text.length() > emitted) {
-            onText.accept(text.substring(emitted));
-        }
-        double decode = (System.nanoTime() - t1) / 1e9;
-        return new Result(out.stream().mapToInt(Integer::intValue).toArray(), text.toString(), reason, loop, prompt.length, prefill,
-                decode, logprobs);
-    }
-
-    private static int stopIndex(CharSequence text, List<String> stops) {
-        int best = -1;
-        for (String s : stops) {
-            int i = text.toString().indexOf(s);
-            if (i >= 0 && (best < 0 || i < best)) {
-                best = i;
-            }
-        }
-        return best;
+        return seq.result(prompt.length, prefill, (System.nanoTime() - t1) / 1e9);
     }
 
     /** The logits of the last position after feeding {@code ids} through {@code cache}. */
