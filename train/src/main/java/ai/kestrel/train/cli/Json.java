@@ -7,6 +7,9 @@ import com.google.gson.GsonBuilder;
 final class Json {
     static final Gson GSON = new GsonBuilder().disableHtmlEscaping().serializeSpecialFloatingPointValues().create();
 
+    /** Like {@link #GSON}, writing null fields (answers that were not found) as {@code null}. */
+    static final Gson NULLS = GSON.newBuilder().serializeNulls().create();
+
     private Json() {
     }
 

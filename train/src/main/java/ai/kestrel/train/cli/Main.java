@@ -6,7 +6,7 @@ import picocli.CommandLine.Command;
 /** The {@code ./kestrel} command line. Each subcommand is its own class; errors are one clear line. */
 @Command(name = "kestrel", mixinStandardHelpOptions = true, version = "Kestrel 0.1.0",
         description = "Run and fine-tune Falcon-H1 and Falcon-Mamba models in pure Java.",
-        subcommands = {GenerateCommand.class, ChatCommand.class, LogitsCommand.class, TokenizeCommand.class, InitCommand.class, QuantizeCommand.class, TrainCommand.class, DemoCommand.class, TourCommand.class})
+        subcommands = {GenerateCommand.class, ChatCommand.class, LogitsCommand.class, TokenizeCommand.class, InitCommand.class, QuantizeCommand.class, TrainCommand.class, EvalCommand.class, ExtractAnswerCommand.class, DeepConfCommand.class, DemoCommand.class, TourCommand.class})
 public final class Main implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;

@@ -74,7 +74,7 @@ public final class OnlineDeepConf {
 
     /** Whether another trace should be started: budget left, no consensus yet. */
     public boolean wantsMore() {
-        return started < budget && !consensusReached();
+        return started < budget && !consensus();
     }
 
     /** How many traces may start now: the rest of the warm-up while it runs (all must end before the threshold exists). */
@@ -143,7 +143,8 @@ public final class OnlineDeepConf {
         return new DeepConf.Vote(v.answer(), v.votes(), v.kept(), threshold);
     }
 
-    private boolean consensusReached() {
+    /** Whether the leading answer's weighted share has reached the consensus level (never during the warm-up). */
+    public boolean consensus() {
         if (Double.isNaN(threshold)) {
             return false;
         }
