@@ -50,10 +50,61 @@ public final class Sampler {
         return best;
     }
 
-    /** Next token id from the first {@code n} logits (the rest are ids the tokenizer does not have). */
+    /**
+     * Next token id from the first {@code n} logits (the rest are ids the tokenizer does not have). Only the head of
+     * the distribution is sorted: candidates within a logit span of the maximum, widened until they hold the top-k
+     * and the nucleus; the pick equals {@link #nextReference}'s, which sorts everything.
+     */
     public int next(float[] logits, int n) {
         if (isGreedy()) {
             return argmax(logits, n);
+        }
+        float max = max(logits, n);
+        if (topK == 0 && topP >= 1) {
+            return drawInIdOrder(logits, n, max);
+        }
+        int keep = topK > 0 ? Math.min(topK, n) : n;
+        double sumAll = topK == 0 ? sumInIdOrder(logits, n, max) : Double.NaN;
+        long[] keys = new long[Math.min(n, 1024)];
+        for (double span = 16; ; span *= 2) {
+            boolean all = span > 4096;
+            float cut = (float) (max - span * temperature);
+            int c = 0;
+            for (int i = 0; i < n; i++) {
+                if (all || logits[i] >= cut) {
+                    if (c == keys.length) {
+                        keys = java.util.Arrays.copyOf(keys, Math.min(n, keys.length * 2));
+                    }
+                    keys[c++] = key(logits[i], i);
+                }
+            }
+            if (!all && c < n && topK > 0 && c < keep) {
+                continue;
+            }
+            java.util.Arrays.sort(keys, 0, c);
+            int m = Math.min(c, keep);
+            double[] p = new double[m];
+            for (int i = 0; i < m; i++) {
+                p[i] = weight(logits[(int) keys[i]], max);
+            }
+            int picked = pick(p, m, topK > 0 ? sumPrefix(p, keep) : sumAll, all || c == n || topK > 0);
+            if (picked >= 0) {
+                return (int) keys[picked];
+            }
+        }
+    }
+
+    /**
+     * The plain twin of {@link #next}: every id sorted (by logit, then id), the same arithmetic. Advances the
+     * generator exactly as {@link #next} does.
+     */
+    public int nextReference(float[] logits, int n) {
+        if (isGreedy()) {
+            return argmax(logits, n);
+        }
+        float max = max(logits, n);
+        if (topK == 0 && topP >= 1) {
+            return drawInIdOrder(logits, n, max);
         }
         Integer[] order = new Integer[n];
         for (int i = 0; i < n; i++) {
@@ -61,22 +112,85 @@ public final class Sampler {
         }
         Arrays.sort(order, (a, b) -> logits[b] != logits[a] ? Float.compare(logits[b], logits[a]) : Integer.compare(a, b));
         int keep = topK > 0 ? Math.min(topK, n) : n;
-        double max = logits[order[0]] / temperature;
         double[] p = new double[keep];
-        double sum = 0;
         for (int i = 0; i < keep; i++) {
-            p[i] = Math.exp(logits[order[i]] / temperature - max);
-            sum += p[i];
+            p[i] = weight(logits[order[i]], max);
         }
-        // nucleus: keep the head whose mass first reaches top-p (at least one token)
+        int picked = pick(p, keep, topK > 0 ? sumPrefix(p, keep) : sumInIdOrder(logits, n, max), true);
+        return order[picked];
+    }
+
+    /** Ascending order of keys = descending logit, then ascending id; the id sits in the low 32 bits. */
+    private static long key(float v, int id) {
+        int bits = Float.floatToIntBits(v);
+        int sortable = bits ^ ((bits >> 31) & 0x7fffffff);
+        return ((long) ~sortable << 32) | id;
+    }
+
+    private double weight(float logit, float max) {
+        return Math.exp((logit - (double) max) / temperature);
+    }
+
+    private static float max(float[] logits, int n) {
+        float m = Float.NEGATIVE_INFINITY;
+        for (int i = 0; i < n; i++) {
+            m = Math.max(m, logits[i]);
+        }
+        return m;
+    }
+
+    private double sumInIdOrder(float[] logits, int n, float max) {
+        double s = 0;
+        for (int i = 0; i < n; i++) {
+            s += weight(logits[i], max);
+        }
+        return s;
+    }
+
+    private static double sumPrefix(double[] p, int k) {
+        double s = 0;
+        for (int i = 0; i < k; i++) {
+            s += p[i];
+        }
+        return s;
+    }
+
+    /** Sampling from the whole distribution: nothing to sort, ids in order. */
+    private int drawInIdOrder(float[] logits, int n, float max) {
+        double u = rnd.nextDouble() * sumInIdOrder(logits, n, max);
+        int last = 0;
+        for (int i = 0; i < n; i++) {
+            double w = weight(logits[i], max);
+            if (w > 0) {
+                last = i;
+            }
+            u -= w;
+            if (u <= 0) {
+                return i;
+            }
+        }
+        return last;
+    }
+
+    /**
+     * Nucleus cut over the sorted weights {@code p[0, m)} (normalised by {@code sum}), then a draw; the index drawn,
+     * or -1 when the head does not reach the nucleus and {@code complete} is false (nothing drawn then).
+     */
+    private int pick(double[] p, int m, double sum, boolean complete) {
         double mass = 0;
-        int cut = keep;
-        for (int i = 0; i < keep; i++) {
+        int cut = -1;
+        for (int i = 0; i < m; i++) {
             mass += p[i] / sum;
             if (mass >= topP) {
                 cut = i + 1;
                 break;
             }
+        }
+        if (cut < 0) {
+            if (!complete) {
+                return -1;
+            }
+            cut = m;
         }
         double total = 0;
         for (int i = 0; i < cut; i++) {
@@ -86,9 +200,9 @@ public final class Sampler {
         for (int i = 0; i < cut; i++) {
             u -= p[i];
             if (u <= 0) {
-                return order[i];
+                return i;
             }
         }
-        return order[cut - 1];
+        return cut - 1;
     }
 }

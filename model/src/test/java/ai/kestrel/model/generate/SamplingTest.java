@@ -33,6 +33,37 @@ class SamplingTest {
         }
     }
 
+    /** The head-only sort picks exactly what sorting the whole vocabulary picks, draw for draw. */
+    @Test
+    void fastSamplingEqualsItsReferenceTwin() {
+        java.util.SplittableRandom r = new java.util.SplittableRandom(2024);
+        int[] sizes = {1, 2, 7, 33, 4097, 65536};
+        for (int trial = 0; trial < 60; trial++) {
+            int n = sizes[trial % sizes.length];
+            float[] logits = new float[n];
+            double scale = new double[] {0.1, 1, 3, 12}[r.nextInt(4)];
+            for (int i = 0; i < n; i++) {
+                logits[i] = (float) (r.nextGaussian() * scale);
+            }
+            if (n > 4 && trial % 3 == 0) {
+                logits[3] = logits[1]; // ties break by id in both
+                logits[r.nextInt(n)] = Float.NEGATIVE_INFINITY;
+            }
+            double t = new double[] {0.3, 0.8, 1.0, 1.7}[r.nextInt(4)];
+            int k = new int[] {0, 0, 1, 5, 40, 100000}[r.nextInt(6)];
+            double p = new double[] {1.0, 0.95, 0.5, 0.1}[r.nextInt(4)];
+            long seed = r.nextLong();
+            Sampler fast = Sampler.sampling(t, k, p, seed);
+            Sampler ref = Sampler.sampling(t, k, p, seed);
+            for (int d = 0; d < 25; d++) {
+                int a = fast.next(logits, n);
+                int b = ref.nextReference(logits, n);
+                assertEquals(b, a, "trial " + trial + " n " + n + " scale " + scale + " t " + t + " k " + k + " p " + p + " draw " + d);
+                assertTrue(a >= 0 && a < n);
+            }
+        }
+    }
+
     @Test
     void topKAndTopPCutTheTail() {
         float[] logits = {(float) Math.log(0.5), (float) Math.log(0.3), (float) Math.log(0.2)};
