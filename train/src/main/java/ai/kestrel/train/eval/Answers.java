@@ -17,7 +17,8 @@ import java.util.regex.Pattern;
  * {@code x =}, and a number in it is written canonically: thousands separators dropped ({@code 1,234}), signs kept
  * (also the Unicode minus), trailing zeros of decimals dropped ({@code 18.00 -> 18}), fractions ({@code 3/4},
  * {@code \frac{3}{4}}, {@code \dfrac}, {@code \tfrac}) kept as {@code p/q}. Content that is not a number (a MATH
- * answer like {@code \sqrt{5}} or {@code (1,2)}) is kept as text without spaces. Without a marker the answer is the
+ * answer like {@code \sqrt{5}} or {@code (1,2)}) is kept as text without spaces; words are the answer after {@code ####}
+ * or in {@code \boxed{}}, and a single word after a phrase ({@code The answer is: B}). Without a marker the answer is the
  * last number in the text; a text with no number (a loop of words) has no answer.
  */
 public final class Answers {
@@ -41,7 +42,7 @@ public final class Answers {
     private static final int PHRASE_CHARS = 60;
 
     /** A marker found in a text: where it starts and what it holds (raw). */
-    private record Found(int start, String content) {
+    private record Found(int start, String content, boolean strong) {
     }
 
     /** The final answer of {@code text}, canonical (see the class comment), or null when there is none. */
@@ -52,13 +53,13 @@ public final class Answers {
         List<Found> marks = new ArrayList<>();
         Matcher m = HASHES.matcher(text);
         while (m.find()) {
-            marks.add(new Found(m.start(), m.group(1)));
+            marks.add(new Found(m.start(), m.group(1), true));
         }
         m = BOXED.matcher(text);
         while (m.find()) {
             int close = matchingBrace(text, m.end() - 1);
             if (close > 0) {
-                marks.add(new Found(m.start(), text.substring(m.end(), close)));
+                marks.add(new Found(m.start(), text.substring(m.end(), close), true));
             }
         }
         m = PHRASE.matcher(text);
@@ -66,12 +67,12 @@ public final class Answers {
             String rest = m.group(1);
             // "The answer is \boxed{5}" is the boxed marker's; the phrase adds nothing
             if (!BOXED.matcher(rest).lookingAt()) {
-                marks.add(new Found(m.start(), rest));
+                marks.add(new Found(m.start(), rest, false));
             }
         }
         marks.sort((a, b) -> Integer.compare(b.start(), a.start()));
         for (Found f : marks) {
-            String a = fromMarker(f.content());
+            String a = fromMarker(f.content(), f.strong());
             if (a != null) {
                 return a;
             }
@@ -79,8 +80,17 @@ public final class Answers {
         return lastNumber(cleanLatex(text));
     }
 
-    /** Canonical answer from a marker's content, or null when it holds nothing usable. */
+    /** Canonical answer from a phrase marker's content, or null when it holds nothing usable. */
     static String fromMarker(String raw) {
+        return fromMarker(raw, false);
+    }
+
+    /**
+     * Canonical answer from a marker's content, or null when it holds nothing usable. Without a number, the text
+     * of a {@code ####} or {@code \boxed{}} marker is the answer ({@code #### yes}); after a phrase ("The answer
+     * is") only a single word is.
+     */
+    static String fromMarker(String raw, boolean strong) {
         String s = cleanLatex(raw).strip();
         s = s.replaceAll("^[*_`#>\\s]+|[*_`\\s]+$", "");
         s = stripOuter(s);
@@ -109,7 +119,9 @@ public final class Answers {
             if (s.length() <= PHRASE_CHARS && n.find()) {
                 return canonical(n);
             }
-            return null;
+            String words = s.replaceAll("\\s+", " ");
+            boolean oneWord = words.matches("[\\p{L}\\p{N}'_-]{1,20}");
+            return strong && words.length() <= PHRASE_CHARS || oneWord ? words : null;
         }
         return s.replaceAll("\\s+", "");
     }

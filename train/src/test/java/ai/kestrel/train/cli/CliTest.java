@@ -117,8 +117,41 @@ class CliTest {
         assertTrue(Integer.parseInt(after.group(1)) >= 90, "QLoRA teaches it: " + after.group(1) + "\n" + r.out());
         assertTrue(java.nio.file.Files.exists(dir.resolve("demo/adapter/adapter_model.safetensors")));
         assertTrue(java.nio.file.Files.exists(dir.resolve("demo/adapter/loss.png")));
+        // the held-out and training words, in GSM8K form, for ./kestrel eval
+        try {
+            java.util.List<ai.kestrel.train.eval.MathEval.Problem> held = ai.kestrel.train.eval.MathEval.read(dir.resolve("demo/heldout.jsonl"), 0);
+            assertEquals(100, held.size());
+            assertTrue(held.get(0).question().endsWith(">") && held.get(0).gold().matches("[a-z]{6}"), held.get(0).toString());
+            assertEquals(512, ai.kestrel.train.eval.MathEval.read(dir.resolve("demo/train.jsonl"), 0).size());
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
         Run again = run("demo", "--out", dir.resolve("demo").toString());
         assertEquals(1, again.code());
         assertTrue(again.err().contains("not empty"), again.err());
+    }
+
+    @Test
+    void theAdditionTaskHoldsOutProblemsItNeverTrainsOn() {
+        var sets = DemoCommand.problems(DemoCommand.Task.add, new java.util.SplittableRandom(1));
+        java.util.Set<String> train = new java.util.HashSet<>();
+        for (String[] p : sets.get(0)) {
+            train.add(p[0]);
+        }
+        assertEquals(512, train.size(), "distinct training problems");
+        assertEquals(100, sets.get(1).size());
+        for (java.util.List<String[]> set : sets) {
+            for (String[] p : set) {
+                java.util.regex.Matcher m = java.util.regex.Pattern.compile("(\\d+)\\+(\\d+)=").matcher(p[0]);
+                assertTrue(m.matches(), p[0]);
+                int a = Integer.parseInt(m.group(1));
+                int b = Integer.parseInt(m.group(2));
+                assertTrue(a <= DemoCommand.MAX_OPERAND && b <= DemoCommand.MAX_OPERAND);
+                assertEquals((a + b) + "\n", p[1]);
+            }
+        }
+        for (String[] p : sets.get(1)) {
+            assertTrue(!train.contains(p[0]), "held-out " + p[0] + " is not trained on");
+        }
     }
 }

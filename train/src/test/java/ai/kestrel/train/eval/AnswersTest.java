@@ -62,6 +62,12 @@ class AnswersTest {
                 Arguments.of("It takes 3.50 hours", "3.5"),
                 Arguments.of("10 - 3 = 7", "7"),
                 Arguments.of("8-5", "5"),
+                // words: after #### or in \boxed{} they are the answer; after a phrase, only a single word is
+                Arguments.of("#### chwnxs", "chwnxs"),
+                Arguments.of("so $\\boxed{\\text{yes}}$", "yes"),
+                Arguments.of("The answer is: B.", "B"),
+                Arguments.of("The answer is: not enough information", null),
+                Arguments.of("We have 3 of them. The answer is: it depends", "3"),
                 // no number: no answer (the loops of the seed's base model)
                 Arguments.of("Three\nThree\nThree\nThree\nThree\nThree", null),
                 Arguments.of("I don't know.", null),
@@ -89,6 +95,7 @@ class AnswersTest {
         assertTrue(Answers.equivalent("\\dfrac{\\sqrt{3}}{2}", "\\frac{\\sqrt{3}}{2}"));
         assertTrue(Answers.equivalent("(1, 2)", "(1,2)"));
         assertFalse(Answers.equivalent("(1,2)", "(2,1)"));
+        assertTrue(Answers.equivalent("B", "b"));
     }
 
     @Test
