@@ -7,6 +7,9 @@ import ai.kestrel.kernels.Parallel;
 import ai.kestrel.model.LanguageModel;
 import ai.kestrel.model.LoadedModel;
 import ai.kestrel.model.ModelLoader;
+import ai.kestrel.model.generate.BatchGenerator;
+import ai.kestrel.model.generate.Generator;
+import ai.kestrel.model.generate.Sampler;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -19,7 +22,9 @@ import java.util.SplittableRandom;
  * the cache, and the process's peak resident memory. Each measurement follows a warm-up pass (the JIT
  * compiles the kernels during the first calls) and is the median of {@code --repeats} runs.
  *
- * <pre>java -cp bench/target/benchmarks.jar ai.kestrel.bench.EndToEnd MODEL... [--prompt 512] [--decode 32] [--threads 2]</pre>
+ * With {@code --batch B}, also the decode throughput of B sequences generated side by side ({@link BatchGenerator}).
+ *
+ * <pre>java -cp bench/target/benchmarks.jar ai.kestrel.bench.EndToEnd MODEL... [--prompt 512] [--decode 32] [--threads 2] [--batch 8]</pre>
  */
 public final class EndToEnd {
     private EndToEnd() {
@@ -29,6 +34,7 @@ public final class EndToEnd {
         int prompt = 512;
         int decode = 32;
         int repeats = 3;
+        int batch = 0;
         java.util.List<Path> models = new java.util.ArrayList<>();
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
@@ -36,10 +42,13 @@ public final class EndToEnd {
                 case "--decode" -> decode = Integer.parseInt(args[++i]);
                 case "--repeats" -> repeats = Integer.parseInt(args[++i]);
                 case "--threads" -> Parallel.setThreads(Integer.parseInt(args[++i]));
+                case "--batch" -> batch = Integer.parseInt(args[++i]);
                 default -> models.add(Path.of(args[i]));
             }
         }
-        System.out.printf(Locale.ROOT, "| model | load s | prefill %d tok/s | decode tok/s (%d steps) | peak RSS GB |%n|---|---|---|---|---|%n", prompt, decode);
+        String batchCol = batch > 1 ? " batch-" + batch + " decode tok/s |" : "";
+        System.out.printf(Locale.ROOT, "| model | load s | prefill %d tok/s | decode tok/s (%d steps) |%s peak RSS GB |%n|---|---|---|---|%s---|%n", prompt, decode,
+                batchCol, batch > 1 ? "---|" : "");
         for (Path p : models) {
             long t0 = System.nanoTime();
             try (LoadedModel m = ModelLoader.load(p)) {
@@ -60,11 +69,38 @@ public final class EndToEnd {
                 }
                 Arrays.sort(pre);
                 Arrays.sort(dec);
-                System.out.printf(Locale.ROOT, "| %s | %.1f | %.1f | %.2f | %.2f |%n", p.getFileName(), load, pre[repeats / 2], dec[repeats / 2],
-                        peakRssBytes() / 1e9);
+                String batched = "";
+                if (batch > 1) {
+                    double[] b = new double[repeats];
+                    for (int r = 0; r < repeats; r++) {
+                        b[r] = batchedDecode(model, m.requireTokenizer(), Arrays.copyOf(ids, Math.min(64, prompt)), decode, batch);
+                    }
+                    Arrays.sort(b);
+                    batched = String.format(Locale.ROOT, " %.2f |", b[repeats / 2]);
+                }
+                System.out.printf(Locale.ROOT, "| %s | %.1f | %.1f | %.2f |%s %.2f |%n", p.getFileName(), load, pre[repeats / 2], dec[repeats / 2],
+                        batched, peakRssBytes() / 1e9);
                 System.out.flush();
             }
         }
+    }
+
+    /**
+     * Decode throughput of {@code batch} sampled sequences from one prompt through continuous batching (one shared
+     * prefill, then all rows stepping together): generated tokens over the time after the prefill.
+     */
+    static double batchedDecode(LanguageModel model, ai.kestrel.model.tokenizer.Tokenizer tok, int[] prompt, int steps, int batch) {
+        java.util.List<BatchGenerator.Request> reqs = new java.util.ArrayList<>();
+        for (int i = 0; i < batch; i++) {
+            reqs.add(new BatchGenerator.Request(prompt, new Generator.Options(steps, Sampler.sampling(1.0, 0, 1.0, i), java.util.Set.of(),
+                    java.util.List.of(), Generator.LoopPolicy.IGNORE, 0), null, null, null));
+        }
+        long t0 = System.nanoTime();
+        java.util.List<Generator.Result> rs = BatchGenerator.generate(model, tok, reqs, batch);
+        double total = (System.nanoTime() - t0) / 1e9;
+        double prefill = rs.stream().mapToDouble(Generator.Result::prefillSeconds).sum();
+        long tokens = rs.stream().mapToLong(r -> r.ids().length).sum();
+        return tokens / (total - prefill);
     }
 
     /** {prefill seconds, decode seconds}. */

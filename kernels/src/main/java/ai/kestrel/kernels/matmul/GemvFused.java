@@ -94,10 +94,10 @@ final class GemvFused {
             a2 = FloatVector.fromMemorySegment(F, w, o + 2 * rb, LE).fma(xv, a2);
             a3 = FloatVector.fromMemorySegment(F, w, o + 3 * rb, LE).fma(xv, a3);
         }
-        out[0] = Vec.sum(a0);
-        out[1] = Vec.sum(a1);
-        out[2] = Vec.sum(a2);
-        out[3] = Vec.sum(a3);
+        out[0] = a0.reduceLanes(VectorOperators.ADD);
+        out[1] = a1.reduceLanes(VectorOperators.ADD);
+        out[2] = a2.reduceLanes(VectorOperators.ADD);
+        out[3] = a3.reduceLanes(VectorOperators.ADD);
         for (; i < k; i++) {
             for (int r = 0; r < 4; r++) {
                 out[r] += x[i] * w.get(ValueLayout.JAVA_FLOAT_UNALIGNED, r0 + r * rb + i * 4L);
@@ -127,8 +127,8 @@ final class GemvFused {
             a1 = v1.lanewise(VectorOperators.LSHL, 16).viewAsFloatingLanes().fma(xe, a1);
             b1 = v1.and(0xFFFF0000).viewAsFloatingLanes().fma(xo, b1);
         }
-        out[o] = Vec.sum(a0.add(b0));
-        out[o + 1] = Vec.sum(a1.add(b1));
+        out[o] = (a0.add(b0)).reduceLanes(VectorOperators.ADD);
+        out[o + 1] = (a1.add(b1)).reduceLanes(VectorOperators.ADD);
         for (int j = 2 * i; j < k; j++) {
             for (int r = 0; r < 2; r++) {
                 out[o + r] += x[j] * Float.intBitsToFloat((w.get(ValueLayout.JAVA_SHORT_UNALIGNED, r0 + r * rb + j * 2L) & 0xffff) << 16);
@@ -169,8 +169,8 @@ final class GemvFused {
             b1 = v1.lanewise(VectorOperators.ASHR, 3).and(F16_KEEP).viewAsFloatingLanes().fma(xo, b1);
             special = special.or(v0.and(F16_EXP).add(F16_EXP_ONE)).or(v1.and(F16_EXP).add(F16_EXP_ONE));
         }
-        out[o] = Vec.sum(a0.add(b0)) * 0x1p112f;
-        out[o + 1] = Vec.sum(a1.add(b1)) * 0x1p112f;
+        out[o] = (a0.add(b0)).reduceLanes(VectorOperators.ADD) * 0x1p112f;
+        out[o + 1] = (a1.add(b1)).reduceLanes(VectorOperators.ADD) * 0x1p112f;
         for (int j = 2 * i; j < k; j++) {
             for (int r = 0; r < 2; r++) {
                 out[o + r] += x[j] * Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, r0 + r * rb + j * 2L));
@@ -224,7 +224,7 @@ final class GemvFused {
             }
             a0 = s0.fma(FloatVector.broadcast(F, Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, o))), a0);
         }
-        return Vec.sum(a0.add(a1));
+        return (a0.add(a1)).reduceLanes(VectorOperators.ADD);
     }
 
     private static final VectorSpecies<Byte> B128 = ByteVector.SPECIES_128;
@@ -255,6 +255,6 @@ final class GemvFused {
             s = ((FloatVector) q1.and(0xF).selectFrom(NF4_CODE).viewAsFloatingLanes()).fma(FloatVector.fromArray(F, xp, h + e + 16), s);
             acc = s.fma(FloatVector.broadcast(F, w.get(ai.kestrel.kernels.Buf.F32, o)), acc);
         }
-        return Vec.sum(acc);
+        return acc.reduceLanes(VectorOperators.ADD);
     }
 }
