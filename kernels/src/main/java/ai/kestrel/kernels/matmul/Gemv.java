@@ -21,6 +21,9 @@ final class Gemv {
     /** Weight rows per task unit. */
     static final int ROWS = 4;
 
+    /** Whether several rows of BF16/Q8_0 x take the multi-row fused kernel (a switch for benchmarking it). */
+    static final boolean ROWS_FUSED = !Boolean.getBoolean("kestrel.gemv.noRowsFused");
+
     private Gemv() {
     }
 
@@ -35,6 +38,14 @@ final class Gemv {
         // grain: enough quads per chunk that a chunk streams at least ~256 KB of weights
         int grain = (int) Math.max(1, (256L << 10) / Math.max(1, ROWS * w.rowBytes()));
         float[] xp = m == 1 && GemvFused.fuses(w.format()) ? GemvFused.prepare(w.format(), x, k) : x;
+        boolean rows = m > 1 && ROWS_FUSED && GemvFused.fusesRows(w.format());
+        // the multi-row kernel's view of x: its rows, and what the kernel reads of each (BF16: evens then odds)
+        float[][] xr = new float[rows ? m : 0][];
+        float[][] xrp = new float[rows ? m : 0][];
+        for (int i = 0; i < xr.length; i++) {
+            xr[i] = java.util.Arrays.copyOfRange(x, i * k, (i + 1) * k);
+            xrp[i] = GemvFused.prepare(w.format(), xr[i], k);
+        }
         Parallel.range(quads, grain, (lo, hi) -> {
             float[] tile = null; // the decode-to-tile path's buffer, only where it is taken
             float[] out = new float[ROWS * 4];
@@ -46,6 +57,27 @@ final class Gemv {
                     GemvFused.dot4(w.format(), w.data(), n0 * w.rowBytes(), w.rowBytes(), x, xp, k, out);
                     for (int r = 0; r < ROWS; r++) {
                         y.setAtIndex(Buf.F32, n0 + r, bs == null ? out[r] : out[r] + bs.getAtIndex(Buf.F32, n0 + r));
+                    }
+                    continue;
+                }
+                if (rows && nr == ROWS) {
+                    // several rows of x: four weight rows converted in registers once per group of four x rows
+                    float[][] xs = new float[4][];
+                    float[][] xps = new float[4][];
+                    for (int m0 = 0; m0 < m; m0 += 4) {
+                        int mm = Math.min(4, m - m0);
+                        for (int i = 0; i < 4; i++) {
+                            int src = m0 + Math.min(i, mm - 1); // rows past the end repeat the last; their results are dropped
+                            xs[i] = xr[src];
+                            xps[i] = xrp[src];
+                        }
+                        GemvFused.rows(w.format(), w.data(), n0 * w.rowBytes(), w.rowBytes(), xs, xps, k, out);
+                        for (int i = 0; i < mm; i++) {
+                            for (int r = 0; r < ROWS; r++) {
+                                float v = out[i * 4 + r];
+                                y.setAtIndex(Buf.F32, (long) (m0 + i) * n + n0 + r, bs == null ? v : v + bs.getAtIndex(Buf.F32, n0 + r));
+                            }
+                        }
                     }
                     continue;
                 }

@@ -257,4 +257,131 @@ final class GemvFused {
         }
         return acc.reduceLanes(VectorOperators.ADD);
     }
+
+    /** Formats with a multi-row kernel ({@link #rows}): the weights converted once in registers for up to four rows of x. */
+    static boolean fusesRows(WeightFormat f) {
+        return f == WeightFormat.BF16 || f == WeightFormat.Q8_0;
+    }
+
+    /**
+     * {@code out[i * 4 + r] = W[row0 + r] · x_i} for four weight rows and four rows of x ({@code x[i]} as they lie,
+     * {@code xp[i]} from {@link #prepare}); callers with fewer rows of x repeat one and drop its results.
+     */
+    static void rows(WeightFormat f, MemorySegment w, long row0, long rowBytes, float[][] x, float[][] xp, int k, float[] out) {
+        switch (f) {
+            case BF16 -> {
+                bf16x4(w, row0, rowBytes, x, xp, k, out, 0);
+                bf16x4(w, row0 + 2 * rowBytes, rowBytes, x, xp, k, out, 2);
+            }
+            case Q8_0 -> {
+                q8x4(w, row0, rowBytes, x, k, out, 0);
+                q8x4(w, row0 + 2 * rowBytes, rowBytes, x, k, out, 2);
+            }
+            default -> throw new IllegalArgumentException(f + " weights have no multi-row kernel");
+        }
+    }
+
+    /** Two BF16 weight rows (see {@link #bf16}) against four rows of x: each pair of values converted once, used four times. */
+    private static void bf16x4(MemorySegment w, long r0, long rb, float[][] x, float[][] xp, int k, float[] out, int o) {
+        float[] p0 = xp[0], p1 = xp[1], p2 = xp[2], p3 = xp[3];
+        FloatVector a00 = FloatVector.zero(F), a01 = FloatVector.zero(F), b00 = FloatVector.zero(F), b01 = FloatVector.zero(F);
+        FloatVector a10 = FloatVector.zero(F), a11 = FloatVector.zero(F), b10 = FloatVector.zero(F), b11 = FloatVector.zero(F);
+        FloatVector a20 = FloatVector.zero(F), a21 = FloatVector.zero(F), b20 = FloatVector.zero(F), b21 = FloatVector.zero(F);
+        FloatVector a30 = FloatVector.zero(F), a31 = FloatVector.zero(F), b30 = FloatVector.zero(F), b31 = FloatVector.zero(F);
+        int h = k / 2;
+        int i = 0;
+        for (int bound = I.loopBound(h); i < bound; i += I.length()) {
+            long at = r0 + i * 4L;
+            IntVector v0 = IntVector.fromMemorySegment(I, w, at, LE);
+            IntVector v1 = IntVector.fromMemorySegment(I, w, at + rb, LE);
+            FloatVector e0 = v0.lanewise(VectorOperators.LSHL, 16).viewAsFloatingLanes();
+            FloatVector d0 = v0.and(0xFFFF0000).viewAsFloatingLanes();
+            FloatVector e1 = v1.lanewise(VectorOperators.LSHL, 16).viewAsFloatingLanes();
+            FloatVector d1 = v1.and(0xFFFF0000).viewAsFloatingLanes();
+            FloatVector xe = FloatVector.fromArray(F, p0, i);
+            FloatVector xo = FloatVector.fromArray(F, p0, h + i);
+            a00 = e0.fma(xe, a00);
+            b00 = d0.fma(xo, b00);
+            a01 = e1.fma(xe, a01);
+            b01 = d1.fma(xo, b01);
+            xe = FloatVector.fromArray(F, p1, i);
+            xo = FloatVector.fromArray(F, p1, h + i);
+            a10 = e0.fma(xe, a10);
+            b10 = d0.fma(xo, b10);
+            a11 = e1.fma(xe, a11);
+            b11 = d1.fma(xo, b11);
+            xe = FloatVector.fromArray(F, p2, i);
+            xo = FloatVector.fromArray(F, p2, h + i);
+            a20 = e0.fma(xe, a20);
+            b20 = d0.fma(xo, b20);
+            a21 = e1.fma(xe, a21);
+            b21 = d1.fma(xo, b21);
+            xe = FloatVector.fromArray(F, p3, i);
+            xo = FloatVector.fromArray(F, p3, h + i);
+            a30 = e0.fma(xe, a30);
+            b30 = d0.fma(xo, b30);
+            a31 = e1.fma(xe, a31);
+            b31 = d1.fma(xo, b31);
+        }
+        out[o] = a00.add(b00).reduceLanes(VectorOperators.ADD);
+        out[o + 1] = a01.add(b01).reduceLanes(VectorOperators.ADD);
+        out[4 + o] = a10.add(b10).reduceLanes(VectorOperators.ADD);
+        out[4 + o + 1] = a11.add(b11).reduceLanes(VectorOperators.ADD);
+        out[8 + o] = a20.add(b20).reduceLanes(VectorOperators.ADD);
+        out[8 + o + 1] = a21.add(b21).reduceLanes(VectorOperators.ADD);
+        out[12 + o] = a30.add(b30).reduceLanes(VectorOperators.ADD);
+        out[12 + o + 1] = a31.add(b31).reduceLanes(VectorOperators.ADD);
+        for (int j = 2 * i; j < k; j++) {
+            for (int r = 0; r < 2; r++) {
+                float wv = Float.intBitsToFloat((w.get(ValueLayout.JAVA_SHORT_UNALIGNED, r0 + r * rb + j * 2L) & 0xffff) << 16);
+                for (int q = 0; q < 4; q++) {
+                    out[q * 4 + o + r] += x[q][j] * wv;
+                }
+            }
+        }
+    }
+
+    /** Two Q8_0 weight rows against four rows of x: each block converted and scaled once, used four times. */
+    private static void q8x4(MemorySegment w, long r0, long rb, float[][] x, int k, float[] out, int o) {
+        float[] x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3];
+        FloatVector a00 = FloatVector.zero(F), a01 = FloatVector.zero(F), a10 = FloatVector.zero(F), a11 = FloatVector.zero(F);
+        FloatVector a20 = FloatVector.zero(F), a21 = FloatVector.zero(F), a30 = FloatVector.zero(F), a31 = FloatVector.zero(F);
+        int blocks = k / WeightFormat.Q8_0_BLOCK;
+        for (int b = 0; b < blocks; b++) {
+            long o0 = r0 + b * 34L;
+            long o1 = o0 + rb;
+            FloatVector d0 = FloatVector.broadcast(F, Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, o0)));
+            FloatVector d1 = FloatVector.broadcast(F, Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, o1)));
+            int xo = b * WeightFormat.Q8_0_BLOCK;
+            for (int j = 0; j < WeightFormat.Q8_0_BLOCK; j += B.length()) {
+                ByteVector q0 = ByteVector.fromMemorySegment(B, w, o0 + 2 + j, LE);
+                ByteVector q1 = ByteVector.fromMemorySegment(B, w, o1 + 2 + j, LE);
+                for (int p = 0; p < B_PARTS; p++) {
+                    int xi = xo + j + p * F.length();
+                    FloatVector w0 = ((FloatVector) q0.convertShape(VectorOperators.B2F, F, p)).mul(d0);
+                    FloatVector w1 = ((FloatVector) q1.convertShape(VectorOperators.B2F, F, p)).mul(d1);
+                    FloatVector xv = FloatVector.fromArray(F, x0, xi);
+                    a00 = w0.fma(xv, a00);
+                    a01 = w1.fma(xv, a01);
+                    xv = FloatVector.fromArray(F, x1, xi);
+                    a10 = w0.fma(xv, a10);
+                    a11 = w1.fma(xv, a11);
+                    xv = FloatVector.fromArray(F, x2, xi);
+                    a20 = w0.fma(xv, a20);
+                    a21 = w1.fma(xv, a21);
+                    xv = FloatVector.fromArray(F, x3, xi);
+                    a30 = w0.fma(xv, a30);
+                    a31 = w1.fma(xv, a31);
+                }
+            }
+        }
+        out[o] = a00.reduceLanes(VectorOperators.ADD);
+        out[o + 1] = a01.reduceLanes(VectorOperators.ADD);
+        out[4 + o] = a10.reduceLanes(VectorOperators.ADD);
+        out[4 + o + 1] = a11.reduceLanes(VectorOperators.ADD);
+        out[8 + o] = a20.reduceLanes(VectorOperators.ADD);
+        out[8 + o + 1] = a21.reduceLanes(VectorOperators.ADD);
+        out[12 + o] = a30.reduceLanes(VectorOperators.ADD);
+        out[12 + o + 1] = a31.reduceLanes(VectorOperators.ADD);
+    }
 }
