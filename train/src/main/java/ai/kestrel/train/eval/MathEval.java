@@ -32,6 +32,9 @@ public final class MathEval {
 
     /** Reads up to {@code limit} problems (all when {@code limit <= 0}); errors name the file and line. */
     public static List<Problem> read(Path file, int limit) throws IOException {
+        if (!java.nio.file.Files.isRegularFile(file)) {
+            throw new java.io.FileNotFoundException(file + ": no such file");
+        }
         List<Problem> out = new ArrayList<>();
         for (SftData.Item item : SftData.read(file)) {
             if (limit > 0 && out.size() >= limit) {

@@ -141,5 +141,8 @@ class EvalCliTest {
         CliTest.Run bad = CliTest.run("eval", "--model", model, "--data", data, "--greedy", "--samples", "3", "--out", dir.resolve("x").toString());
         assertEquals(1, bad.code());
         assertFalse(bad.err().isBlank());
+        CliTest.Run missing = CliTest.run("eval", "--model", model, "--data", dir.resolve("no-such.jsonl").toString());
+        assertEquals(1, missing.code());
+        assertTrue(missing.err().contains("no-such.jsonl: no such file"), missing.err());
     }
 }
