@@ -23,11 +23,12 @@ import picocli.CommandLine.Option;
 /**
  * {@code ./kestrel deepconf}: DeepConf's offline vote over saved traces. A trace is a JSONL line
  * {@code {"answer": ..., "logprobs": [[top-k log-probs of token 1, highest first], ...]}}; without {@code answer}
- * the answer is extracted from {@code text}. Traces with a {@code problem} field are voted per problem.
+ * the answer is extracted from {@code text}. Traces with a {@code problem} (or {@code group}) field are voted per
+ * problem (and group), one output line each.
  */
 @Command(name = "deepconf", mixinStandardHelpOptions = true,
         description = "Re-score saved traces offline with DeepConf: keep the traces whose confidence reaches the (100 - eta)th "
-                + "percentile, vote weighted by confidence. Prints {\"answer\": ..., \"votes\": {...}, \"kept\": n} (one line per problem).")
+                + "percentile, vote weighted by confidence. Prints {\"answer\": ..., \"votes\": {...}, \"kept\": n} (one line per problem and group).")
 final class DeepConfCommand implements Callable<Integer> {
     @Option(names = "--traces", required = true, paramLabel = "FILE", description = "JSONL traces (as ./kestrel eval writes them).")
     Path traces;
@@ -47,6 +48,9 @@ final class DeepConfCommand implements Callable<Integer> {
     private record Trace(String answer, double confidence) {
     }
 
+    private record Key(String problem, String group) {
+    }
+
     @Override
     public Integer call() throws IOException {
         DeepConf.Measure m = DeepConf.Measure.parse(measure);
@@ -62,9 +66,8 @@ final class DeepConfCommand implements Callable<Integer> {
         } catch (java.nio.file.NoSuchFileException e) {
             throw new IllegalArgumentException(traces + ": no such file");
         }
-        Map<String, List<Trace>> byProblem = new LinkedHashMap<>();
+        Map<Key, List<Trace>> byProblem = new LinkedHashMap<>();
         String[] lines = text.split("\n", -1);
-        boolean perProblem = false;
         for (int i = 0; i < lines.length; i++) {
             if (lines[i].isBlank()) {
                 continue;
@@ -115,12 +118,10 @@ final class DeepConfCommand implements Callable<Integer> {
                 }
                 conf[t] = DeepConf.tokenConfidence(v);
             }
-            String key = "";
-            if (o.has("problem")) {
-                key = o.get("problem").getAsString();
-                perProblem = true;
-            }
-            byProblem.computeIfAbsent(key, k -> new ArrayList<>()).add(new Trace(answer, DeepConf.measure(conf, m, window)));
+            // traces of one problem vote together; so do those of one group (eval's online and baseline runs apart)
+            String problem = o.has("problem") ? o.get("problem").getAsString() : null;
+            String g = o.has("group") ? o.get("group").getAsString() : null;
+            byProblem.computeIfAbsent(new Key(problem, g), k -> new ArrayList<>()).add(new Trace(answer, DeepConf.measure(conf, m, window)));
         }
         if (byProblem.isEmpty()) {
             throw new IllegalArgumentException(traces + ": no traces" + (group == null ? "" : " of group " + group));
@@ -134,8 +135,11 @@ final class DeepConfCommand implements Callable<Integer> {
             }
             DeepConf.Vote v = DeepConf.filtered(answers, c, eta);
             Map<String, Object> out = new LinkedHashMap<>();
-            if (perProblem) {
-                out.put("problem", e.getKey());
+            if (e.getKey().problem() != null) {
+                out.put("problem", e.getKey().problem());
+            }
+            if (e.getKey().group() != null) {
+                out.put("group", e.getKey().group());
             }
             out.put("answer", v.answer());
             out.put("votes", v.votes());

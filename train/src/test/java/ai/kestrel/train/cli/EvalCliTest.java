@@ -134,6 +134,12 @@ class EvalCliTest {
         rep = report(online);
         assertTrue(rep.has("stopped_early"));
         assertEquals("majority@6", rep.getAsJsonArray("methods").get(0).getAsJsonObject().get("method").getAsString());
+        // saved online and baseline traces are re-scored apart: one line per (problem, group)
+        CliTest.Run split = CliTest.run("deepconf", "--traces", online.resolve("traces.jsonl").toString(), "--window", "3");
+        assertEquals(0, split.code(), split.err());
+        List<String> parts = split.out().strip().lines().toList();
+        assertEquals(4, parts.size(), split.out());
+        assertTrue(parts.stream().anyMatch(l -> l.contains("\"group\":\"baseline\"")) && parts.stream().anyMatch(l -> l.contains("\"group\":\"online\"")));
         long online6 = rep.getAsJsonArray("methods").get(1).getAsJsonObject().get("tokens").getAsLong();
         long majority6 = rep.getAsJsonArray("methods").get(0).getAsJsonObject().get("tokens").getAsLong();
         assertTrue(online6 <= majority6, online6 + " vs " + majority6);
