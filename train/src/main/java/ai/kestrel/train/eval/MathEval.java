@@ -161,14 +161,14 @@ public final class MathEval {
             }
             case DEEPCONF_ONLINE -> {
                 List<List<Trace>> base = s.baseline() ? fullTraces(model, tok, prompts, s.samples(), s, "baseline", listener) : null;
-                for (Problem p : problems) {
-                    List<Trace> ts = new ArrayList<>();
-                    DeepConf.Vote v = online(model, tok, prompts[p.index()], p.index(), s, listener, ts).vote();
+                online(model, tok, prompts, s, listener, (pi, ctl, ts) -> {
+                    Problem p = problems.get(pi);
+                    DeepConf.Vote v = ctl.vote();
                     Voted primary = new Voted(v.answer(), Answers.equivalent(v.answer(), p.gold()), ts.size(), tokens(ts), v);
-                    Voted majority = base == null ? null : majority(p, base.get(p.index()));
+                    Voted majority = base == null ? null : majority(p, base.get(pi));
                     int early = (int) ts.stream().filter(Trace::stoppedEarly).count();
                     emit(out, listener, new Outcome(p, primary, majority, representative(ts, v.answer()), loops(ts), ts.size(), early));
-                }
+                });
             }
         }
         return out;
@@ -245,33 +245,86 @@ public final class MathEval {
         return new Trace(problem, group, index, r.text(), Answers.extract(r.text()), r.ids().length, r.loopDetected(), r.reason(), early, r.logprobs());
     }
 
-    /** DeepConf online on one prompt: warm-up traces, then early-stopped ones until consensus or the budget. */
-    private static OnlineDeepConf online(LanguageModel model, Tokenizer tok, int[] prompt, int problem, Settings s, Listener l, List<Trace> out) {
-        OnlineDeepConf ctl = new OnlineDeepConf(Math.min(s.warmup(), s.samples()), s.eta(), s.window(), s.consensus(), s.samples());
+    /** Receives a problem's finished online run, in problem order. */
+    private interface OnlineDone {
+        void done(int problem, OnlineDeepConf ctl, List<Trace> traces);
+    }
+
+    /** One problem's online run in progress. */
+    private static final class OnlineRun {
+        final int problem;
+        final OnlineDeepConf ctl;
+        final List<Trace> traces = new ArrayList<>();
+        int running;
+
+        OnlineRun(int problem, Settings s) {
+            this.problem = problem;
+            this.ctl = new OnlineDeepConf(Math.min(s.warmup(), s.samples()), s.eta(), s.window(), s.consensus(), s.samples());
+        }
+
+        boolean complete() {
+            return running == 0 && !ctl.wantsMore();
+        }
+    }
+
+    /**
+     * DeepConf online over all problems in one continuous batch: each problem's warm-up traces, then its
+     * early-stopped ones until consensus or the budget; rows a problem cannot use yet (its warm-up still running)
+     * go to the next problems, a few of which are open at a time. A problem's traces still running when it reaches
+     * consensus end at their next token and do not vote.
+     */
+    private static void online(LanguageModel model, Tokenizer tok, int[][] prompts, Settings s, Listener l, OnlineDone done) {
+        java.util.ArrayDeque<OnlineRun> open = new java.util.ArrayDeque<>();
+        int warm = Math.min(s.warmup(), s.samples());
+        int maxOpen = Math.max(2, (s.batch() + warm - 1) / warm + 1);
+        int[] next = {0};
         BatchGenerator.run(model, tok, s.batch(), () -> {
-            if (ctl.startable() == 0) {
-                return null;
+            while (true) {
+                for (OnlineRun run : open) {
+                    if (run.ctl.startable() > 0) {
+                        int index = run.ctl.started();
+                        OnlineDeepConf.Monitor mon = run.ctl.start();
+                        run.running++;
+                        boolean[] flags = {false, false}; // stopped by the confidence bar, cancelled by consensus
+                        BatchGenerator.StepHook hook = (id, top) -> {
+                            if (run.ctl.consensus()) {
+                                flags[1] = true;
+                                return true;
+                            }
+                            flags[0] = mon.add(DeepConf.tokenConfidence(top));
+                            return flags[0];
+                        };
+                        return new BatchGenerator.Request(prompts[run.problem], s.options(s.seed() + 1_000_003L * run.problem + index, true), hook,
+                                null, new Object[] {run, index, flags});
+                    }
+                }
+                if (open.stream().filter(run -> !run.complete()).count() >= maxOpen || next[0] >= prompts.length) {
+                    return null;
+                }
+                open.add(new OnlineRun(next[0]++, s));
             }
-            int index = ctl.started();
-            OnlineDeepConf.Monitor mon = ctl.start();
-            boolean[] fired = {false};
-            BatchGenerator.StepHook hook = (id, top) -> fired[0] = mon.add(DeepConf.tokenConfidence(top));
-            return new BatchGenerator.Request(prompt, s.options(s.seed() + 1_000_003L * problem + index, true), hook, null,
-                    new Object[] {index, fired});
         }, (r, res) -> {
             Object[] tag = (Object[]) r.tag();
-            boolean early = ((boolean[]) tag[1])[0];
-            Trace t = trace(problem, "online", (Integer) tag[0], res, early);
-            out.add(t);
+            OnlineRun run = (OnlineRun) tag[0];
+            boolean[] flags = (boolean[]) tag[2];
+            Trace t = trace(run.problem, "online", (Integer) tag[1], res, flags[0]);
+            run.traces.add(t);
+            run.running--;
             l.trace(t);
-            boolean cancelled = res.reason() == Generator.StopReason.STOPPED && !early;
-            if (!cancelled) {
-                ctl.finish(t.answer(), t.confidences(), early);
+            if (!flags[1]) {
+                run.ctl.finish(t.answer(), t.confidences(), flags[0]);
             }
-            return ctl.consensus();
+            // finished problems leave in order
+            while (!open.isEmpty() && open.peekFirst().complete()) {
+                OnlineRun f = open.pollFirst();
+                f.traces.sort((a, b) -> Integer.compare(a.index(), b.index()));
+                done.done(f.problem, f.ctl, f.traces);
+            }
+            return false;
         });
-        out.sort((a, b) -> Integer.compare(a.index(), b.index()));
-        return ctl;
+        if (!open.isEmpty()) {
+            throw new IllegalStateException("online DeepConf ended with " + open.size() + " problems unfinished");
+        }
     }
 
     /** Passes problems' outcomes to {@code sink} too (a convenience for callers that only print). */

@@ -134,6 +134,14 @@ class EvalCliTest {
         rep = report(online);
         assertTrue(rep.has("stopped_early"));
         assertEquals("majority@6", rep.getAsJsonArray("methods").get(0).getAsJsonObject().get("method").getAsString());
+        // the problems ran interleaved in one batch; their records still come in order
+        List<String> onlineRecords = Files.readAllLines(online.resolve("records.jsonl"));
+        assertEquals(2, onlineRecords.size());
+        for (int i = 0; i < 2; i++) {
+            JsonObject rec = JsonParser.parseString(onlineRecords.get(i)).getAsJsonObject();
+            assertEquals(i, rec.get("index").getAsInt());
+            assertTrue(rec.get("traces").getAsInt() >= 3 && rec.get("traces").getAsInt() <= 6, rec.toString());
+        }
         // saved online and baseline traces are re-scored apart: one line per (problem, group)
         CliTest.Run split = CliTest.run("deepconf", "--traces", online.resolve("traces.jsonl").toString(), "--window", "3");
         assertEquals(0, split.code(), split.err());
