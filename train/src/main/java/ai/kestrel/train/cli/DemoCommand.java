@@ -216,6 +216,10 @@ final class DemoCommand implements Callable<Integer> {
                 System.out.println("adapter (PEFT format): " + adapter.resolve(Lora.CONFIG) + ", " + adapter.resolve(Lora.WEIGHTS));
                 System.out.println("loss curve: " + adapter.resolve("loss.png") + "; metrics: " + adapter.resolve("metrics.jsonl"));
                 System.out.println("held-out and training sets (GSM8K JSONL): " + out.resolve("heldout.jsonl") + ", " + out.resolve("train.jsonl"));
+                if (task == Task.add) {
+                    System.out.println("evaluate with sampling and DeepConf: ./kestrel eval --model " + base + " --adapter " + adapter + " --data "
+                            + out.resolve("heldout.jsonl") + " --raw --stop $'\\n' --max-new-tokens 4 --deepconf online --budget 16 --warmup 4 --window 2 --temperature 1.0");
+                }
                 System.out.println("try it: ./kestrel generate --model " + base + " --adapter " + adapter
                         + (task == Task.shift ? " --prompt \"kestrel>\" --greedy --max-new-tokens 7" : " --prompt \"13+24=\" --greedy --max-new-tokens 3"));
                 model.setAdapter(null);
