@@ -70,7 +70,7 @@ public abstract class RowCache implements LanguageModel.Cache {
         return true;
     }
 
-    /** Sets every row's length (after a step that advanced all rows by the same count). */
+    /** Advances every row's length by {@code tokens} (after a step that fed each row that many). */
     public void advance(int tokens) {
         for (int i = 0; i < batch; i++) {
             lengths[i] += tokens;
@@ -118,6 +118,13 @@ public abstract class RowCache implements LanguageModel.Cache {
 
     private static long rowBytes(Tensor t) {
         return t.segment().byteSize() / t.size(0);
+    }
+
+    /** {@code a} then {@code b}: a model's per-layer tensors of two kinds as one list for this class. */
+    protected static Tensor[] concat(Tensor[] a, Tensor[] b) {
+        Tensor[] out = Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
     }
 
     /** The first {@code rows} rows of each tensor, as views. */

@@ -1,6 +1,5 @@
 package ai.kestrel.kernels.matmul;
 
-import ai.kestrel.kernels.Vec;
 import static ai.kestrel.kernels.Vec.F;
 
 import ai.kestrel.kernels.Buf;
@@ -21,8 +20,6 @@ final class Gemv {
     /** Weight rows per task unit. */
     static final int ROWS = 4;
 
-    /** Whether several rows of BF16/Q8_0 x take the multi-row fused kernel (a switch for benchmarking it). */
-    static final boolean ROWS_FUSED = !Boolean.getBoolean("kestrel.gemv.noRowsFused");
 
     private Gemv() {
     }
@@ -38,7 +35,7 @@ final class Gemv {
         // grain: enough quads per chunk that a chunk streams at least ~256 KB of weights
         int grain = (int) Math.max(1, (256L << 10) / Math.max(1, ROWS * w.rowBytes()));
         float[] xp = m == 1 && GemvFused.fuses(w.format()) ? GemvFused.prepare(w.format(), x, k) : x;
-        boolean rows = m > 1 && ROWS_FUSED && GemvFused.fusesRows(w.format());
+        boolean rows = m > 1 && GemvFused.fusesRows(w.format());
         // the multi-row kernel's view of x: its rows, and what the kernel reads of each (BF16: evens then odds)
         float[][] xr = new float[rows ? m : 0][];
         float[][] xrp = new float[rows ? m : 0][];
@@ -49,6 +46,8 @@ final class Gemv {
         Parallel.range(quads, grain, (lo, hi) -> {
             float[] tile = null; // the decode-to-tile path's buffer, only where it is taken
             float[] out = new float[ROWS * 4];
+            float[][] xs = new float[4][]; // the multi-row kernel's four rows of x (and what it reads of them)
+            float[][] xps = new float[4][];
             for (int q = lo; q < hi; q++) {
                 int n0 = q * ROWS;
                 int nr = Math.min(ROWS, n - n0);
@@ -62,8 +61,6 @@ final class Gemv {
                 }
                 if (rows && nr == ROWS) {
                     // several rows of x: four weight rows converted in registers once per group of four x rows
-                    float[][] xs = new float[4][];
-                    float[][] xps = new float[4][];
                     for (int m0 = 0; m0 < m; m0 += 4) {
                         int mm = Math.min(4, m - m0);
                         for (int i = 0; i < 4; i++) {

@@ -1,6 +1,5 @@
 package ai.kestrel.kernels.matmul;
 
-import ai.kestrel.kernels.Vec;
 import static ai.kestrel.kernels.Vec.F;
 
 import ai.kestrel.kernels.quant.WeightFormat;
@@ -127,8 +126,8 @@ final class GemvFused {
             a1 = v1.lanewise(VectorOperators.LSHL, 16).viewAsFloatingLanes().fma(xe, a1);
             b1 = v1.and(0xFFFF0000).viewAsFloatingLanes().fma(xo, b1);
         }
-        out[o] = (a0.add(b0)).reduceLanes(VectorOperators.ADD);
-        out[o + 1] = (a1.add(b1)).reduceLanes(VectorOperators.ADD);
+        out[o] = a0.add(b0).reduceLanes(VectorOperators.ADD);
+        out[o + 1] = a1.add(b1).reduceLanes(VectorOperators.ADD);
         for (int j = 2 * i; j < k; j++) {
             for (int r = 0; r < 2; r++) {
                 out[o + r] += x[j] * Float.intBitsToFloat((w.get(ValueLayout.JAVA_SHORT_UNALIGNED, r0 + r * rb + j * 2L) & 0xffff) << 16);
@@ -169,8 +168,8 @@ final class GemvFused {
             b1 = v1.lanewise(VectorOperators.ASHR, 3).and(F16_KEEP).viewAsFloatingLanes().fma(xo, b1);
             special = special.or(v0.and(F16_EXP).add(F16_EXP_ONE)).or(v1.and(F16_EXP).add(F16_EXP_ONE));
         }
-        out[o] = (a0.add(b0)).reduceLanes(VectorOperators.ADD) * 0x1p112f;
-        out[o + 1] = (a1.add(b1)).reduceLanes(VectorOperators.ADD) * 0x1p112f;
+        out[o] = a0.add(b0).reduceLanes(VectorOperators.ADD) * 0x1p112f;
+        out[o + 1] = a1.add(b1).reduceLanes(VectorOperators.ADD) * 0x1p112f;
         for (int j = 2 * i; j < k; j++) {
             for (int r = 0; r < 2; r++) {
                 out[o + r] += x[j] * Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, r0 + r * rb + j * 2L));
@@ -224,7 +223,7 @@ final class GemvFused {
             }
             a0 = s0.fma(FloatVector.broadcast(F, Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, o))), a0);
         }
-        return (a0.add(a1)).reduceLanes(VectorOperators.ADD);
+        return a0.add(a1).reduceLanes(VectorOperators.ADD);
     }
 
     private static final VectorSpecies<Byte> B128 = ByteVector.SPECIES_128;

@@ -47,10 +47,4 @@ public final class FalconH1Cache extends RowCache {
         return new FalconH1Cache(rows, capacity, lengths, prefixOf(conv, rows), prefixOf(ssm, rows), prefixOf(keys, rows),
                 prefixOf(values, rows), null);
     }
-
-    static Tensor[] concat(Tensor[] a, Tensor[] b) {
-        Tensor[] out = java.util.Arrays.copyOf(a, a.length + b.length);
-        System.arraycopy(b, 0, out, a.length, b.length);
-        return out;
-    }
 }

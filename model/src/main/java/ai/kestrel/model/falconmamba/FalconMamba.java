@@ -109,12 +109,6 @@ public final class FalconMamba implements LanguageModel {
         public State prefix(int rows) {
             return new State(rows, capacity, lengths, prefixOf(conv, rows), prefixOf(ssm, rows), null);
         }
-
-        private static Tensor[] concat(Tensor[] a, Tensor[] b) {
-            Tensor[] out = java.util.Arrays.copyOf(a, a.length + b.length);
-            System.arraycopy(b, 0, out, a.length, b.length);
-            return out;
-        }
     }
 
     @Override

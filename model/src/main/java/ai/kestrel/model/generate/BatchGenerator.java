@@ -187,9 +187,8 @@ public final class BatchGenerator {
                     Tensor logits = model.forwardLast(Tensor.ofInts(ids, n, 1), view);
                     int v = logits.dim(2);
                     for (int i = 0; i < n; i++) {
-                        float[] l = new float[v];
-                        MemorySegment.copy(logits.segment(), Buf.F32, (long) i * v * 4, l, 0, v);
-                        rows.get(i).logits = l;
+                        Row row = rows.get(i); // each row keeps its logits array from step to step
+                        MemorySegment.copy(logits.segment(), Buf.F32, (long) i * v * 4, row.logits, 0, v);
                     }
                 }
                 steps++;

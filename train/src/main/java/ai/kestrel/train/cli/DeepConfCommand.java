@@ -2,15 +2,11 @@ package ai.kestrel.train.cli;
 
 import ai.kestrel.train.eval.Answers;
 import ai.kestrel.train.eval.DeepConf;
+import ai.kestrel.train.sft.SftData;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParser;
 import java.io.IOException;
-import java.nio.charset.CharacterCodingException;
-import java.nio.charset.CodingErrorAction;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -57,32 +53,13 @@ final class DeepConfCommand implements Callable<Integer> {
         if (window < 1) {
             throw new IllegalArgumentException("--window must be >= 1");
         }
-        String text;
-        try {
-            text = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
-                    .decode(java.nio.ByteBuffer.wrap(Files.readAllBytes(traces))).toString();
-        } catch (CharacterCodingException e) {
-            throw new IllegalArgumentException(traces + ": not valid UTF-8");
-        } catch (java.nio.file.NoSuchFileException e) {
-            throw new IllegalArgumentException(traces + ": no such file");
-        }
         Map<Key, List<Trace>> byProblem = new LinkedHashMap<>();
-        String[] lines = text.split("\n", -1);
-        for (int i = 0; i < lines.length; i++) {
-            if (lines[i].isBlank()) {
-                continue;
+        for (SftData.Record rec : SftData.records(traces)) {
+            String where = rec.where();
+            if (!rec.json().isJsonObject()) {
+                throw new IllegalArgumentException(where + ": a trace must be a JSON object");
             }
-            String where = traces + ":" + (i + 1);
-            JsonObject o;
-            try {
-                JsonElement e = JsonParser.parseString(lines[i]);
-                if (!e.isJsonObject()) {
-                    throw new IllegalArgumentException("not an object");
-                }
-                o = e.getAsJsonObject();
-            } catch (RuntimeException ex) {
-                throw new IllegalArgumentException(where + ": not a JSON object (" + ex.getMessage() + ")");
-            }
+            JsonObject o = rec.json().getAsJsonObject();
             if (group != null && (!o.has("group") || !group.equals(o.get("group").getAsString()))) {
                 continue;
             }

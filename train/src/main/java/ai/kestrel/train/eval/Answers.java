@@ -153,7 +153,7 @@ public final class Answers {
         return (simpleN ? n : "(" + n + ")") + "/" + (simpleD ? d : "(" + d + ")");
     }
 
-    /** Drops one pair of enclosing braces or markdown emphasis around the whole string. */
+    /** Drops pairs of braces that enclose the whole string ({@code {{12}} -> 12}). */
     private static String stripOuter(String s) {
         String t = s;
         while (t.length() >= 2 && t.charAt(0) == '{' && matchingBrace(t, 0) == t.length() - 1) {

@@ -175,7 +175,8 @@ public final class DeepConf {
         return weighted(answers, weights, Double.NaN);
     }
 
-    private static Vote weighted(List<String> answers, double[] weights, double threshold) {
+    /** {@link #weighted(List, double[])}, reporting {@code threshold} as the bar the voters passed. */
+    static Vote weighted(List<String> answers, double[] weights, double threshold) {
         if (answers.size() != weights.length) {
             throw new IllegalArgumentException(answers.size() + " answers but " + weights.length + " weights");
         }
@@ -227,13 +228,10 @@ public final class DeepConf {
         }
         double[] cs = c.stream().mapToDouble(Double::doubleValue).toArray();
         double threshold = percentile(cs, 100 - eta);
-        double[] w = new double[cs.length];
         List<String> keptAnswers = new ArrayList<>();
-        int j = 0;
         for (int i = 0; i < cs.length; i++) {
             keptAnswers.add(cs[i] >= threshold ? a.get(i) : null);
-            w[j++] = cs[i];
         }
-        return weighted(keptAnswers, w, threshold);
+        return weighted(keptAnswers, cs, threshold);
     }
 }

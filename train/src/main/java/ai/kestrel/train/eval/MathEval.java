@@ -12,7 +12,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
-import java.util.function.Consumer;
 
 /**
  * Math-reasoning evaluation: problems from GSM8K ({@code question}/{@code answer} with {@code #### n}) or MetaMathQA
@@ -32,9 +31,6 @@ public final class MathEval {
 
     /** Reads up to {@code limit} problems (all when {@code limit <= 0}); errors name the file and line. */
     public static List<Problem> read(Path file, int limit) throws IOException {
-        if (!java.nio.file.Files.isRegularFile(file)) {
-            throw new java.io.FileNotFoundException(file + ": no such file");
-        }
         List<Problem> out = new ArrayList<>();
         for (SftData.Item item : SftData.read(file)) {
             if (limit > 0 && out.size() >= limit) {
@@ -325,15 +321,5 @@ public final class MathEval {
         if (!open.isEmpty()) {
             throw new IllegalStateException("online DeepConf ended with " + open.size() + " problems unfinished");
         }
-    }
-
-    /** Passes problems' outcomes to {@code sink} too (a convenience for callers that only print). */
-    public static Listener printing(Consumer<Outcome> sink) {
-        return new Listener() {
-            @Override
-            public void problem(Outcome o) {
-                sink.accept(o);
-            }
-        };
     }
 }

@@ -139,8 +139,7 @@ public final class OnlineDeepConf {
             a.add(keep ? answers.get(i) : null);
             w[i] = lowest.get(i);
         }
-        DeepConf.Vote v = DeepConf.weighted(a, w);
-        return new DeepConf.Vote(v.answer(), v.votes(), v.kept(), threshold);
+        return DeepConf.weighted(a, w, threshold);
     }
 
     /** Whether the leading answer's weighted share has reached the consensus level (never during the warm-up). */

@@ -34,14 +34,32 @@ public final class SftData {
 
     /** Reads {@code file}; errors name the file, the line (or array index) and the field. */
     public static List<Item> read(Path file) throws IOException {
+        List<Item> out = new ArrayList<>();
+        for (Record r : records(file)) {
+            out.add(item(r.json(), r.where()));
+        }
+        return out;
+    }
+
+    /** One JSON value of a data file and where it stands ({@code file:line} or {@code file [index]}). */
+    public record Record(JsonElement json, String where) {
+    }
+
+    /**
+     * The records of a JSONL file (blank lines skipped) or of a JSON array, read as strict UTF-8; a file that is
+     * missing, not UTF-8, not JSON or empty is an error naming it (and the line).
+     */
+    public static List<Record> records(Path file) throws IOException {
         String text;
         try {
             text = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
                     .onUnmappableCharacter(CodingErrorAction.REPORT).decode(java.nio.ByteBuffer.wrap(Files.readAllBytes(file))).toString();
         } catch (CharacterCodingException e) {
             throw new IOException(file + ": not valid UTF-8 (" + e.getMessage() + ")", e);
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw new java.io.FileNotFoundException(file + ": no such file");
         }
-        List<Item> out = new ArrayList<>();
+        List<Record> out = new ArrayList<>();
         String trimmed = text.stripLeading();
         if (trimmed.startsWith("[")) {
             JsonArray a;
@@ -51,7 +69,7 @@ public final class SftData {
                 throw new IOException(file + ": not a JSON array (" + e.getMessage() + ")", e);
             }
             for (int i = 0; i < a.size(); i++) {
-                out.add(item(a.get(i), file + " [" + i + "]"));
+                out.add(new Record(a.get(i), file + " [" + i + "]"));
             }
         } else {
             String[] lines = text.split("\n", -1);
@@ -60,13 +78,11 @@ public final class SftData {
                 if (line.isEmpty()) {
                     continue;
                 }
-                JsonElement e;
                 try {
-                    e = JsonParser.parseString(line);
+                    out.add(new Record(JsonParser.parseString(line), file + ":" + (i + 1)));
                 } catch (JsonSyntaxException ex) {
                     throw new IOException(file + ":" + (i + 1) + ": not JSON (" + ex.getMessage() + ")", ex);
                 }
-                out.add(item(e, file + ":" + (i + 1)));
             }
         }
         if (out.isEmpty()) {
