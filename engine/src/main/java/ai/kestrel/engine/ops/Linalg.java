@@ -44,6 +44,39 @@ public final class Linalg {
      * @return (..., N). Gradients flow to {@code x} always, to {@code w} and {@code bias} when they require them
      *         (a quantized or 16-bit weight is frozen: it cannot require a gradient).
      */
+    /**
+     * {@code x·ws[j]ᵀ} for several weight matrices of one input, without gradients: the same values as one
+     * {@link #linear} per matrix, computed in one pass of the kernel pool when {@code x} has few rows (decoding:
+     * a layer's q, k, v and in_proj, or its gate and up, then cost one hand-off instead of one each). With
+     * autograd enabled it is one {@link #linear} per matrix, recorded as usual.
+     */
+    public static Tensor[] linearMany(Tensor x, Tensor... ws) {
+        Tensor[] ys = new Tensor[ws.length];
+        if (Autograd.isEnabled() || x.dtype() == DType.F64 || ws.length == 1) {
+            for (int j = 0; j < ws.length; j++) {
+                ys[j] = linear(x, ws[j], null);
+            }
+            return ys;
+        }
+        Dispatch.computeType("linear", x, null);
+        Weights[] wts = new Weights[ws.length];
+        ai.kestrel.kernels.Buf[] bufs = new ai.kestrel.kernels.Buf[ws.length];
+        int m = Dispatch.rows(x);
+        for (int j = 0; j < ws.length; j++) {
+            if (ws[j].dtype() == DType.F64) {
+                throw new IllegalArgumentException("linear: F64 weights need F64 input, got " + x.dtype());
+            }
+            wts[j] = weights(ws[j]);
+            Dispatch.lastDim("linear", "input", x, wts[j].k());
+            long[] outShape = x.shape();
+            outShape[outShape.length - 1] = wts[j].n();
+            ys[j] = Tensor.empty(x.dtype(), outShape);
+            bufs[j] = ys[j].buf();
+        }
+        Matmul.CPU.forwardMany(x.buf(), wts, null, bufs, m);
+        return ys;
+    }
+
     public static Tensor linear(Tensor x, Tensor w, Tensor bias) {
         Dispatch.computeType("linear", x, bias);
         boolean ref = x.dtype() == DType.F64;

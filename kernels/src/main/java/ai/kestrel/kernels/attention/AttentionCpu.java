@@ -69,7 +69,10 @@ final class AttentionCpu implements Attention {
         MemorySegment lse = lseb == null ? null : lseb.requireF32("lse", (long) m.b() * m.h() * m.tq()).seg();
         float sc = (float) scaleD;
         int rows = m.b() * m.h() * m.tq();
-        Parallel.range(rows, 1, (lo, hi) -> {
+        // a row reads up to tk keys and values of p floats: rows over short caches (decoding at the start of a
+        // sequence) are too little work to hand to another thread one by one
+        int grain = (int) Math.max(1, (64L << 10) / ((long) m.tk() * p));
+        Parallel.range(rows, grain, (lo, hi) -> {
             float[] qr = new float[p];
             float[] acc = new float[p];
             float[] s = new float[BLOCK];

@@ -25,33 +25,108 @@ final class Gemv {
     }
 
     static void forward(Buf xb, Weights w, Buf bias, Buf yb, int m) {
-        int n = w.n();
-        int k = w.k();
+        forwardMany(xb, new Weights[] {w}, new Buf[] {bias}, new Buf[] {yb}, m);
+    }
+
+    /**
+     * {@code ys[j] = x·ws[j]ᵀ + biases[j]} for matrices that share {@code x} (and so their {@code k}), in one
+     * parallel job over all their weight rows: a decode step's projections of one input (q, k, v and the SSM's
+     * in_proj; the MLP's gate and up) then cost one hand-off to the pool instead of one each. {@code biases}
+     * may be {@code null} or hold {@code null}s.
+     */
+    static void forwardMany(Buf xb, Weights[] ws, Buf[] biases, Buf[] ys, int m) {
+        int k = ws[0].k();
         float[] x = new float[m * k];
         MemorySegment.copy(xb.seg(), Buf.F32, 0, x, 0, m * k);
-        MemorySegment y = yb.seg();
-        MemorySegment bs = bias == null ? null : bias.seg();
-        int quads = (n + ROWS - 1) / ROWS;
-        // grain: enough quads per chunk that a chunk streams at least ~256 KB of weights
-        int grain = (int) Math.max(1, (256L << 10) / Math.max(1, ROWS * w.rowBytes()));
-        float[] xp = m == 1 && GemvFused.fuses(w.format()) ? GemvFused.prepare(w.format(), x, k) : x;
-        boolean rows = m > 1 && GemvFused.fusesRows(w.format());
-        // the multi-row kernel's view of x: its rows, and what the kernel reads of each (BF16: evens then odds)
-        float[][] xr = new float[rows ? m : 0][];
-        float[][] xrp = new float[rows ? m : 0][];
-        for (int i = 0; i < xr.length; i++) {
-            xr[i] = java.util.Arrays.copyOfRange(x, i * k, (i + 1) * k);
-            xrp[i] = GemvFused.prepare(w.format(), xr[i], k);
+        Part[] parts = new Part[ws.length];
+        int quads = 0;
+        long maxRowBytes = 1;
+        for (int j = 0; j < ws.length; j++) {
+            Weights w = ws[j];
+            if (w.k() != k) {
+                throw new IllegalArgumentException("matrices of one call share x: k " + w.k() + " != " + k);
+            }
+            Part same = null;
+            for (int i = 0; i < j; i++) {
+                if (parts[i].w.format() == w.format()) {
+                    same = parts[i];
+                }
+            }
+            Buf bias = biases == null ? null : biases[j];
+            parts[j] = new Part(w, bias == null ? null : bias.seg(), ys[j].seg(), quads, x, m, same);
+            quads += (w.n() + ROWS - 1) / ROWS;
+            maxRowBytes = Math.max(maxRowBytes, w.rowBytes());
         }
+        // grain: enough quads per chunk that a chunk streams at least ~256 KB of weights
+        int grain = (int) Math.max(1, (256L << 10) / (ROWS * maxRowBytes));
         Parallel.range(quads, grain, (lo, hi) -> {
-            float[] tile = null; // the decode-to-tile path's buffer, only where it is taken
-            float[] out = new float[ROWS * 4];
-            float[][] xs = new float[4][]; // the multi-row kernel's four rows of x (and what it reads of them)
-            float[][] xps = new float[4][];
+            Scratch s = new Scratch();
+            for (Part p : parts) {
+                int end = p.first + (p.w.n() + ROWS - 1) / ROWS;
+                int a = Math.max(lo, p.first);
+                int b = Math.min(hi, end);
+                if (a < b) {
+                    p.run(a - p.first, b - p.first, x, m, s);
+                }
+            }
+        });
+    }
+
+    /** One chunk's buffers. */
+    private static final class Scratch {
+        float[] tile; // the decode-to-tile path's buffer, only where it is taken
+        final float[] out = new float[ROWS * 4];
+        final float[][] xs = new float[4][]; // the multi-row kernel's four rows of x (and what it reads of them)
+        final float[][] xps = new float[4][];
+    }
+
+    /** One matrix of a {@link #forwardMany} call: its quads start at {@code first} in the job's numbering. */
+    private static final class Part {
+        final Weights w;
+        final MemorySegment bias;
+        final MemorySegment y;
+        final int first;
+        final boolean fused;
+        final boolean rows;
+        final float[] xp;
+        final float[][] xr;
+        final float[][] xrp;
+
+        Part(Weights w, MemorySegment bias, MemorySegment y, int first, float[] x, int m, Part sameFormat) {
+            this.w = w;
+            this.bias = bias;
+            this.y = y;
+            this.first = first;
+            int k = w.k();
+            fused = m == 1 && GemvFused.fuses(w.format());
+            rows = m > 1 && GemvFused.fusesRows(w.format());
+            if (sameFormat != null) {
+                // what the kernels read of x depends only on the format: share it
+                xp = sameFormat.xp;
+                xr = sameFormat.xr;
+                xrp = sameFormat.xrp;
+                return;
+            }
+            xp = fused ? GemvFused.prepare(w.format(), x, k) : x;
+            // the multi-row kernel's view of x: its rows, and what the kernel reads of each (BF16: evens then odds)
+            xr = new float[rows ? m : 0][];
+            xrp = new float[rows ? m : 0][];
+            for (int i = 0; i < xr.length; i++) {
+                xr[i] = java.util.Arrays.copyOfRange(x, i * k, (i + 1) * k);
+                xrp[i] = GemvFused.prepare(w.format(), xr[i], k);
+            }
+        }
+
+        /** Quads {@code [lo, hi)} of this matrix. */
+        void run(int lo, int hi, float[] x, int m, Scratch s) {
+            int n = w.n();
+            int k = w.k();
+            MemorySegment bs = bias;
+            float[] out = s.out;
             for (int q = lo; q < hi; q++) {
                 int n0 = q * ROWS;
                 int nr = Math.min(ROWS, n - n0);
-                if (m == 1 && nr == ROWS && GemvFused.fuses(w.format())) {
+                if (fused && nr == ROWS) {
                     // one row of x: dot the stored bytes directly, a single pass over memory
                     GemvFused.dot4(w.format(), w.data(), n0 * w.rowBytes(), w.rowBytes(), x, xp, k, out);
                     for (int r = 0; r < ROWS; r++) {
@@ -65,10 +140,10 @@ final class Gemv {
                         int mm = Math.min(4, m - m0);
                         for (int i = 0; i < 4; i++) {
                             int src = m0 + Math.min(i, mm - 1); // rows past the end repeat the last; their results are dropped
-                            xs[i] = xr[src];
-                            xps[i] = xrp[src];
+                            s.xs[i] = xr[src];
+                            s.xps[i] = xrp[src];
                         }
-                        GemvFused.rows(w.format(), w.data(), n0 * w.rowBytes(), w.rowBytes(), xs, xps, k, out);
+                        GemvFused.rows(w.format(), w.data(), n0 * w.rowBytes(), w.rowBytes(), s.xs, s.xps, k, out);
                         for (int i = 0; i < mm; i++) {
                             for (int r = 0; r < ROWS; r++) {
                                 float v = out[i * 4 + r];
@@ -78,9 +153,10 @@ final class Gemv {
                     }
                     continue;
                 }
-                if (tile == null) {
-                    tile = Gemm.buffer(1, ROWS * k);
+                if (s.tile == null || s.tile.length < ROWS * k) {
+                    s.tile = Gemm.buffer(1, ROWS * k);
                 }
+                float[] tile = s.tile;
                 for (int r = 0; r < nr; r++) {
                     Dequant.decode(w, n0 + r, 0, k, tile, r * k);
                 }
@@ -104,7 +180,7 @@ final class Gemv {
                     }
                 }
             }
-        });
+        }
     }
 
     /** {@code out[r] = x[xo..xo+k) · tile row r} for the four tile rows. */

@@ -18,6 +18,17 @@ public interface Matmul {
     /** {@code y = x·Wᵀ + bias}; {@code bias} may be {@code null}. */
     void forward(Buf x, Weights w, Buf bias, Buf y, int m);
 
+    /**
+     * {@code ys[j] = x·ws[j]ᵀ + biases[j]} for several matrices that share {@code x} (all with the same
+     * {@code k}); {@code biases} may be {@code null} or hold {@code null}s. The same as one {@link #forward} per
+     * matrix (the same kernels); an implementation may run them as one job (the CPU kernel does when decoding).
+     */
+    default void forwardMany(Buf x, Weights[] ws, Buf[] biases, Buf[] ys, int m) {
+        for (int j = 0; j < ws.length; j++) {
+            forward(x, ws[j], biases == null ? null : biases[j], ys[j], m);
+        }
+    }
+
     /** {@code dx = dy·W}, or {@code dx += dy·W} when {@code accumulate}. */
     void backwardInput(Buf dy, Weights w, Buf dx, int m, boolean accumulate);
 

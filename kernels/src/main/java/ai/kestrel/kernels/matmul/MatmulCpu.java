@@ -41,6 +41,30 @@ final class MatmulCpu implements Matmul {
     }
 
     @Override
+    public void forwardMany(Buf x, Weights[] ws, Buf[] biases, Buf[] ys, int m) {
+        if (ws.length != ys.length || (biases != null && biases.length != ws.length)) {
+            throw new IllegalArgumentException(ws.length + " matrices, " + ys.length + " outputs, " + (biases == null ? 0 : biases.length) + " biases");
+        }
+        int k = ws[0].k();
+        x.requireF32("x", (long) m * k);
+        for (int j = 0; j < ws.length; j++) {
+            check(ws[j]);
+            if (ws[j].k() != k) {
+                throw new IllegalArgumentException("matrix " + j + " has k = " + ws[j].k() + ", matrix 0 has " + k + ": they must share x");
+            }
+            ys[j].requireF32("y", (long) m * ws[j].n());
+            if (biases != null && biases[j] != null) {
+                biases[j].requireF32("bias", ws[j].n());
+            }
+        }
+        if (m == 0 || m > GEMV_MAX_ROWS || ws.length == 1) {
+            Matmul.super.forwardMany(x, ws, biases, ys, m);
+        } else {
+            Gemv.forwardMany(x, ws, biases, ys, m);
+        }
+    }
+
+    @Override
     public void backwardInput(Buf dy, Weights w, Buf dx, int m, boolean accumulate) {
         check(w);
         int n = w.n();

@@ -65,6 +65,45 @@ class MatmulTest {
         }
     }
 
+    /**
+     * Several matrices sharing x in one call: each output equals the reference's, and one {@link Matmul#forward}
+     * per matrix to the last bit or two (same kernel per weight row, only the job is shared); mixed
+     * formats, odd row counts (partial quads), some biases missing.
+     */
+    @ParameterizedTest(name = "seed={0} M={1} K={2}")
+    @org.junit.jupiter.params.provider.CsvSource({"1, 1, 64", "2, 1, 1280", "3, 3, 64", "4, 8, 320", "5, 16, 192", "6, 17, 64"})
+    void forwardManyMatchesOneCallPerMatrix(long seed, int m, int k) {
+        try (Arena arena = Arena.ofShared()) {
+            SplittableRandom rnd = new SplittableRandom(seed);
+            WeightFormat[] formats = {WeightFormat.BF16, WeightFormat.Q8_0, WeightFormat.BF16, WeightFormat.F32, WeightFormat.F16, WeightFormat.NF4};
+            int[] ns = {37, 300, 4, 1, 66, 128};
+            Weights[] ws = new Weights[ns.length];
+            Buf[] biases = new Buf[ns.length];
+            Buf[] ys = new Buf[ns.length];
+            for (int j = 0; j < ns.length; j++) {
+                ws[j] = Codecs.encode(arena, Twin.normal(rnd, ns[j] * k, 1), ns[j], k, formats[j]);
+                biases[j] = j % 2 == 0 ? Twin.randn(arena, rnd, ns[j]) : null;
+                ys[j] = Buf.allocF32(arena, (long) m * ns[j]);
+            }
+            Buf x = Twin.randn(arena, rnd, m * k);
+            Matmul.CPU.forwardMany(x, ws, biases, ys, m);
+            for (int j = 0; j < ns.length; j++) {
+                String c = "seed=" + seed + " matrix " + j + " " + formats[j] + " M=" + m + " N=" + ns[j] + " K=" + k;
+                Buf one = Buf.allocF32(arena, (long) m * ns[j]);
+                Buf ref = Buf.allocF32(arena, (long) m * ns[j]);
+                Matmul.CPU.forward(x, ws[j], biases[j], one, m);
+                Matmul.REF.forward(x, ws[j], biases[j], ref, m);
+                // the same kernel per weight row: equal but for the order of reduceLanes, which the JIT tier picks
+                Twin.assertClose(c + " vs one call", one, ys[j], 1e-6, 1e-6);
+                Twin.assertClose(c + " vs reference", ref, ys[j], tol(k), 1e-5);
+            }
+            Weights other = Codecs.encode(arena, Twin.normal(rnd, 4 * (k + 32), 1), 4, k + 32, WeightFormat.F32);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> Matmul.CPU.forwardMany(x, new Weights[] {ws[0], other}, null, new Buf[] {ys[0], Buf.allocF32(arena, 4L * m)}, m));
+            assertTrue(e.getMessage().contains("share x"), e.getMessage());
+        }
+    }
+
     @ParameterizedTest(name = "seed={0} {1} M={2} N={3} K={4}")
     @MethodSource("shapes")
     void backwardInputMatchesReference(long seed, WeightFormat f, int m, int n, int k) {

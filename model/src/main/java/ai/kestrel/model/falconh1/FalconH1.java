@@ -247,22 +247,33 @@ public final class FalconH1 implements LanguageModel {
         FalconH1Layer w = layers[i];
         var mup = config.mup();
         Tensor h = Norms.rmsNorm(x, w.inputNorm(), config.rmsNormEps());
-        Tensor mamba = scaled(mamba(i, w, h, cache), mult(mup.ssmOut()));
-        Tensor attn = scaled(attention(i, w, scaled(h, mult(mup.attentionIn())), cache, start), mult(mup.attentionOut()));
+        // without gradients or an adapter, the projections of one input run as one job of the kernel pool
+        boolean fuse = adapter == null && !Autograd.isEnabled();
+        Tensor[] inputs = null; // in_proj, q, k, v of the same input
+        if (fuse && mult(mup.ssmIn()) == mult(mup.attentionIn())) {
+            inputs = Linalg.linearMany(scaled(h, mult(mup.ssmIn())), w.inProj(), w.q(), w.k(), w.v());
+        }
+        Tensor mamba = scaled(mamba(i, w, h, cache, inputs == null ? null : inputs[0]), mult(mup.ssmOut()));
+        Tensor attn = scaled(attention(i, w, scaled(h, mult(mup.attentionIn())), cache, start, inputs), mult(mup.attentionOut()));
         x = Arith.add(x, Arith.add(mamba, attn));
         Tensor f = Norms.rmsNorm(x, w.preFfNorm(), config.rmsNormEps());
-        Tensor g = Activations.silu(scaled(linear(i, "feed_forward.gate_proj", f, w.gate()), mult(mup.mlp().get(0))));
-        Tensor ff = scaled(linear(i, "feed_forward.down_proj", Arith.mul(linear(i, "feed_forward.up_proj", f, w.up()), g), w.down()), mult(mup.mlp().get(1)));
+        Tensor[] gateUp = fuse ? Linalg.linearMany(f, w.gate(), w.up())
+                : new Tensor[] {linear(i, "feed_forward.gate_proj", f, w.gate()), linear(i, "feed_forward.up_proj", f, w.up())};
+        Tensor g = Activations.silu(scaled(gateUp[0], mult(mup.mlp().get(0))));
+        Tensor ff = scaled(linear(i, "feed_forward.down_proj", Arith.mul(gateUp[1], g), w.down()), mult(mup.mlp().get(1)));
         return Arith.add(x, ff);
     }
 
-    private Tensor mamba(int i, FalconH1Layer w, Tensor h, FalconH1Cache cache) {
+    /** The Mamba-2 mixer on {@code h}; {@code proj} is its in_proj output when already computed, else null. */
+    private Tensor mamba(int i, FalconH1Layer w, Tensor h, FalconH1Cache cache, Tensor proj) {
         FalconH1Config c = config;
         int b = h.dim(0);
         int t = h.dim(1);
         int dSsm = c.dSsm();
         int gn = c.mambaGroups() * c.mambaDState();
-        Tensor proj = linear(i, "mamba.in_proj", scaled(h, mult(c.mup().ssmIn())), w.inProj());
+        if (proj == null) {
+            proj = linear(i, "mamba.in_proj", scaled(h, mult(c.mup().ssmIn())), w.inProj());
+        }
         if (mupVector != null) {
             proj = Arith.mul(proj, mupVector);
         }
@@ -294,15 +305,16 @@ public final class FalconH1 implements LanguageModel {
         return Linalg.linear(gated, w.outProj(), null);
     }
 
-    private Tensor attention(int i, FalconH1Layer w, Tensor h, FalconH1Cache cache, int start) {
+    /** Attention on {@code h}; {@code inputs} holds its q, k and v projections at 1..3 when already computed, else null. */
+    private Tensor attention(int i, FalconH1Layer w, Tensor h, FalconH1Cache cache, int start, Tensor[] inputs) {
         FalconH1Config c = config;
         int b = h.dim(0);
         int t = h.dim(1);
         int hd = c.headDim();
         double theta = c.ropeTheta();
-        Tensor qLin = linear(i, "self_attn.q_proj", h, w.q()).view(b, t, c.numAttentionHeads(), hd);
-        Tensor kLin = scaled(linear(i, "self_attn.k_proj", h, w.k()), mult(c.mup().key())).view(b, t, c.numKeyValueHeads(), hd);
-        Tensor v = linear(i, "self_attn.v_proj", h, w.v()).view(b, t, c.numKeyValueHeads(), hd);
+        Tensor qLin = (inputs != null ? inputs[1] : linear(i, "self_attn.q_proj", h, w.q())).view(b, t, c.numAttentionHeads(), hd);
+        Tensor kLin = scaled(inputs != null ? inputs[2] : linear(i, "self_attn.k_proj", h, w.k()), mult(c.mup().key())).view(b, t, c.numKeyValueHeads(), hd);
+        Tensor v = (inputs != null ? inputs[3] : linear(i, "self_attn.v_proj", h, w.v())).view(b, t, c.numKeyValueHeads(), hd);
         double scale = 1.0 / Math.sqrt(hd);
         if (cache != null && !cache.uniform()) {
             return linear(i, "self_attn.o_proj", raggedStep(i, qLin, kLin, v, cache, scale).view(b, t, c.numAttentionHeads() * hd), w.o());
