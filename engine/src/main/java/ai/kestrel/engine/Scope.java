@@ -27,11 +27,6 @@ import java.util.concurrent.atomic.AtomicLong;
  * garbage collector reclaims (convenient in jshell; training code should always open scopes).
  *
  * <p>Using a tensor after its scope closed throws {@link IllegalStateException}; it never reads freed memory.
- *
- * <p>Where the JVM grants {@code ai.kestrel.engine} native access (the launcher and the builds do), an
- * {@link #open()} scope's memory is confined to the thread that opened it, like a confined {@link Arena}: it is
- * then cheap to close (a shared arena's close stops every thread), and the kernel pool still reads it through
- * {@link Tensor#kernelSegment()}. Tensors that other threads use belong in a {@link #detached} scope.
  */
 public final class Scope implements AutoCloseable {
     private static final ThreadLocal<ArrayDeque<Scope>> STACK = ThreadLocal.withInitial(ArrayDeque::new);
@@ -40,11 +35,6 @@ public final class Scope implements AutoCloseable {
     /** Below this, {@link #allocateUninitialized} zeroes like {@link #allocate}: the C call would cost more. */
     private static final long NATIVE_MIN = 16 * 1024;
     private static final boolean POISON = Boolean.getBoolean("kestrel.poison");
-    /**
-     * Whether {@link #open()} scopes are confined to their thread: only where the engine has native access, which
-     * {@link Tensor#kernelSegment()} needs to hand the kernel pool an unconfined alias of their memory.
-     */
-    static final boolean CONFINED = Scope.class.getModule().isNativeAccessEnabled();
     private static final MethodHandle ALIGNED_ALLOC;
     private static final MethodHandle FREE;
 
@@ -87,7 +77,7 @@ public final class Scope implements AutoCloseable {
 
     /** Opens a scope and makes it this thread's current one until it is closed. */
     public static Scope open() {
-        Scope s = new Scope(CONFINED ? Arena.ofConfined() : Arena.ofShared(), "scope", true);
+        Scope s = new Scope(Arena.ofShared(), "scope", true);
         STACK.get().push(s);
         return s;
     }

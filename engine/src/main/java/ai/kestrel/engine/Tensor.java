@@ -235,38 +235,11 @@ public final class Tensor {
         throw new IllegalStateException("tensor is on " + device + ", not on the host");
     }
 
-    /**
-     * The host memory behind this tensor as a kernel reads it: the same bytes, open to the kernel pool's threads
-     * for as long as this tensor's scope is. Tensors of a {@link Scope#open()} scope live in memory confined to
-     * the thread that opened it (closing a thread-confined arena is cheap; closing a shared one stops every
-     * thread: ~150 µs, measured, and a decode step closes one per layer); a kernel that spreads over the pool
-     * gets an unconfined alias of it, checked here (scope alive, this thread the owner) and used only while the
-     * op that asked for it runs on this thread.
-     *
-     * @throws IllegalStateException if the scope is closed
-     * @throws WrongThreadException if the memory is confined to another thread
-     */
-    public MemorySegment kernelSegment() {
-        MemorySegment s = segment();
-        if (!Scope.CONFINED || !s.isNative()) {
-            return s;
-        }
-        if (!s.scope().isAlive()) {
-            throw new IllegalStateException("tensor used after its scope '" + scope.name() + "' was closed");
-        }
-        if (!s.isAccessibleBy(Thread.currentThread())) {
-            throw new WrongThreadException("tensor of scope '" + scope.name() + "' used from " + Thread.currentThread().getName()
-                    + ", not the thread that opened the scope");
-        }
-        MemorySegment alias = MemorySegment.ofAddress(s.address()).reinterpret(s.byteSize());
-        return s.isReadOnly() ? alias.asReadOnly() : alias;
-    }
-
-    /** This tensor as a kernel buffer ({@link #kernelSegment()}); F32 and F64 only. */
+    /** This tensor as a kernel buffer; F32 and F64 only. */
     public Buf buf() {
         return switch (dtype) {
-            case F32 -> Buf.f32(kernelSegment());
-            case F64 -> Buf.f64(kernelSegment());
+            case F32 -> Buf.f32(segment());
+            case F64 -> Buf.f64(segment());
             default -> throw new IllegalStateException("a " + dtype + " tensor is not a float32/float64 buffer");
         };
     }

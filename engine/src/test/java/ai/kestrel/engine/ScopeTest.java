@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.lang.foreign.MemorySegment;
 import org.junit.jupiter.api.Test;
 
 class ScopeTest {
@@ -84,54 +83,5 @@ class ScopeTest {
         Tensor t = Tensor.zeros(DType.F32, 2);
         assertSame(Scope.global(), t.scope());
         assertThrows(IllegalStateException.class, () -> Scope.global().close());
-    }
-
-    @Test
-    void openScopesAreConfinedToTheirThreadAndKernelsStillSeeTheirMemory() throws Exception {
-        assertTrue(Scope.CONFINED, "the build grants ai.kestrel.engine native access");
-        Tensor t;
-        try (Scope s = Scope.open()) {
-            t = Tensor.of(new float[] {1, 2, 3, 4, 5, 6, 7, 8}, 8);
-            float[] got = new float[1];
-            assertEquals(8f, t.kernelSegment().getAtIndex(ai.kestrel.kernels.Buf.F32, 7));
-            MemorySegment alias = t.kernelSegment();
-            Thread reader = new Thread(() -> got[0] = alias.getAtIndex(ai.kestrel.kernels.Buf.F32, 6));
-            reader.start();
-            reader.join();
-            assertEquals(7f, got[0], "an alias taken by the owner is readable by a worker");
-            Throwable[] seen = new Throwable[2];
-            Thread stranger = new Thread(() -> {
-                try {
-                    t.segment().getAtIndex(ai.kestrel.kernels.Buf.F32, 0);
-                } catch (Throwable e) {
-                    seen[0] = e;
-                }
-                try {
-                    t.kernelSegment();
-                } catch (Throwable e) {
-                    seen[1] = e;
-                }
-            });
-            stranger.start();
-            stranger.join();
-            assertTrue(seen[0] instanceof WrongThreadException, "confined: " + seen[0]);
-            assertTrue(seen[1] instanceof WrongThreadException, "no alias for a stranger: " + seen[1]);
-            assertTrue(seen[1].getMessage().contains("scope"), seen[1].getMessage());
-        }
-        IllegalStateException closed = assertThrows(IllegalStateException.class, t::kernelSegment);
-        assertTrue(closed.getMessage().contains("closed"), closed.getMessage());
-        assertThrows(IllegalStateException.class, () -> t.segment().get(java.lang.foreign.ValueLayout.JAVA_BYTE, 0));
-        // detached scopes stay shared: any thread may use their tensors
-        try (Scope w = Scope.detached("weights")) {
-            Tensor d;
-            try (var in = w.enter()) {
-                d = Tensor.of(new float[] {3, 4}, 2);
-            }
-            float[] got = new float[1];
-            Thread other = new Thread(() -> got[0] = d.segment().getAtIndex(ai.kestrel.kernels.Buf.F32, 1));
-            other.start();
-            other.join();
-            assertEquals(4f, got[0]);
-        }
     }
 }

@@ -47,7 +47,7 @@ public final class Casts {
         if ((from == DType.BF16 || from == DType.F16 || from == DType.Q8_0 || from == DType.NF4) && to == DType.F32) {
             int k = t.dim(-1);
             int rows = Math.toIntExact(t.numel() / k);
-            Weights w = new Weights(Linalg.format(from), rows, k, t.kernelSegment());
+            Weights w = new Weights(Linalg.format(from), rows, k, t.segment());
             Tensor y = Tensor.empty(DType.F32, t.shape());
             float[] row = new float[k];
             for (int r = 0; r < rows; r++) {

@@ -27,10 +27,10 @@ public final class Embeddings {
         long[] shape = Arrays.copyOf(ids.shape(), ids.rank() + 1);
         shape[ids.rank()] = d;
         Tensor y = Tensor.empty(ref ? DType.F64 : DType.F32, shape);
-        k.gather(w, ids.kernelSegment(), m, y.buf());
+        k.gather(w, ids.segment(), m, y.buf());
         return Autograd.record(y, "embedding", (g, needs) -> {
             Tensor dt = Tensor.zerosLike(table);
-            k.scatterAdd(g.buf(), ids.kernelSegment(), m, dt.buf(), w.n(), d);
+            k.scatterAdd(g.buf(), ids.segment(), m, dt.buf(), w.n(), d);
             return new Tensor[] {dt, null};
         }, table, ids);
     }

@@ -19,7 +19,7 @@ public final class Linalg {
         if (w.rank() != 2) {
             throw new IllegalArgumentException("a weight matrix must be 2-D (N, K), got shape " + Arrays.toString(w.shape()));
         }
-        return new Weights(format(w.dtype()), w.dim(0), w.dim(1), w.kernelSegment());
+        return new Weights(format(w.dtype()), w.dim(0), w.dim(1), w.segment());
     }
 
     /** The kernel weight format of a dtype. */

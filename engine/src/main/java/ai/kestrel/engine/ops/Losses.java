@@ -30,7 +30,7 @@ public final class Losses {
         }
         Tensor perRow = Tensor.zeros(logits.dtype(), rows);
         Tensor lse = Tensor.zeros(logits.dtype(), rows);
-        int count = k.forward(logits.buf(), labels.kernelSegment(), rows, v, perRow.buf(), lse.buf());
+        int count = k.forward(logits.buf(), labels.segment(), rows, v, perRow.buf(), lse.buf());
         double sum = 0;
         for (int r = 0; r < rows; r++) {
             sum += perRow.getDouble(r);
@@ -40,7 +40,7 @@ public final class Losses {
         return Autograd.record(y, "crossEntropy", (g, needs) -> {
             Tensor d = Tensor.zerosLike(logits);
             double scale = count == 0 ? 0 : g.getDouble(0) / count;
-            k.backward(logits.buf(), labels.kernelSegment(), lse.buf(), scale, d.buf(), rows, v);
+            k.backward(logits.buf(), labels.segment(), lse.buf(), scale, d.buf(), rows, v);
             return new Tensor[] {d, null};
         }, logits, labels);
     }

@@ -48,6 +48,8 @@ public final class FalconH1 implements LanguageModel {
     private final Tensor mupVector;
     private final Scope weights;
     private final String source;
+    /** Inputs of at most this many tokens (batch x length) run all layers in the caller's scope. */
+    private static final int LAYER_SCOPE_MIN_TOKENS = 8;
     private volatile ai.kestrel.model.lora.Lora adapter;
     private volatile boolean checkpointing;
 
@@ -219,7 +221,9 @@ public final class FalconH1 implements LanguageModel {
         }
         var mup = config.mup();
         Tensor x = scaled(Embeddings.lookup(embed, ids), mult(mup.embedding()));
-        boolean release = !Autograd.isEnabled();
+        // per-layer scopes bound a prompt's memory to one layer's activations; a few tokens need no bound, and
+        // closing a (shared) scope stops every thread for ~150 µs: 66 of them were 10 ms of each decode step
+        boolean release = !Autograd.isEnabled() && (long) ids.dim(0) * ids.dim(1) > LAYER_SCOPE_MIN_TOKENS;
         for (int i = 0; i < layers.length; i++) {
             if (release) {
                 Scope outer = Scope.current();
