@@ -44,39 +44,6 @@ public final class Linalg {
      * @return (..., N). Gradients flow to {@code x} always, to {@code w} and {@code bias} when they require them
      *         (a quantized or 16-bit weight is frozen: it cannot require a gradient).
      */
-    /**
-     * {@code x·ws[j]ᵀ} for several weight matrices of one input, without gradients: the same values as one
-     * {@link #linear} per matrix, computed in one pass of the kernel pool when {@code x} has few rows (decoding:
-     * a layer's q, k, v and in_proj, or its gate and up, then cost one hand-off instead of one each). With
-     * autograd enabled it is one {@link #linear} per matrix, recorded as usual.
-     */
-    public static Tensor[] linearMany(Tensor x, Tensor... ws) {
-        Tensor[] ys = new Tensor[ws.length];
-        if (Autograd.isEnabled() || x.dtype() == DType.F64 || ws.length == 1) {
-            for (int j = 0; j < ws.length; j++) {
-                ys[j] = linear(x, ws[j], null);
-            }
-            return ys;
-        }
-        Dispatch.computeType("linear", x, null);
-        Weights[] wts = new Weights[ws.length];
-        ai.kestrel.kernels.Buf[] bufs = new ai.kestrel.kernels.Buf[ws.length];
-        int m = Dispatch.rows(x);
-        for (int j = 0; j < ws.length; j++) {
-            if (ws[j].dtype() == DType.F64) {
-                throw new IllegalArgumentException("linear: F64 weights need F64 input, got " + x.dtype());
-            }
-            wts[j] = weights(ws[j]);
-            Dispatch.lastDim("linear", "input", x, wts[j].k());
-            long[] outShape = x.shape();
-            outShape[outShape.length - 1] = wts[j].n();
-            ys[j] = Tensor.empty(x.dtype(), outShape);
-            bufs[j] = ys[j].buf();
-        }
-        Matmul.CPU.forwardMany(x.buf(), wts, null, bufs, m);
-        return ys;
-    }
-
     public static Tensor linear(Tensor x, Tensor w, Tensor bias) {
         Dispatch.computeType("linear", x, bias);
         boolean ref = x.dtype() == DType.F64;
@@ -87,14 +54,11 @@ public final class Linalg {
         Weights wt = weights(w);
         int n = wt.n();
         int kk = wt.k();
-        Dispatch.lastDim("linear", "input", x, kk);
+        Tensor y = output(x, wt);
         if (bias != null) {
             Dispatch.shape("linear", "bias", bias, n);
         }
         int m = Dispatch.rows(x);
-        long[] outShape = x.shape();
-        outShape[outShape.length - 1] = n;
-        Tensor y = Tensor.empty(x.dtype(), outShape);
         k.forward(x.buf(), wt, Dispatch.buf(bias), y.buf(), m);
         return Autograd.record(y, "linear", (g, needs) -> {
             Tensor dx = null;
@@ -114,5 +78,39 @@ public final class Linalg {
             }
             return new Tensor[] {dx, dw, db};
         }, x, w, bias);
+    }
+
+    /**
+     * {@code x·ws[j]ᵀ} for several weight matrices of one input, without gradients: the same values as one
+     * {@link #linear} per matrix, computed in one pass of the kernel pool when {@code x} has few rows (decoding:
+     * a layer's q, k, v and in_proj, or its gate and up, then cost one hand-off instead of one each). With
+     * autograd enabled, F64 input or F64 weights it is one {@link #linear} per matrix, recorded and checked as usual.
+     */
+    public static Tensor[] linearMany(Tensor x, Tensor... ws) {
+        Tensor[] ys = new Tensor[ws.length];
+        if (Autograd.isEnabled() || x.dtype() == DType.F64 || ws.length == 1 || Arrays.stream(ws).anyMatch(w -> w.dtype() == DType.F64)) {
+            for (int j = 0; j < ws.length; j++) {
+                ys[j] = linear(x, ws[j], null);
+            }
+            return ys;
+        }
+        Dispatch.computeType("linear", x, null);
+        Weights[] wts = new Weights[ws.length];
+        ai.kestrel.kernels.Buf[] bufs = new ai.kestrel.kernels.Buf[ws.length];
+        for (int j = 0; j < ws.length; j++) {
+            wts[j] = weights(ws[j]);
+            ys[j] = output(x, wts[j]);
+            bufs[j] = ys[j].buf();
+        }
+        Matmul.CPU.forwardMany(x.buf(), wts, null, bufs, Dispatch.rows(x));
+        return ys;
+    }
+
+    /** The output of {@code x (..., K)} times {@code wt (N, K)}ᵀ: an empty {@code (..., N)}, after checking K. */
+    private static Tensor output(Tensor x, Weights wt) {
+        Dispatch.lastDim("linear", "input", x, wt.k());
+        long[] outShape = x.shape();
+        outShape[outShape.length - 1] = wt.n();
+        return Tensor.empty(x.dtype(), outShape);
     }
 }

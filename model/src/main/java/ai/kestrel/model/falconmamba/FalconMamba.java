@@ -144,9 +144,7 @@ public final class FalconMamba implements LanguageModel {
             }
         }
         Tensor x = Embeddings.lookup(embed, ids);
-        // per-layer scopes bound a prompt's memory to one layer's activations and let the allocator reuse it layer
-        // after layer; one token needs neither, and closing a (shared) scope stops every thread for ~150 µs: 66 of
-        // them were 10 ms of each decode step. (Eight rows without them ran 15.6-16.0 -> 9.0-12.9 tok/s.)
+        // per-layer scopes as in FalconH1.forward: none for a single token (closing one stops every thread, ~150 µs)
         boolean release = !Autograd.isEnabled() && (long) ids.dim(0) * ids.dim(1) > LAYER_SCOPE_MIN_TOKENS;
         for (int i = 0; i < layers.length; i++) {
             if (release) {

@@ -67,8 +67,8 @@ class LoraTest {
             assertEquals(8 * model.numLayers(), lora.modules().size());
             model.setAdapter(lora);
             // B starts at zero (PEFT's init): the model computes what it did. Not bit for bit: a float
-            // reduceLanes(ADD) sums its lanes in an order the JIT tier decides (interpreted: in sequence; C2: as a
-            // tree), so two calls of the same kernel can differ in the last bit while the JIT warms up.
+            // reduceLanes(ADD) does not fix the order it sums lanes in, so two calls of the same kernel can differ in
+            // the last bit while the JIT recompiles it (this test failed alone when it demanded equal bits).
             float[][] fresh = model.logits(IDS);
             for (int t = 0; t < IDS.length; t++) {
                 assertArrayEquals(base[t], fresh[t], SAME, "position " + t);
