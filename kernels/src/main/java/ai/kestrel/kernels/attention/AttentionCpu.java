@@ -68,6 +68,10 @@ final class AttentionCpu implements Attention {
         MemorySegment o = ob.requireF32("o", (long) m.b() * m.tq() * m.h() * p).seg();
         MemorySegment lse = lseb == null ? null : lseb.requireF32("lse", (long) m.b() * m.h() * m.tq()).seg();
         float sc = (float) scaleD;
+        if (m.tq() >= QROWS && p % F.length() == 0) {
+            forwardBlocked(q, k, v, o, lse, m, sc);
+            return;
+        }
         int rows = m.b() * m.h() * m.tq();
         // a row reads up to tk keys and values of p floats: rows over short caches (decoding at the start of a
         // sequence) are too little work to hand to another thread one by one
@@ -116,6 +120,140 @@ final class AttentionCpu implements Attention {
                 }
             }
         });
+    }
+
+    /** Query rows per task of {@link #forwardBlocked}. */
+    static final int QROWS = 4;
+
+    /**
+     * The prompt path (at least {@link #QROWS} query rows, head width a multiple of the vector length): each
+     * key/value head's keys are first transposed ({@code kt[c][j]}), so that the scores of one query row against
+     * a block of one vector's worth of keys are {@code p} broadcast-FMAs with no reduction per key. A task takes
+     * {@link #QROWS} query rows of one head: each key vector loaded serves four rows, each value row four output
+     * accumulators. The online softmax runs once per block of keys and row (a vector max, a vector exp, a sum),
+     * not once per key.
+     */
+    private static void forwardBlocked(MemorySegment q, MemorySegment k, MemorySegment v, MemorySegment o, MemorySegment lse,
+                                       Dims m, float sc) {
+        int p = m.p();
+        int l = F.length();
+        int tk = m.tk();
+        int tkPad = (tk + l - 1) / l * l;
+        float[][] kt = new float[m.b() * m.kv()][];
+        Parallel.range(kt.length, 1, (lo, hi) -> {
+            float[] row = new float[p];
+            for (int t = lo; t < hi; t++) {
+                int bb = t / m.kv();
+                int g = t % m.kv();
+                float[] a = new float[p * tkPad]; // keys past tk stay zero (their scores are masked)
+                for (int j = 0; j < tk; j++) {
+                    MemorySegment.copy(k, Buf.F32, m.kOff(bb, j, g) * 4, row, 0, p);
+                    for (int c = 0; c < p; c++) {
+                        a[c * tkPad + j] = row[c];
+                    }
+                }
+                kt[t] = a;
+            }
+        });
+        int qBlocks = (m.tq() + QROWS - 1) / QROWS;
+        long vStride = (long) m.kv() * p * 4; // bytes from one key row to the next
+        Parallel.range(m.b() * m.h() * qBlocks, 1, (lo, hi) -> {
+            float[] q0 = new float[p], q1 = new float[p], q2 = new float[p], q3 = new float[p];
+            float[][] qr = {q0, q1, q2, q3};
+            float[] acc = new float[QROWS * p];
+            float[] e = new float[QROWS * l];
+            float[] max = new float[QROWS];
+            float[] sum = new float[QROWS];
+            for (int task = lo; task < hi; task++) {
+                int qb = task % qBlocks;
+                int hh = (task / qBlocks) % m.h();
+                int bb = task / (qBlocks * m.h());
+                int g = m.kvHead(hh);
+                float[] kth = kt[bb * m.kv() + g];
+                int i0 = qb * QROWS;
+                int nr = Math.min(QROWS, m.tq() - i0); // rows past the end repeat the last; their results are dropped
+                for (int r = 0; r < QROWS; r++) {
+                    float[] qrow = qr[r];
+                    MemorySegment.copy(q, Buf.F32, m.qOff(bb, i0 + Math.min(r, nr - 1), hh) * 4, qrow, 0, p);
+                    for (int c = 0; c < p; c++) {
+                        qrow[c] *= sc;
+                    }
+                    max[r] = Float.NEGATIVE_INFINITY;
+                    sum[r] = 0;
+                }
+                java.util.Arrays.fill(acc, 0f);
+                int lastAll = m.lastKey(i0 + nr - 1);
+                long vRow0 = m.kOff(bb, 0, g) * 4;
+                for (int j0 = 0; j0 <= lastAll; j0 += l) {
+                    FloatVector s0 = FloatVector.zero(F), s1 = FloatVector.zero(F), s2 = FloatVector.zero(F), s3 = FloatVector.zero(F);
+                    for (int c = 0; c < p; c++) {
+                        FloatVector kv = FloatVector.fromArray(F, kth, c * tkPad + j0);
+                        s0 = kv.fma(FloatVector.broadcast(F, q0[c]), s0);
+                        s1 = kv.fma(FloatVector.broadcast(F, q1[c]), s1);
+                        s2 = kv.fma(FloatVector.broadcast(F, q2[c]), s2);
+                        s3 = kv.fma(FloatVector.broadcast(F, q3[c]), s3);
+                    }
+                    softmaxBlock(s0, 0, j0, m.lastKey(i0 + Math.min(0, nr - 1)), max, sum, acc, e, p);
+                    softmaxBlock(s1, 1, j0, m.lastKey(i0 + Math.min(1, nr - 1)), max, sum, acc, e, p);
+                    softmaxBlock(s2, 2, j0, m.lastKey(i0 + Math.min(2, nr - 1)), max, sum, acc, e, p);
+                    softmaxBlock(s3, 3, j0, m.lastKey(i0 + Math.min(3, nr - 1)), max, sum, acc, e, p);
+                    int n = Math.min(l, lastAll + 1 - j0);
+                    long vb0 = vRow0 + j0 * vStride;
+                    for (int t = 0; t < p; t += l) {
+                        FloatVector a0 = FloatVector.fromArray(F, acc, t);
+                        FloatVector a1 = FloatVector.fromArray(F, acc, p + t);
+                        FloatVector a2 = FloatVector.fromArray(F, acc, 2 * p + t);
+                        FloatVector a3 = FloatVector.fromArray(F, acc, 3 * p + t);
+                        for (int j = 0; j < n; j++) {
+                            FloatVector vv = FloatVector.fromMemorySegment(F, v, vb0 + j * vStride + t * 4L, LE);
+                            a0 = vv.fma(FloatVector.broadcast(F, e[j]), a0);
+                            a1 = vv.fma(FloatVector.broadcast(F, e[l + j]), a1);
+                            a2 = vv.fma(FloatVector.broadcast(F, e[2 * l + j]), a2);
+                            a3 = vv.fma(FloatVector.broadcast(F, e[3 * l + j]), a3);
+                        }
+                        a0.intoArray(acc, t);
+                        a1.intoArray(acc, p + t);
+                        a2.intoArray(acc, 2 * p + t);
+                        a3.intoArray(acc, 3 * p + t);
+                    }
+                }
+                for (int r = 0; r < nr; r++) {
+                    float inv = 1f / sum[r];
+                    long qo = m.qOff(bb, i0 + r, hh) * 4;
+                    for (int c = 0; c < p; c++) {
+                        o.set(Buf.F32, qo + c * 4L, acc[r * p + c] * inv);
+                    }
+                    if (lse != null) {
+                        lse.setAtIndex(Buf.F32, ((long) bb * m.h() + hh) * m.tq() + i0 + r, max[r] + (float) Math.log(sum[r]));
+                    }
+                }
+            }
+        });
+    }
+
+    /**
+     * One row's online-softmax step over a block of keys {@code j0..}: scores past {@code last} masked out, the
+     * running max raised, the row's accumulator and sum rescaled to it, and the block's weights written to
+     * {@code e[r * L ..]} for the value pass.
+     */
+    private static void softmaxBlock(FloatVector s, int r, int j0, int last, float[] max, float[] sum, float[] acc, float[] e, int p) {
+        int l = F.length();
+        if (j0 + l - 1 > last) {
+            s = s.blend(Float.NEGATIVE_INFINITY, F.indexInRange(j0, last + 1).not());
+        }
+        float bmax = s.reduceLanes(VectorOperators.MAX);
+        float nmax = Math.max(max[r], bmax);
+        if (nmax != max[r]) {
+            float corr = (float) Math.exp(max[r] - nmax);
+            sum[r] *= corr;
+            for (int c = r * p, end = c + p; c < end; c += l) {
+                FloatVector.fromArray(F, acc, c).mul(corr).intoArray(acc, c);
+            }
+            max[r] = nmax;
+        }
+        FloatVector w = s.sub(nmax).lanewise(VectorOperators.EXP);
+        sum[r] += w.reduceLanes(VectorOperators.ADD);
+        w.intoArray(e, r * l);
     }
 
     @Override

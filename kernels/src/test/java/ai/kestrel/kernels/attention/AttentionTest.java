@@ -24,7 +24,12 @@ class AttentionTest {
                 Arguments.of(5L, Dims.causal(2, 20, 4, 1, 64)),
                 Arguments.of(6L, new Dims(1, 1, 70, 96, 6, 2, 16)),     // decode against a cache
                 Arguments.of(7L, new Dims(2, 5, 33, 40, 4, 2, 7)),      // a chunk of prompt after a cache
-                Arguments.of(8L, Dims.causal(1, 130, 2, 1, 16)));       // crosses the key block size
+                Arguments.of(8L, Dims.causal(1, 130, 2, 1, 16)),        // crosses the key block size
+                // the blocked prompt path (width a multiple of the vector length): rows not a multiple of four,
+                // a chunk after a cache, Falcon-H1's head width
+                Arguments.of(9L, Dims.causal(2, 23, 4, 2, 16)),
+                Arguments.of(10L, new Dims(2, 6, 37, 40, 4, 2, 32)),
+                Arguments.of(11L, Dims.causal(1, 67, 6, 2, 128)));
     }
 
     @ParameterizedTest(name = "seed={0} {1}")
