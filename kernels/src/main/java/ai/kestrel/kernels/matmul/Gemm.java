@@ -34,10 +34,23 @@ final class Gemm {
     static final int MR = 8;
     /** Columns of B per micro-kernel: two vectors. */
     static final int NR = 2 * F.length();
-    /** Reduction block: one A sliver is MR*KC floats (8 KB), one B panel KC*NR floats (32 KB at 512 bits). */
+    /**
+     * Reduction block for long reductions; up to {@link #KMAX} the whole reduction is one block, so each tile of
+     * C is written once, straight, instead of being read, added to and written back once per block (that
+     * epilogue was 8% of a q8_0 prefill with blocks of 256).
+     */
     static final int KC = 256;
-    /** Columns per task: a multiple of NR and of 32 (Q8_0 rows are decoded in whole blocks). */
-    static final int NC = Math.max(32, NR * 8);
+    /** The longest reduction done in one block. */
+    static final int KMAX = 4096;
+    /**
+     * Tasks start at multiples of this many columns: of NR, and of the quantized block sizes, since B panels
+     * cut from weight rows ({@link WeightPanels#direct}) decode Q8_0 (32) and NF4 (64) rows in whole blocks.
+     */
+    static final int COLUMN_UNIT = Math.max(64, NR);
+    /** Columns per task at most, a multiple of {@link #COLUMN_UNIT}. */
+    static final int NC = Math.max(COLUMN_UNIT, NR * 8);
+    /** Bytes of packed B a task keeps (in L2) while its row blocks stream past: sets the columns per task. */
+    static final int B_BLOCK_BYTES = 512 << 10;
 
     /** Fills B panels for reduction rows {@code [r0, r0 + rc)} and columns {@code [c0, c0 + nc)}. */
     interface Panels {
@@ -111,7 +124,10 @@ final class Gemm {
      * (may be null).
      */
     static void run(float[] ap, int rows, int r, int cols, Panels b, MemorySegment c, MemorySegment bias, boolean accumulate) {
-        int colChunks = (cols + NC - 1) / NC;
+        int kcMax = r <= KMAX ? r : KC;
+        // columns per task: as many as keep the task's packed B block within B_BLOCK_BYTES, in whole units
+        int ncMax = Math.max(COLUMN_UNIT, Math.min(NC, B_BLOCK_BYTES / 4 / Math.max(1, kcMax) / COLUMN_UNIT * COLUMN_UNIT));
+        int colChunks = (cols + ncMax - 1) / ncMax;
         int rowBlocks = (rows + MR - 1) / MR;
         int threads = Parallel.threads();
         int rowChunks = 1;
@@ -124,25 +140,25 @@ final class Gemm {
             for (int t = lo; t < hi; t++) {
                 int cc = t / rc;
                 int rr = t % rc;
-                int c0 = cc * NC;
-                int nc = Math.min(NC, cols - c0);
+                int c0 = cc * ncMax;
+                int nc = Math.min(ncMax, cols - c0);
                 int ib0 = rr * blocksPerChunk;
                 int ib1 = Math.min(rowBlocks, ib0 + blocksPerChunk);
                 if (ib0 < ib1) {
-                    tile(ap, rows, r, cols, b, c, bias, accumulate, c0, nc, ib0, ib1);
+                    tile(ap, rows, r, cols, b, c, bias, accumulate, c0, nc, ib0, ib1, kcMax);
                 }
             }
         });
     }
 
     private static void tile(float[] ap, int rows, int r, int cols, Panels b, MemorySegment c, MemorySegment bias,
-                             boolean accumulate, int c0, int nc, int ib0, int ib1) {
+                             boolean accumulate, int c0, int nc, int ib0, int ib1, int kcMax) {
         int panels = (nc + NR - 1) / NR;
-        float[] bp = buffer(0, KC * panels * NR);
-        float[] scratch = buffer(1, b.scratchSize(Math.min(KC, r), nc));
+        float[] bp = buffer(0, kcMax * panels * NR);
+        float[] scratch = buffer(1, b.scratchSize(Math.min(kcMax, r), nc));
         float[] acc = new float[MR * NR];
-        for (int k0 = 0; k0 < r; k0 += KC) {
-            int kc = Math.min(KC, r - k0);
+        for (int k0 = 0; k0 < r; k0 += kcMax) {
+            int kc = Math.min(kcMax, r - k0);
             b.pack(k0, kc, c0, nc, bp, scratch);
             boolean overwrite = k0 == 0 && !accumulate;
             for (int ib = ib0; ib < ib1; ib++) {
