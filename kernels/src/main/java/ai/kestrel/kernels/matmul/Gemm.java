@@ -15,9 +15,10 @@ import jdk.incubator.vector.FloatVector;
  * <ol>
  *   <li>A is packed once per call (by the caller) into row blocks of {@link #MR}, interleaved so that the
  *       {@code MR} values of one reduction index are adjacent: {@code ap[ib*R*MR + r*MR + i] = A[ib*MR + i][r]}.</li>
- *   <li>Threads own tiles of C (column chunks of {@link #NC}, split by rows too when columns are few), so no
- *       two threads write the same output.</li>
- *   <li>Per reduction block of {@link #KC}, a task packs its B block into panels of {@link #NR} columns
+ *   <li>Threads own tiles of C (column chunks of at most {@link #NC}, as many as keep a task's packed B within
+ *       {@link #B_BLOCK_BYTES}; split by rows too when columns are few), so no two threads write the same output.</li>
+ *   <li>Per reduction block (the whole reduction up to {@link #KMAX}, else blocks of {@link #KC}), a task packs
+ *       its B block into panels of {@link #NR} columns
  *       ({@code bp[p*rc*NR + r*NR + j]}), dequantizing and/or transposing the weight on the way
  *       ({@link Panels}); zero-padded past the last column.</li>
  *   <li>The 8 x 2-vector micro-kernel broadcasts 8 values of A against two vectors of B per reduction step:
