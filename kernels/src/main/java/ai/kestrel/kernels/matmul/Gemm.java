@@ -75,26 +75,31 @@ final class Gemm {
         return b[slot];
     }
 
-    /** Packs {@code A = src (rows, R)} into MR-interleaved row blocks; rows past the end are zero. */
+    /**
+     * Packs {@code A = src (rows, R)} into MR-interleaved row blocks; rows past the end are zero. Row blocks are
+     * packed in parallel: on one thread this was ~5% of a prefill's serial time, with the other thread idle.
+     */
     static float[] packA(MemorySegment src, int rows, int r, float[] ap) {
-        float[] row = new float[r];
         int blocks = (rows + MR - 1) / MR;
-        for (int ib = 0; ib < blocks; ib++) {
-            int base = ib * r * MR;
-            for (int i = 0; i < MR; i++) {
-                int gi = ib * MR + i;
-                if (gi < rows) {
-                    MemorySegment.copy(src, Buf.F32, (long) gi * r * 4, row, 0, r);
-                    for (int k = 0; k < r; k++) {
-                        ap[base + k * MR + i] = row[k];
-                    }
-                } else {
-                    for (int k = 0; k < r; k++) {
-                        ap[base + k * MR + i] = 0f;
+        Parallel.range(blocks, Math.max(1, (64 << 10) / Math.max(1, MR * r)), (lo, hi) -> {
+            float[] row = new float[r];
+            for (int ib = lo; ib < hi; ib++) {
+                int base = ib * r * MR;
+                for (int i = 0; i < MR; i++) {
+                    int gi = ib * MR + i;
+                    if (gi < rows) {
+                        MemorySegment.copy(src, Buf.F32, (long) gi * r * 4, row, 0, r);
+                        for (int k = 0; k < r; k++) {
+                            ap[base + k * MR + i] = row[k];
+                        }
+                    } else {
+                        for (int k = 0; k < r; k++) {
+                            ap[base + k * MR + i] = 0f;
+                        }
                     }
                 }
             }
-        }
+        });
         return ap;
     }
 
