@@ -23,6 +23,26 @@ class ScopeTest {
         assertThrows(IllegalStateException.class, () -> t.getDouble(0));
     }
 
+    /**
+     * Large zeroed tensors are zeroed by all kernel threads in chunks: every byte of an odd size, over memory the
+     * test suites poison, reads zero; and they are accounted and freed like the others.
+     */
+    @Test
+    void largeZeroedTensorsAreZeroEverywhere() {
+        long before = Scope.liveBytes();
+        try (Scope s = Scope.open()) {
+            for (int n : new int[] {131_072, 700_001, 2_000_003}) {
+                Tensor t = Tensor.zeros(DType.F32, n);
+                float[] v = t.toFloatArray();
+                for (int i = 0; i < n; i++) {
+                    assertEquals(0f, v[i], "element " + i + " of " + n);
+                }
+            }
+            assertEquals(before + 4L * (131_072 + 700_001 + 2_000_003), Scope.liveBytes());
+        }
+        assertEquals(before, Scope.liveBytes());
+    }
+
     /** Uninitialised tensors: poisoned with NaN in the test suites, accounted, freed and unreadable after close. */
     @Test
     void emptyTensorsArePoisonedAccountedAndFreed() {
