@@ -139,22 +139,7 @@ final class AttentionCpu implements Attention {
         int l = F.length();
         int tk = m.tk();
         int tkPad = (tk + l - 1) / l * l;
-        float[][] kt = new float[m.b() * m.kv()][];
-        Parallel.range(kt.length, 1, (lo, hi) -> {
-            float[] row = new float[p];
-            for (int t = lo; t < hi; t++) {
-                int bb = t / m.kv();
-                int g = t % m.kv();
-                float[] a = new float[p * tkPad]; // keys past tk stay zero (their scores are masked)
-                for (int j = 0; j < tk; j++) {
-                    MemorySegment.copy(k, Buf.F32, m.kOff(bb, j, g) * 4, row, 0, p);
-                    for (int c = 0; c < p; c++) {
-                        a[c * tkPad + j] = row[c];
-                    }
-                }
-                kt[t] = a;
-            }
-        });
+        float[][] kt = transposed(k, m.b() * m.kv(), tk, tkPad, p, (t, j) -> m.kOff(t / m.kv(), j, t % m.kv()));
         int qBlocks = (m.tq() + QROWS - 1) / QROWS;
         long vStride = (long) m.kv() * p * 4; // bytes from one key row to the next
         Parallel.range(m.b() * m.h() * qBlocks, 1, (lo, hi) -> {
@@ -232,6 +217,254 @@ final class AttentionCpu implements Attention {
     }
 
     /**
+     * The prompt path of {@link #backward}, blocked like {@link #forwardBlocked}. Pass 1 (dq): four query rows
+     * of one head against blocks of one vector's worth of keys, scores and {@code dO·vᵀ} as broadcast-FMAs over
+     * the transposed keys and values, {@code dS = P ∘ (dP - D)} a vector per row, then {@code dq += dS·k} into
+     * four rows at once. Pass 2 (dk, dv): four key rows of one KV head against blocks of query rows of each
+     * query head sharing it, over transposed queries and output gradients, then {@code dv += Pᵀ·dO} and
+     * {@code dk += dSᵀ·q} into four rows at once. The steps are small methods that pass arrays, not vectors: in
+     * one large body C2 gave up (C1 ran out of registers, C2 recompiled after traps) and every vector was boxed.
+     */
+    private static void backwardBlocked(MemorySegment dO, MemorySegment q, MemorySegment k, MemorySegment v, MemorySegment lse,
+                                        float[] drow, MemorySegment dq, MemorySegment dk, MemorySegment dv, Dims m, float sc) {
+        int p = m.p();
+        int l = F.length();
+        int tk = m.tk();
+        int tq = m.tq();
+        if (dq != null) {
+            int tkPad = (tk + l - 1) / l * l;
+            float[][] kt = transposed(k, m.b() * m.kv(), tk, tkPad, p, (t, j) -> m.kOff(t / m.kv(), j, t % m.kv()));
+            float[][] vt = transposed(v, m.b() * m.kv(), tk, tkPad, p, (t, j) -> m.kOff(t / m.kv(), j, t % m.kv()));
+            int qBlocks = (tq + QROWS - 1) / QROWS;
+            long kStride = (long) m.kv() * p * 4;
+            Parallel.range(m.b() * m.h() * qBlocks, 1, (lo, hi) -> {
+                float[][] qr = new float[QROWS][p];
+                float[][] gr = new float[QROWS][p];
+                float[] acc = new float[QROWS * p];
+                float[] sd = new float[2 * QROWS * l];
+                float[] e = new float[QROWS * l];
+                for (int task = lo; task < hi; task++) {
+                    int qb = task % qBlocks;
+                    int hh = (task / qBlocks) % m.h();
+                    int bb = task / (qBlocks * m.h());
+                    int g = m.kvHead(hh);
+                    int i0 = qb * QROWS;
+                    int nr = Math.min(QROWS, tq - i0); // rows past the end repeat the last; their results are dropped
+                    for (int r = 0; r < QROWS; r++) {
+                        long qo = m.qOff(bb, i0 + Math.min(r, nr - 1), hh) * 4;
+                        MemorySegment.copy(q, Buf.F32, qo, qr[r], 0, p);
+                        MemorySegment.copy(dO, Buf.F32, qo, gr[r], 0, p);
+                        for (int c = 0; c < p; c++) {
+                            qr[r][c] *= sc;
+                        }
+                    }
+                    java.util.Arrays.fill(acc, 0f);
+                    int rowBase = (bb * m.h() + hh) * tq + i0;
+                    int lastAll = m.lastKey(i0 + nr - 1);
+                    long kRow0 = m.kOff(bb, 0, g) * 4;
+                    for (int j0 = 0; j0 <= lastAll; j0 += l) {
+                        products(kt[bb * m.kv() + g], vt[bb * m.kv() + g], tkPad, j0, qr, gr, p, sd);
+                        for (int r = 0; r < QROWS; r++) {
+                            int rr = Math.min(r, nr - 1);
+                            // key j is seen from row i0 + rr when j <= lastKey
+                            weights(sd, r, lse.getAtIndex(Buf.F32, rowBase + rr), drow[rowBase + rr], sc, j0, m.lastKey(i0 + rr) + 1, e);
+                        }
+                        accumulate(acc, e, k, kRow0 + j0 * kStride, kStride, Math.min(l, lastAll + 1 - j0), p);
+                    }
+                    for (int r = 0; r < nr; r++) {
+                        MemorySegment.copy(acc, r * p, dq, Buf.F32, m.qOff(bb, i0 + r, hh) * 4, p);
+                    }
+                }
+            });
+        }
+        if (dk == null && dv == null) {
+            return;
+        }
+        int tqPad = (tq + l - 1) / l * l;
+        float[][] qt = transposed(q, m.b() * m.h(), tq, tqPad, p, (t, i) -> m.qOff(t / m.h(), i, t % m.h()));
+        float[][] gt = transposed(dO, m.b() * m.h(), tq, tqPad, p, (t, i) -> m.qOff(t / m.h(), i, t % m.h()));
+        int group = m.h() / m.kv();
+        int offset = tk - tq;
+        int kBlocks = (tk + QROWS - 1) / QROWS;
+        long qStride = (long) m.h() * p * 4;
+        Parallel.range(m.b() * m.kv() * kBlocks, 1, (lo, hi) -> {
+            float[][] kr = new float[QROWS][p];
+            float[][] vr = new float[QROWS][p];
+            float[] gk = new float[QROWS * p];
+            float[] gv = new float[QROWS * p];
+            float[] sd = new float[2 * QROWS * l];
+            float[] pw = new float[QROWS * l];
+            float[] e = new float[QROWS * l];
+            for (int task = lo; task < hi; task++) {
+                int kb = task % kBlocks;
+                int g = (task / kBlocks) % m.kv();
+                int bb = task / (kBlocks * m.kv());
+                int j0 = kb * QROWS;
+                int nk = Math.min(QROWS, tk - j0); // keys past the end repeat the last; their results are dropped
+                for (int r = 0; r < QROWS; r++) {
+                    long ko = m.kOff(bb, j0 + Math.min(r, nk - 1), g) * 4;
+                    MemorySegment.copy(k, Buf.F32, ko, kr[r], 0, p);
+                    MemorySegment.copy(v, Buf.F32, ko, vr[r], 0, p);
+                    for (int c = 0; c < p; c++) {
+                        kr[r][c] *= sc;
+                    }
+                }
+                java.util.Arrays.fill(gk, 0f);
+                java.util.Arrays.fill(gv, 0f);
+                int first = Math.max(0, j0 - offset) / l * l; // the first query block any of the keys is seen from
+                for (int hh = g * group; hh < (g + 1) * group; hh++) {
+                    int rowBase = (bb * m.h() + hh) * tq;
+                    long qRow0 = m.qOff(bb, 0, hh) * 4;
+                    for (int i0 = first; i0 < tq; i0 += l) {
+                        products(qt[bb * m.h() + hh], gt[bb * m.h() + hh], tqPad, i0, kr, vr, p, sd);
+                        for (int r = 0; r < QROWS; r++) {
+                            // query row i sees key j when i >= j - offset, and exists when i < tq
+                            int f = j0 + Math.min(r, nk - 1) - offset;
+                            weightsForKey(sd, r, lse, drow, rowBase + i0, Math.min(l, tq - i0), sc, i0 - f, tq - f, pw, e);
+                        }
+                        int n = Math.min(l, tq - i0);
+                        accumulate(gk, e, q, qRow0 + i0 * qStride, qStride, n, p);
+                        accumulate(gv, pw, dO, qRow0 + i0 * qStride, qStride, n, p);
+                    }
+                }
+                for (int r = 0; r < nk; r++) {
+                    long ko = m.kOff(bb, j0 + r, g) * 4;
+                    if (dk != null) {
+                        MemorySegment.copy(gk, r * p, dk, Buf.F32, ko, p);
+                    }
+                    if (dv != null) {
+                        MemorySegment.copy(gv, r * p, dv, Buf.F32, ko, p);
+                    }
+                }
+            }
+        });
+    }
+
+    /**
+     * For four rows {@code a[r]} and {@code b[r]} against one vector's worth of columns {@code x0..} of the
+     * transposed {@code xt} and {@code yt} ({@code p x pad}): {@code out[r * L + x] = a[r]·xt[., x0 + x]} and
+     * {@code out[(4 + r) * L + x] = b[r]·yt[., x0 + x]}.
+     */
+    private static void products(float[] xt, float[] yt, int pad, int x0, float[][] a, float[][] b, int p, float[] out) {
+        float[] a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
+        float[] b0 = b[0], b1 = b[1], b2 = b[2], b3 = b[3];
+        FloatVector s0 = FloatVector.zero(F), s1 = FloatVector.zero(F), s2 = FloatVector.zero(F), s3 = FloatVector.zero(F);
+        FloatVector d0 = FloatVector.zero(F), d1 = FloatVector.zero(F), d2 = FloatVector.zero(F), d3 = FloatVector.zero(F);
+        for (int c = 0; c < p; c++) {
+            FloatVector xv = FloatVector.fromArray(F, xt, c * pad + x0);
+            FloatVector yv = FloatVector.fromArray(F, yt, c * pad + x0);
+            s0 = xv.fma(FloatVector.broadcast(F, a0[c]), s0);
+            s1 = xv.fma(FloatVector.broadcast(F, a1[c]), s1);
+            s2 = xv.fma(FloatVector.broadcast(F, a2[c]), s2);
+            s3 = xv.fma(FloatVector.broadcast(F, a3[c]), s3);
+            d0 = yv.fma(FloatVector.broadcast(F, b0[c]), d0);
+            d1 = yv.fma(FloatVector.broadcast(F, b1[c]), d1);
+            d2 = yv.fma(FloatVector.broadcast(F, b2[c]), d2);
+            d3 = yv.fma(FloatVector.broadcast(F, b3[c]), d3);
+        }
+        int l = F.length();
+        s0.intoArray(out, 0);
+        s1.intoArray(out, l);
+        s2.intoArray(out, 2 * l);
+        s3.intoArray(out, 3 * l);
+        d0.intoArray(out, 4 * l);
+        d1.intoArray(out, 5 * l);
+        d2.intoArray(out, 6 * l);
+        d3.intoArray(out, 7 * l);
+    }
+
+    /**
+     * Row {@code r} of {@link #products}'s output for dq: {@code P = exp(s - lse)} on the lanes whose key index
+     * {@code j0 + lane} is below {@code end}, 0 elsewhere, and {@code scale * P ∘ (dp - D)} to {@code e[r * L ..]}.
+     */
+    private static void weights(float[] sd, int r, float lse, float d, float sc, int j0, int end, float[] e) {
+        int l = F.length();
+        FloatVector.fromArray(F, sd, r * l).sub(lse).intoArray(e, r * l);
+        expInPlace(e, r * l);
+        FloatVector pr = FloatVector.fromArray(F, e, r * l).blend(0f, F.indexInRange(j0, end).not());
+        pr.mul(FloatVector.fromArray(F, sd, (4 + r) * l).sub(d)).mul(sc).intoArray(e, r * l);
+    }
+
+    /**
+     * Row {@code r} (a key) of {@link #products}'s output for dk and dv, against {@code n} query rows whose
+     * log-sum-exps and {@code D} start at {@code lse[row0]} and {@code drow[row0]}: {@code P} (0 on lanes outside
+     * {@code [lo, hi)} of {@code indexInRange}) to {@code pw[r * L ..]}, {@code scale * P ∘ (dp - D)} to
+     * {@code e[r * L ..]}.
+     */
+    private static void weightsForKey(float[] sd, int r, MemorySegment lse, float[] drow, int row0, int n, float sc, int lo, int hi,
+                                      float[] pw, float[] e) {
+        int l = F.length();
+        for (int i = 0; i < l; i++) {
+            // lanes past the last query row get harmless values; the mask zeroes them
+            pw[r * l + i] = sd[r * l + i] - (i < n ? lse.getAtIndex(Buf.F32, row0 + i) : 0f);
+            e[r * l + i] = i < n ? drow[row0 + i] : 0f;
+        }
+        expInPlace(pw, r * l);
+        FloatVector pr = FloatVector.fromArray(F, pw, r * l).blend(0f, F.indexInRange(lo, hi).not());
+        pr.intoArray(pw, r * l);
+        pr.mul(FloatVector.fromArray(F, sd, (4 + r) * l).sub(FloatVector.fromArray(F, e, r * l))).mul(sc).intoArray(e, r * l);
+    }
+
+    /** {@code acc[r] += sum over i < n of w[r * L + i] * src row i} for four rows ({@code src} rows {@code stride} bytes apart from {@code base}). */
+    private static void accumulate(float[] acc, float[] w, MemorySegment src, long base, long stride, int n, int p) {
+        int l = F.length();
+        for (int t = 0; t < p; t += l) {
+            FloatVector a0 = FloatVector.fromArray(F, acc, t);
+            FloatVector a1 = FloatVector.fromArray(F, acc, p + t);
+            FloatVector a2 = FloatVector.fromArray(F, acc, 2 * p + t);
+            FloatVector a3 = FloatVector.fromArray(F, acc, 3 * p + t);
+            for (int i = 0; i < n; i++) {
+                FloatVector x = FloatVector.fromMemorySegment(F, src, base + i * stride + t * 4L, LE);
+                a0 = x.fma(FloatVector.broadcast(F, w[i]), a0);
+                a1 = x.fma(FloatVector.broadcast(F, w[l + i]), a1);
+                a2 = x.fma(FloatVector.broadcast(F, w[2 * l + i]), a2);
+                a3 = x.fma(FloatVector.broadcast(F, w[3 * l + i]), a3);
+            }
+            a0.intoArray(acc, t);
+            a1.intoArray(acc, p + t);
+            a2.intoArray(acc, 2 * p + t);
+            a3.intoArray(acc, 3 * p + t);
+        }
+    }
+
+    /**
+     * {@code a[at .. at + L) = exp(a[at ..])} with {@link Vec#exp} ({@code VectorOperators.EXP} runs lane by lane
+     * here). Its own small method, vectors neither in nor out: in the kernels' large bodies C2 may leave
+     * {@code Vec.exp} out of line, and a vector crossing a call that is not inlined is boxed (fwd+bwd 6x slower).
+     */
+    private static void expInPlace(float[] a, int at) {
+        Vec.exp(FloatVector.fromArray(F, a, at)).intoArray(a, at);
+    }
+
+    /** Where row {@code j} of head {@code t} (batch-major) starts, in floats. */
+    @FunctionalInterface
+    private interface RowOffset {
+        long of(int t, int j);
+    }
+
+    /**
+     * {@code heads} matrices of {@code rows x p} floats (row starts from {@code at}) transposed into arrays of
+     * {@code p x pad} ({@code a[c * pad + j]}), columns past {@code rows} zero; heads in parallel.
+     */
+    private static float[][] transposed(MemorySegment src, int heads, int rows, int pad, int p, RowOffset at) {
+        float[][] out = new float[heads][];
+        Parallel.range(heads, 1, (lo, hi) -> {
+            float[] row = new float[p];
+            for (int t = lo; t < hi; t++) {
+                float[] a = new float[p * pad];
+                for (int j = 0; j < rows; j++) {
+                    MemorySegment.copy(src, Buf.F32, at.of(t, j) * 4, row, 0, p);
+                    for (int c = 0; c < p; c++) {
+                        a[c * pad + j] = row[c];
+                    }
+                }
+                out[t] = a;
+            }
+        });
+        return out;
+    }
+
+    /**
      * One row's online-softmax step over a block of keys {@code j0..}: scores past {@code last} masked out, the
      * running max raised, the row's accumulator and sum rescaled to it, and the block's weights written to
      * {@code e[r * L ..]} for the value pass.
@@ -251,9 +484,9 @@ final class AttentionCpu implements Attention {
             }
             max[r] = nmax;
         }
-        FloatVector w = s.sub(nmax).lanewise(VectorOperators.EXP);
-        sum[r] += w.reduceLanes(VectorOperators.ADD);
-        w.intoArray(e, r * l);
+        s.sub(nmax).intoArray(e, r * l);
+        expInPlace(e, r * l);
+        sum[r] += FloatVector.fromArray(F, e, r * l).reduceLanes(VectorOperators.ADD);
     }
 
     @Override
@@ -281,6 +514,11 @@ final class AttentionCpu implements Attention {
                 drow[row] = dot(a, o, qo, p);
             }
         });
+        if (m.tq() >= QROWS && m.tk() >= QROWS && p % F.length() == 0) {
+            backwardBlocked(dO, q, k, v, lse, drow, dqb == null ? null : dqb.requireF32("dq", nq).seg(),
+                    dkb == null ? null : dkb.requireF32("dk", nk).seg(), dvb == null ? null : dvb.requireF32("dv", nk).seg(), m, sc);
+            return;
+        }
         if (dqb != null) {
             MemorySegment dq = dqb.requireF32("dq", nq).seg();
             // pass 1: dq_i = scale * sum_j p_ij (dp_ij - D_i) k_j
