@@ -182,25 +182,7 @@ final class AttentionCpu implements Attention {
                     softmaxBlock(s1, 1, j0, m.lastKey(i0 + Math.min(1, nr - 1)), max, sum, acc, e, p);
                     softmaxBlock(s2, 2, j0, m.lastKey(i0 + Math.min(2, nr - 1)), max, sum, acc, e, p);
                     softmaxBlock(s3, 3, j0, m.lastKey(i0 + Math.min(3, nr - 1)), max, sum, acc, e, p);
-                    int n = Math.min(l, lastAll + 1 - j0);
-                    long vb0 = vRow0 + j0 * vStride;
-                    for (int t = 0; t < p; t += l) {
-                        FloatVector a0 = FloatVector.fromArray(F, acc, t);
-                        FloatVector a1 = FloatVector.fromArray(F, acc, p + t);
-                        FloatVector a2 = FloatVector.fromArray(F, acc, 2 * p + t);
-                        FloatVector a3 = FloatVector.fromArray(F, acc, 3 * p + t);
-                        for (int j = 0; j < n; j++) {
-                            FloatVector vv = FloatVector.fromMemorySegment(F, v, vb0 + j * vStride + t * 4L, LE);
-                            a0 = vv.fma(FloatVector.broadcast(F, e[j]), a0);
-                            a1 = vv.fma(FloatVector.broadcast(F, e[l + j]), a1);
-                            a2 = vv.fma(FloatVector.broadcast(F, e[2 * l + j]), a2);
-                            a3 = vv.fma(FloatVector.broadcast(F, e[3 * l + j]), a3);
-                        }
-                        a0.intoArray(acc, t);
-                        a1.intoArray(acc, p + t);
-                        a2.intoArray(acc, 2 * p + t);
-                        a3.intoArray(acc, 3 * p + t);
-                    }
+                    accumulate(acc, e, v, vRow0 + j0 * vStride, vStride, Math.min(l, lastAll + 1 - j0), p);
                 }
                 for (int r = 0; r < nr; r++) {
                     float inv = 1f / sum[r];
