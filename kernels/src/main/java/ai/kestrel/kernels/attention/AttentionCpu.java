@@ -19,6 +19,10 @@ import jdk.incubator.vector.VectorOperators;
  * <p>Backward (FlashAttention-2's split): probabilities are recomputed from the saved log-sum-exp. Pass 1
  * gives {@code dq} row by row; pass 2 gives {@code dk}, {@code dv} key row by key row, summing over the query
  * heads that share the key head, so no two threads write the same row.
+ *
+ * <p>That is the row path, kept for decoding (one query row) and head widths that are not a multiple of the
+ * vector length. Prompts take the blocked paths ({@link #forwardBlocked}, {@link #backwardBlocked}): the same
+ * algorithm, four rows per task against transposed operands, so scores need no reduction per key.
  */
 final class AttentionCpu implements Attention {
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
