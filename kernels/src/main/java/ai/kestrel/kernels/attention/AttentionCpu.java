@@ -151,6 +151,7 @@ final class AttentionCpu implements Attention {
             float[][] qr = {q0, q1, q2, q3};
             float[] acc = new float[QROWS * p];
             float[] e = new float[QROWS * l];
+            float[] sc4 = new float[QROWS * l];
             float[] max = new float[QROWS];
             float[] sum = new float[QROWS];
             for (int task = lo; task < hi; task++) {
@@ -162,11 +163,7 @@ final class AttentionCpu implements Attention {
                 int i0 = qb * QROWS;
                 int nr = Math.min(QROWS, m.tq() - i0); // rows past the end repeat the last; their results are dropped
                 for (int r = 0; r < QROWS; r++) {
-                    float[] qrow = qr[r];
-                    MemorySegment.copy(q, Buf.F32, m.qOff(bb, i0 + Math.min(r, nr - 1), hh) * 4, qrow, 0, p);
-                    for (int c = 0; c < p; c++) {
-                        qrow[c] *= sc;
-                    }
+                    loadRows(q, null, m.qOff(bb, i0 + Math.min(r, nr - 1), hh) * 4, qr[r], null, sc);
                     max[r] = Float.NEGATIVE_INFINITY;
                     sum[r] = 0;
                 }
@@ -182,10 +179,14 @@ final class AttentionCpu implements Attention {
                         s2 = kv.fma(FloatVector.broadcast(F, q2[c]), s2);
                         s3 = kv.fma(FloatVector.broadcast(F, q3[c]), s3);
                     }
-                    softmaxBlock(s0, 0, j0, m.lastKey(i0 + Math.min(0, nr - 1)), max, sum, acc, e, p);
-                    softmaxBlock(s1, 1, j0, m.lastKey(i0 + Math.min(1, nr - 1)), max, sum, acc, e, p);
-                    softmaxBlock(s2, 2, j0, m.lastKey(i0 + Math.min(2, nr - 1)), max, sum, acc, e, p);
-                    softmaxBlock(s3, 3, j0, m.lastKey(i0 + Math.min(3, nr - 1)), max, sum, acc, e, p);
+                    // the scores go to softmaxBlock through an array: a vector passed to a call is boxed
+                    s0.intoArray(sc4, 0);
+                    s1.intoArray(sc4, l);
+                    s2.intoArray(sc4, 2 * l);
+                    s3.intoArray(sc4, 3 * l);
+                    for (int r = 0; r < QROWS; r++) {
+                        softmaxBlock(sc4, r, j0, m.lastKey(i0 + Math.min(r, nr - 1)), max, sum, acc, e, p);
+                    }
                     accumulate(acc, e, v, vRow0 + j0 * vStride, vStride, Math.min(l, lastAll + 1 - j0), p);
                 }
                 for (int r = 0; r < nr; r++) {
@@ -237,12 +238,7 @@ final class AttentionCpu implements Attention {
                     int i0 = qb * QROWS;
                     int nr = Math.min(QROWS, tq - i0); // rows past the end repeat the last; their results are dropped
                     for (int r = 0; r < QROWS; r++) {
-                        long qo = m.qOff(bb, i0 + Math.min(r, nr - 1), hh) * 4;
-                        MemorySegment.copy(q, Buf.F32, qo, qr[r], 0, p);
-                        MemorySegment.copy(dO, Buf.F32, qo, gr[r], 0, p);
-                        for (int c = 0; c < p; c++) {
-                            qr[r][c] *= sc;
-                        }
+                        loadRows(q, dO, m.qOff(bb, i0 + Math.min(r, nr - 1), hh) * 4, qr[r], gr[r], sc);
                     }
                     java.util.Arrays.fill(acc, 0f);
                     int rowBase = (bb * m.h() + hh) * tq + i0;
@@ -288,12 +284,7 @@ final class AttentionCpu implements Attention {
                 int j0 = kb * QROWS;
                 int nk = Math.min(QROWS, tk - j0); // keys past the end repeat the last; their results are dropped
                 for (int r = 0; r < QROWS; r++) {
-                    long ko = m.kOff(bb, j0 + Math.min(r, nk - 1), g) * 4;
-                    MemorySegment.copy(k, Buf.F32, ko, kr[r], 0, p);
-                    MemorySegment.copy(v, Buf.F32, ko, vr[r], 0, p);
-                    for (int c = 0; c < p; c++) {
-                        kr[r][c] *= sc;
-                    }
+                    loadRows(k, v, m.kOff(bb, j0 + Math.min(r, nk - 1), g) * 4, kr[r], vr[r], sc);
                 }
                 java.util.Arrays.fill(gk, 0f);
                 java.util.Arrays.fill(gv, 0f);
@@ -422,6 +413,20 @@ final class AttentionCpu implements Attention {
         Vec.exp(FloatVector.fromArray(F, a, at)).intoArray(a, at);
     }
 
+    /**
+     * The rows at byte {@code at} of {@code a} (times {@code scale}) into {@code ar} and of {@code b} (as it is;
+     * skipped when {@code b} is null) into {@code br}, {@code ar.length} floats each.
+     */
+    private static void loadRows(MemorySegment a, MemorySegment b, long at, float[] ar, float[] br, float scale) {
+        MemorySegment.copy(a, Buf.F32, at, ar, 0, ar.length);
+        for (int c = 0; c < ar.length; c++) {
+            ar[c] *= scale;
+        }
+        if (b != null) {
+            MemorySegment.copy(b, Buf.F32, at, br, 0, br.length);
+        }
+    }
+
     /** Where row {@code j} of head {@code t} (batch-major) starts, in floats. */
     @FunctionalInterface
     private interface RowOffset {
@@ -451,12 +456,13 @@ final class AttentionCpu implements Attention {
     }
 
     /**
-     * One row's online-softmax step over a block of keys {@code j0..}: scores past {@code last} masked out, the
-     * running max raised, the row's accumulator and sum rescaled to it, and the block's weights written to
-     * {@code e[r * L ..]} for the value pass.
+     * One row's online-softmax step over a block of keys {@code j0..}, its scores at {@code scores[r * L ..]}: scores past
+     * {@code last} masked out, the running max raised, the row's accumulator and sum rescaled to it, and the block's
+     * weights written to {@code e[r * L ..]} for the value pass.
      */
-    private static void softmaxBlock(FloatVector s, int r, int j0, int last, float[] max, float[] sum, float[] acc, float[] e, int p) {
+    private static void softmaxBlock(float[] scores, int r, int j0, int last, float[] max, float[] sum, float[] acc, float[] e, int p) {
         int l = F.length();
+        FloatVector s = FloatVector.fromArray(F, scores, r * l);
         if (j0 + l - 1 > last) {
             s = s.blend(Float.NEGATIVE_INFINITY, F.indexInRange(j0, last + 1).not());
         }
