@@ -3,6 +3,7 @@ package ai.kestrel.model.falconh1;
 import ai.kestrel.engine.DType;
 import ai.kestrel.engine.Scope;
 import ai.kestrel.engine.io.Gguf;
+import ai.kestrel.engine.io.GgufWriter;
 
 import ai.kestrel.model.config.FalconH1Config;
 import com.google.gson.Gson;
@@ -16,6 +17,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.function.Function;
 
 /**
  * Random-weight Falcon-H1 models of real configurations, for speed and memory work where the real weights
@@ -25,7 +27,9 @@ import java.util.SplittableRandom;
  * <p>Initialisation follows the model's own: matrices uniform with standard deviation 0.02, norms 1,
  * {@code A_log = log(1..H)}, {@code D = 1}, {@code dt_bias} the inverse softplus of a log-uniform dt in
  * [0.001, 0.1], conv1d uniform in {@code ±1/sqrt(W)}. The tokenizer is a byte-level one with Falcon's twelve
- * special tokens at ids 0-11 and the 256 bytes after them (no merges): text round-trips, sizes are real.
+ * special tokens at ids 0-11 and the 256 bytes after them (no merges), padded with unused placeholder tokens up to
+ * the configuration's vocabulary size: text round-trips, sizes are real, and llama.cpp (which requires as many
+ * tokens as embedding rows) loads the GGUF files.
  */
 public final class FalconH1Init {
     static final String[] SPECIALS = {"<|pad|>", "<|begin_of_text|>", "<|im_start|>", "<|im_end|>", ">>ABSTRACT<<", ">>INTRODUCTION<<",
@@ -85,13 +89,31 @@ public final class FalconH1Init {
         }
     }
 
-    /** The synthetic tokenizer's vocabulary: specials, then the byte-level characters of bytes 0-255. */
-    static List<String> vocab() {
+    /**
+     * The synthetic tokenizer's vocabulary of {@code size} tokens: specials, the byte-level characters of bytes
+     * 0-255, then {@code <|unused_ID|>} placeholders (no merges produce them, so encoding never does).
+     */
+    static List<String> vocab(int size) {
         List<String> v = new ArrayList<>(List.of(SPECIALS));
         for (int b = 0; b < 256; b++) {
             v.add(String.valueOf(byteChar(b)));
         }
+        if (size < v.size()) {
+            throw new IllegalArgumentException("vocab_size " + size + " is smaller than the synthetic tokenizer's " + v.size() + " tokens");
+        }
+        for (int id = v.size(); id < size; id++) {
+            v.add("<|unused_" + id + "|>");
+        }
         return v;
+    }
+
+    /** GGUF token types: control for the specials, normal for the bytes, unused for the placeholders. */
+    static List<Long> tokenTypes(int size) {
+        List<Long> types = new ArrayList<>(size);
+        for (int i = 0; i < size; i++) {
+            types.add(i < SPECIALS.length ? 3L : i < SPECIALS.length + 256 ? 1L : 5L);
+        }
+        return types;
     }
 
     private static char byteChar(int b) {
@@ -106,8 +128,8 @@ public final class FalconH1Init {
         throw new IllegalStateException();
     }
 
-    static String tokenizerJson() {
-        List<String> vocab = vocab();
+    static String tokenizerJson(int vocabSize) {
+        List<String> vocab = vocab(vocabSize);
         Map<String, Object> root = new LinkedHashMap<>();
         List<Map<String, Object>> added = new ArrayList<>();
         for (int i = 0; i < SPECIALS.length; i++) {
@@ -140,26 +162,28 @@ public final class FalconH1Init {
         return FalconH1Export.json(m);
     }
 
+    /** Writes the synthetic tokenizer of {@code vocabSize} tokens as GGUF metadata (llama.cpp's keys). */
+    static Function<GgufWriter, GgufWriter> ggufTokenizer(int vocabSize) {
+        List<String> vocab = vocab(vocabSize);
+        List<Long> types = tokenTypes(vocabSize);
+        return w -> w.putString("tokenizer.ggml.model", "gpt2")
+                .putString("tokenizer.ggml.pre", "falcon-h1")
+                .putArray("tokenizer.ggml.tokens", Gguf.ValueType.STRING, vocab)
+                .putArray("tokenizer.ggml.token_type", Gguf.ValueType.I32, types)
+                .putArray("tokenizer.ggml.merges", Gguf.ValueType.STRING, List.of())
+                .putU32("tokenizer.ggml.bos_token_id", 1).putU32("tokenizer.ggml.eos_token_id", 11)
+                .putU32("tokenizer.ggml.padding_token_id", 0).putBool("tokenizer.ggml.add_bos_token", false);
+    }
+
     /** Writes a random model of {@code preset}: a Hugging Face folder, or a GGUF file when {@code out} ends in .gguf. */
     public static void write(String preset, Path out, DType dtype, long seed) throws IOException {
         FalconH1Config c = FalconH1Config.preset(preset);
         try (Scope s = Scope.open()) {
             if (out.getFileName().toString().endsWith(".gguf")) {
-                List<String> vocab = vocab();
-                List<Long> types = new ArrayList<>();
-                for (int i = 0; i < vocab.size(); i++) {
-                    types.add(i < SPECIALS.length ? 3L : 1L);
-                }
-                FalconH1Export.writeGguf(out, c, values(c, seed), dtype, w -> w.putString("tokenizer.ggml.model", "gpt2")
-                        .putString("tokenizer.ggml.pre", "falcon-h1")
-                        .putArray("tokenizer.ggml.tokens", Gguf.ValueType.STRING, vocab)
-                        .putArray("tokenizer.ggml.token_type", Gguf.ValueType.I32, types)
-                        .putArray("tokenizer.ggml.merges", Gguf.ValueType.STRING, List.of())
-                        .putU32("tokenizer.ggml.bos_token_id", 1).putU32("tokenizer.ggml.eos_token_id", 11)
-                        .putU32("tokenizer.ggml.padding_token_id", 0).putBool("tokenizer.ggml.add_bos_token", false), "random " + preset);
+                FalconH1Export.writeGguf(out, c, values(c, seed), dtype, ggufTokenizer(c.vocabSize()), "random " + preset);
             } else {
                 FalconH1Export.writeHuggingFace(out, c, configJson(preset), values(c, seed), dtype,
-                        Map.of("tokenizer.json", tokenizerJson(), "tokenizer_config.json", tokenizerConfigJson()));
+                        Map.of("tokenizer.json", tokenizerJson(c.vocabSize()), "tokenizer_config.json", tokenizerConfigJson()));
             }
         }
     }

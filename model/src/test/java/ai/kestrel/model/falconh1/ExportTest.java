@@ -40,7 +40,7 @@ class ExportTest {
             var values = FalconH1Init.values(c, 7);
             Path hf = dir.resolve(fixture + "-hf");
             FalconH1Export.writeHuggingFace(hf, c, Files.readString(cfgFile), values, DType.F32,
-                    Map.of("tokenizer.json", FalconH1Init.tokenizerJson(), "tokenizer_config.json", FalconH1Init.tokenizerConfigJson()));
+                    Map.of("tokenizer.json", FalconH1Init.tokenizerJson(c.vocabSize()), "tokenizer_config.json", FalconH1Init.tokenizerConfigJson()));
             Path gguf = dir.resolve(fixture + ".gguf");
             FalconH1Export.writeGguf(gguf, c, values, DType.F32, w -> w, "test");
             int[] ids = {1, 50, 60, 70, 80, 90, 100, 110, 120, 130, 140, 150, 160, 170, 180, 190, 200, 210, 220, 230, 240};
@@ -58,7 +58,7 @@ class ExportTest {
         FalconH1Config c = FalconH1Config.fromJson(Fixture.of("falcon-h1-g1").file("config.json"));
         Path hf = dir.resolve("m");
         FalconH1Export.writeHuggingFace(hf, c, Files.readString(Fixture.of("falcon-h1-g1").file("config.json")), FalconH1Init.values(c, 1),
-                DType.BF16, Map.of("tokenizer.json", FalconH1Init.tokenizerJson(), "tokenizer_config.json", FalconH1Init.tokenizerConfigJson()));
+                DType.BF16, Map.of("tokenizer.json", FalconH1Init.tokenizerJson(c.vocabSize()), "tokenizer_config.json", FalconH1Init.tokenizerConfigJson()));
         try (LoadedModel m = ModelLoader.load(hf)) {
             String text = "Grüße, 世界!";
             assertEquals(text, m.tokenizer().decode(m.tokenizer().encode(text)));
@@ -69,6 +69,41 @@ class ExportTest {
             assertEquals(8, r.ids().length);
             assertTrue(m.chatTemplate().render(java.util.List.of(new ai.kestrel.model.tokenizer.ChatTemplate.Message("user", "x")), true)
                     .startsWith("<|begin_of_text|><|im_start|>user\nx"));
+        }
+    }
+
+    /**
+     * llama.cpp refuses a GGUF whose token list is shorter than the embedding ("token_embd.weight has wrong shape"):
+     * the synthetic tokenizer is padded with placeholders to the configured vocabulary, in both forms.
+     */
+    @Test
+    void syntheticTokenizerCoversTheWholeVocabulary(@TempDir Path dir) throws IOException {
+        Path cfgFile = Fixture.of("falcon-h1-g1").file("config.json");
+        FalconH1Config c = FalconH1Config.fromJson(cfgFile);
+        Path gguf = dir.resolve("m.gguf");
+        FalconH1Export.writeGguf(gguf, c, FalconH1Init.values(c, 3), DType.BF16, FalconH1Init.ggufTokenizer(c.vocabSize()), "test");
+        Path hf = dir.resolve("m");
+        FalconH1Export.writeHuggingFace(hf, c, Files.readString(cfgFile), FalconH1Init.values(c, 3), DType.BF16,
+                Map.of("tokenizer.json", FalconH1Init.tokenizerJson(c.vocabSize()), "tokenizer_config.json", FalconH1Init.tokenizerConfigJson()));
+        try (ai.kestrel.engine.Scope s = ai.kestrel.engine.Scope.open()) {
+            ai.kestrel.engine.io.Gguf g = ai.kestrel.engine.io.Gguf.open(gguf, s);
+            assertEquals(c.vocabSize(), g.getList("tokenizer.ggml.tokens").size());
+            assertEquals(c.vocabSize(), g.getList("tokenizer.ggml.token_type").size());
+            assertEquals(c.vocabSize(), g.shape("token_embd.weight")[0], "embedding rows");
+        }
+        for (Path p : new Path[] {gguf, hf}) {
+            try (LoadedModel m = ModelLoader.load(p)) {
+                var t = m.tokenizer();
+                assertEquals(c.vocabSize(), t.size(), p.toString());
+                int last = c.vocabSize() - 1;
+                assertEquals("<|unused_" + last + "|>", t.token(last), p.toString());
+                String text = "Grüße <|unused_300|> 世界";
+                int[] ids = t.encode(text);
+                assertEquals(text, t.decode(ids), p.toString());
+                for (int id : ids) {
+                    assertTrue(id < 12 + 256, "placeholders are never produced by encoding: " + id + " in " + p);
+                }
+            }
         }
     }
 }
