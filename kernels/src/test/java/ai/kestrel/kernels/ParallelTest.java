@@ -51,6 +51,48 @@ class ParallelTest {
         }
     }
 
+    /**
+     * Guided self-scheduling: chunks shrink from a quarter of the range (two threads) to the grain, so the threads
+     * finish within one grain of each other, and the bounds are the same in every run whoever claims them.
+     */
+    @Test
+    void chunksShrinkToTheGrainAndDoNotDependOnTiming() {
+        Parallel.setThreads(2);
+        for (int n : new int[] {100, 4097, 100_000}) {
+            for (int grain : new int[] {1, 7, 64}) {
+                List<String> first = null;
+                for (int rep = 0; rep < 20; rep++) {
+                    java.util.concurrent.ConcurrentLinkedQueue<int[]> q = new java.util.concurrent.ConcurrentLinkedQueue<>();
+                    Parallel.range(n, grain, (lo, hi) -> q.add(new int[] {lo, hi}));
+                    List<int[]> chunks = new ArrayList<>(q);
+                    chunks.sort(java.util.Comparator.comparingInt(c -> c[0]));
+                    String where = "n=" + n + " grain=" + grain + " rep " + rep;
+                    int at = 0;
+                    int previous = Integer.MAX_VALUE;
+                    List<String> bounds = new ArrayList<>();
+                    for (int i = 0; i < chunks.size(); i++) {
+                        int[] c = chunks.get(i);
+                        int size = c[1] - c[0];
+                        assertEquals(at, c[0], where + ": chunks must tile the range");
+                        org.junit.jupiter.api.Assertions.assertTrue(size <= previous, where + ": chunk " + i + " grew to " + size);
+                        org.junit.jupiter.api.Assertions.assertTrue(size <= Math.max(grain, n / 4), where + ": chunk " + i + " has " + size);
+                        org.junit.jupiter.api.Assertions.assertTrue(size >= grain || i == chunks.size() - 1, where + ": chunk " + i + " below the grain");
+                        previous = size;
+                        at = c[1];
+                        bounds.add(c[0] + ".." + c[1]);
+                    }
+                    assertEquals(n, at, where);
+                    org.junit.jupiter.api.Assertions.assertTrue(previous <= grain, where + ": the last chunk has " + previous);
+                    if (first == null) {
+                        first = bounds;
+                    } else {
+                        assertEquals(first, bounds, where + ": bounds changed between runs");
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     void manySmallJobsBackToBackAndAfterPauses() {
         Parallel.setThreads(3);
