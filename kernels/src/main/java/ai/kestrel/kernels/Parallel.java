@@ -14,9 +14,11 @@ import java.util.concurrent.locks.ReentrantLock;
  * short. Threads then finish within about one grain of each other; with eight equal chunks the caller waited on
  * average for half of one (a bf16 1.5B-Deep decode step makes ~280 parallel calls; guided chunks cut the
  * caller's waiting by 16-22% and decoded 1.06x faster in alternating segments of one process). Chunk bounds
- * depend only on {@code n}, the grain and the thread count, never on timing. The thread count starts at the system property
- * {@code kestrel.threads} (default: available processors) and is a runtime knob ({@link #setThreads}) for the
- * command line and benchmarks. With one thread, or one chunk, the body runs inline on the caller.
+ * depend only on {@code n}, the grain and the thread count, never on timing.
+ *
+ * <p>The thread count starts at the system property {@code kestrel.threads} (default: available processors)
+ * and is a runtime knob ({@link #setThreads}) for the command line and benchmarks. With one thread, or one
+ * chunk, the body runs inline on the caller.
  *
  * <p>Workers spin for a while ({@code kestrel.spinMicros}, default 1000 µs) after each job before they park,
  * and the caller spins while it waits for them: a decode step is hundreds of parallel calls a few hundred

@@ -142,8 +142,8 @@ final class AttentionCpu implements Attention {
         int p = m.p();
         int l = F.length();
         int tk = m.tk();
-        int tkPad = (tk + l - 1) / l * l;
-        float[][] kt = transposed(k, m.b() * m.kv(), tk, tkPad, p, (t, j) -> m.kOff(t / m.kv(), j, t % m.kv()));
+        int tkPad = padded(tk);
+        float[][] kt = perKvHead(k, m);
         int qBlocks = (m.tq() + QROWS - 1) / QROWS;
         long vStride = (long) m.kv() * p * 4; // bytes from one key row to the next
         Parallel.range(m.b() * m.h() * qBlocks, 1, (lo, hi) -> {
@@ -219,9 +219,9 @@ final class AttentionCpu implements Attention {
         int tk = m.tk();
         int tq = m.tq();
         if (dq != null) {
-            int tkPad = (tk + l - 1) / l * l;
-            float[][] kt = transposed(k, m.b() * m.kv(), tk, tkPad, p, (t, j) -> m.kOff(t / m.kv(), j, t % m.kv()));
-            float[][] vt = transposed(v, m.b() * m.kv(), tk, tkPad, p, (t, j) -> m.kOff(t / m.kv(), j, t % m.kv()));
+            int tkPad = padded(tk);
+            float[][] kt = perKvHead(k, m);
+            float[][] vt = perKvHead(v, m);
             int qBlocks = (tq + QROWS - 1) / QROWS;
             long kStride = (long) m.kv() * p * 4;
             Parallel.range(m.b() * m.h() * qBlocks, 1, (lo, hi) -> {
@@ -262,9 +262,9 @@ final class AttentionCpu implements Attention {
         if (dk == null && dv == null) {
             return;
         }
-        int tqPad = (tq + l - 1) / l * l;
-        float[][] qt = transposed(q, m.b() * m.h(), tq, tqPad, p, (t, i) -> m.qOff(t / m.h(), i, t % m.h()));
-        float[][] gt = transposed(dO, m.b() * m.h(), tq, tqPad, p, (t, i) -> m.qOff(t / m.h(), i, t % m.h()));
+        int tqPad = padded(tq);
+        float[][] qt = perQueryHead(q, m);
+        float[][] gt = perQueryHead(dO, m);
         int group = m.h() / m.kv();
         int offset = tk - tq;
         int kBlocks = (tk + QROWS - 1) / QROWS;
@@ -431,6 +431,22 @@ final class AttentionCpu implements Attention {
     @FunctionalInterface
     private interface RowOffset {
         long of(int t, int j);
+    }
+
+    /** {@code n} rounded up to a multiple of the vector length: the row stride of {@link #transposed}'s arrays. */
+    private static int padded(int n) {
+        int l = F.length();
+        return (n + l - 1) / l * l;
+    }
+
+    /** Keys or values ({@code (B, Tk, KV, p)} like {@code k}) transposed per KV head: {@code p x padded(Tk)} each. */
+    private static float[][] perKvHead(MemorySegment src, Dims m) {
+        return transposed(src, m.b() * m.kv(), m.tk(), padded(m.tk()), m.p(), (t, j) -> m.kOff(t / m.kv(), j, t % m.kv()));
+    }
+
+    /** Queries or output gradients ({@code (B, Tq, H, p)} like {@code q}) transposed per head: {@code p x padded(Tq)} each. */
+    private static float[][] perQueryHead(MemorySegment src, Dims m) {
+        return transposed(src, m.b() * m.h(), m.tq(), padded(m.tq()), m.p(), (t, i) -> m.qOff(t / m.h(), i, t % m.h()));
     }
 
     /**

@@ -84,6 +84,11 @@ final class DemoCommand implements Callable<Integer> {
      */
     static final double SHIFT_LR = 3e-3;
     static final double ADD_LR = 1e-2;
+
+    /** {@code --lr}, else the task's default. */
+    double peakLr() {
+        return lr != null ? lr : task == Task.add ? ADD_LR : SHIFT_LR;
+    }
     /**
      * Addition needs many more steps than shifting: the units digit, (a + b) mod 10 over two positions, only
      * starts to generalise after some 2500 steps. At 4000 steps held-out exact match came out 80%, 51%, 45% and
@@ -210,7 +215,7 @@ final class DemoCommand implements Callable<Integer> {
             try (Scope nf4 = Quantizer.quantizeInMemory(model);
                  Lora lora = Lora.create(model, new LoraConfig(16, 32, 0, LoraConfig.FALCON_H1_TARGETS, false), seed)) {
                 Path adapter = out.resolve("adapter");
-                SftRun run = new SftRun(model, lora, new LoraTrainer.Settings(lr != null ? lr : task == Task.add ? ADD_LR : SHIFT_LR, new Schedule.Cosine(Schedule.warmupSteps(steps, 0.05), steps),
+                SftRun run = new SftRun(model, lora, new LoraTrainer.Settings(peakLr(), new Schedule.Cosine(Schedule.warmupSteps(steps, 0.05), steps),
                         8, 1, 1.0, 0, 0), train, seed, steps, 0, adapter, "kestrel demo: falcon-h1-tiny seed " + seed);
                 List<LoraTrainer.StepMetrics> m = run.run(false, st -> {
                     if ((st.step() + 1) % 25 == 0 || st.step() == 0) {
