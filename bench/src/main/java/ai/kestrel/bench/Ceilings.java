@@ -13,7 +13,8 @@ import org.openjdk.jmh.annotations.TearDown;
 
 /**
  * This machine's ceilings, measured in the same run as the kernels: peak float32 FMA throughput of one thread
- * (12 independent vector accumulators in registers) and the DRAM bandwidth of one thread summing 256 MB.
+ * (12 independent vector accumulators in registers), the DRAM bandwidth of one thread summing 256 MB, and
+ * of one thread scaling 256 MB in place (read and written back: the roofline of the SSM state's update).
  */
 public class Ceilings extends BenchBase {
     static final int FMA_ITERS = 1 << 20;
@@ -42,6 +43,7 @@ public class Ceilings extends BenchBase {
         return switch (method) {
             case "peakFma" -> new double[] {2.0 * FMA_ITERS * 12 * F.length(), 0};
             case "streamSum" -> new double[] {0, STREAM_BYTES};
+            case "streamScale" -> new double[] {0, 2.0 * STREAM_BYTES};
             default -> new double[] {0, 0};
         };
     }
@@ -80,5 +82,17 @@ public class Ceilings extends BenchBase {
             a3 = a3.add(FloatVector.fromMemorySegment(F, big, i + 3 * step, ByteOrder.LITTLE_ENDIAN));
         }
         return a0.add(a1).add(a2).add(a3).reduceLanes(VectorOperators.ADD);
+    }
+
+    @Benchmark
+    public void streamScale() {
+        FloatVector k = FloatVector.broadcast(F, 0.9999f);
+        long step = F.length() * 4L;
+        for (long i = 0; i < STREAM_BYTES; i += 2 * step) {
+            FloatVector.fromMemorySegment(F, big, i, ByteOrder.LITTLE_ENDIAN).mul(k)
+                    .intoMemorySegment(big, i, ByteOrder.LITTLE_ENDIAN);
+            FloatVector.fromMemorySegment(F, big, i + step, ByteOrder.LITTLE_ENDIAN).mul(k)
+                    .intoMemorySegment(big, i + step, ByteOrder.LITTLE_ENDIAN);
+        }
     }
 }

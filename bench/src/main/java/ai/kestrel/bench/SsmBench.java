@@ -21,9 +21,12 @@ import org.openjdk.jmh.annotations.TearDown;
 public class SsmBench extends BenchBase {
     static final int T = 512, H = 24, P = 64, N = 256, L = 128, CONV = 2048, W = 4;
     static final int DIN = 8192, N1 = 16, T1 = 128;
+    /** Falcon-H1-1.5B-Deep's layer count: a decode step updates this many states, 99 MB in all, from DRAM. */
+    static final int LAYERS = 66;
 
     Arena arena;
     Buf x, dt, dtBias, a, bm, cm, d, y, dy, dx, ddt, gb, ga, gd, dB, dC, xs, dts, bs, cs, state, ys;
+    Buf[] states;
     Buf cx, cw, cb, cy, cdy, cdx, cdw, cdb, cstate, cxs, cys;
     Buf mx, mdt, ma, mb, mc, md, my, mstate, mxs, mdts, mbs, mcs, mys;
     final SsdScan.Dims dims = new SsdScan.Dims(1, T, H, P, 1, N, L);
@@ -36,6 +39,7 @@ public class SsmBench extends BenchBase {
             case "ssdForward" -> new double[] {ssdFwd, ssdBytes};
             case "ssdForwardBackward" -> new double[] {ssdFwd * 4, ssdBytes * 3};
             case "ssdStep" -> new double[] {2.0 * 2 * H * P * N, 4.0 * 2 * H * P * N};
+            case "ssdStepLayers" -> new double[] {LAYERS * 2.0 * 2 * H * P * N, LAYERS * 4.0 * 2 * H * P * N};
             case "conv1dForward" -> new double[] {2.0 * T * CONV * W, 4.0 * 2 * T * CONV};
             case "conv1dForwardBackward" -> new double[] {3 * 2.0 * T * CONV * W, 4.0 * 5 * T * CONV};
             case "conv1dStep" -> new double[] {2.0 * CONV * W, 4.0 * 2 * (W - 1) * CONV};
@@ -70,6 +74,10 @@ public class SsmBench extends BenchBase {
         cs = Data.randn(arena, N, 12, 0.06);
         state = Data.randn(arena, (long) H * P * N, 13, 0.1);
         ys = Buf.allocF32(arena, (long) H * P);
+        states = new Buf[LAYERS];
+        for (int l = 0; l < LAYERS; l++) {
+            states[l] = Data.randn(arena, (long) H * P * N, 100 + l, 0.1);
+        }
         cx = Data.randn(arena, (long) T * CONV, 14, 1);
         cw = Data.randn(arena, (long) CONV * W, 15, 0.5);
         cb = Data.randn(arena, CONV, 16, 0.1);
@@ -115,6 +123,14 @@ public class SsmBench extends BenchBase {
     @Benchmark
     public void ssdStep() {
         SsdScan.CPU.step(xs, dts, dtBias, a, bs, cs, d, state, ys, dims);
+    }
+
+    /** One decode step's SSD updates for all layers of 1.5B-Deep: each state comes from DRAM, as in the model. */
+    @Benchmark
+    public void ssdStepLayers() {
+        for (Buf st : states) {
+            SsdScan.CPU.step(xs, dts, dtBias, a, bs, cs, d, st, ys, dims);
+        }
     }
 
     @Benchmark

@@ -187,52 +187,94 @@ final class CausalConv1dCpu implements CausalConv1d {
         });
     }
 
+    /** Tap-major lane indexes for {@link #step4}: lane i of tap j is element {@code 4i + j} of 8 channels' weights. */
+    private static final FloatVector[] TAP_INDEX = new FloatVector[4];
+    /** Lanes 0-7 of the first vector, then lanes 0-7 of the second. */
+    private static final FloatVector LOW_HALVES;
+
+    static {
+        float[] idx = new float[F.length()];
+        for (int j = 0; j < 4; j++) {
+            for (int i = 0; i < idx.length; i++) {
+                idx[i] = (4 * i + j) % (2 * idx.length);
+            }
+            TAP_INDEX[j] = FloatVector.fromArray(F, idx, 0);
+        }
+        for (int i = 0; i < idx.length; i++) {
+            idx[i] = i < idx.length / 2 ? i : i + idx.length / 2;
+        }
+        LOW_HALVES = FloatVector.fromArray(F, idx, 0);
+    }
+
     /**
-     * One token. The (C, W) weight is copied once into an array and each tap's weights for a vector of channels
-     * are gathered from it (stride W); the window and the input are contiguous per channel block.
+     * One token. Window 4 with 16-lane vectors takes {@link #step4}; other shapes, and the channels past the last
+     * whole vector, go one channel at a time.
      */
     @Override
     public void step(Buf xb, Buf wb, Buf bias, Buf stateb, Buf yb, int b, int c, int width) {
         MemorySegment x = xb.requireF32("x", (long) b * c).seg();
-        float[] w = new float[c * width];
-        MemorySegment.copy(wb.requireF32("w", (long) c * width).seg(), Buf.F32, 0, w, 0, c * width);
-        float[] bs = new float[c];
-        if (bias != null) {
-            MemorySegment.copy(bias.requireF32("bias", c).seg(), Buf.F32, 0, bs, 0, c);
-        }
+        MemorySegment w = wb.requireF32("w", (long) c * width).seg();
+        MemorySegment bs = bias == null ? null : bias.requireF32("bias", c).seg();
         MemorySegment state = stateb.requireF32("state", (long) b * (width - 1) * c).seg();
         MemorySegment y = yb.requireF32("y", (long) b * c).seg();
-        int[] stride = new int[F.length()];
-        for (int i = 0; i < stride.length; i++) {
-            stride[i] = i * width;
-        }
         for (int bb = 0; bb < b; bb++) {
             long so = (long) bb * (width - 1) * c * 4;
             long xo = (long) bb * c * 4;
             int ch = 0;
-            for (int bound = F.loopBound(c); ch < bound; ch += F.length()) {
-                FloatVector xv = FloatVector.fromMemorySegment(F, x, xo + ch * 4L, LE);
-                FloatVector acc = FloatVector.fromArray(F, bs, ch)
-                        .add(xv.mul(FloatVector.fromArray(F, w, ch * width + width - 1, stride, 0)));
-                for (int j = 0; j < width - 1; j++) {
-                    long at = so + ((long) j * c + ch) * 4;
-                    acc = FloatVector.fromMemorySegment(F, state, at, LE).fma(FloatVector.fromArray(F, w, ch * width + j, stride, 0), acc);
-                    // shift the window: slot j takes slot j + 1, the last slot takes x
-                    FloatVector next = j + 1 < width - 1 ? FloatVector.fromMemorySegment(F, state, at + c * 4L, LE) : xv;
-                    next.intoMemorySegment(state, at, LE);
-                }
-                acc.intoMemorySegment(y, xo + ch * 4L, LE);
+            if (width == 4 && F.length() == 16) {
+                ch = step4(x, xo, w, bs, state, so, y, c);
             }
             for (; ch < c; ch++) {
                 float xv = x.get(Buf.F32, xo + ch * 4L);
-                float s = bs[ch] + w[ch * width + width - 1] * xv;
+                float s = (bs == null ? 0f : bs.getAtIndex(Buf.F32, ch)) + w.getAtIndex(Buf.F32, (long) ch * width + width - 1) * xv;
                 for (int j = 0; j < width - 1; j++) {
                     long at = so + ((long) j * c + ch) * 4;
-                    s += w[ch * width + j] * state.get(Buf.F32, at);
+                    s += w.getAtIndex(Buf.F32, (long) ch * width + j) * state.get(Buf.F32, at);
                     state.set(Buf.F32, at, j + 1 < width - 1 ? state.get(Buf.F32, at + c * 4L) : xv);
                 }
                 y.set(Buf.F32, xo + ch * 4L, s);
             }
         }
+    }
+
+    /**
+     * Window 4, 16 channels at a time, with no copy of the weight: the (C, 4) weight rows of 16 channels are four
+     * contiguous vectors, and two-vector permutes turn them into one vector per tap (lane i = channel i's tap),
+     * three per tap. Returns the first channel left for the scalar loop.
+     */
+    private static int step4(MemorySegment x, long xo, MemorySegment w, MemorySegment bs, MemorySegment state, long so,
+            MemorySegment y, int c) {
+        int l = F.length();
+        long row = c * 4L; // bytes between the window's slots
+        int ch = 0;
+        for (int bound = F.loopBound(c); ch < bound; ch += l) {
+            long wo = ch * 16L; // 4 taps of 4 bytes per channel
+            FloatVector w0 = FloatVector.fromMemorySegment(F, w, wo, LE);
+            FloatVector w1 = FloatVector.fromMemorySegment(F, w, wo + 64, LE);
+            FloatVector w2 = FloatVector.fromMemorySegment(F, w, wo + 128, LE);
+            FloatVector w3 = FloatVector.fromMemorySegment(F, w, wo + 192, LE);
+            long at = so + ch * 4L;
+            FloatVector s0 = FloatVector.fromMemorySegment(F, state, at, LE);
+            FloatVector s1 = FloatVector.fromMemorySegment(F, state, at + row, LE);
+            FloatVector s2 = FloatVector.fromMemorySegment(F, state, at + 2 * row, LE);
+            FloatVector xv = FloatVector.fromMemorySegment(F, x, xo + ch * 4L, LE);
+            FloatVector acc = bs == null ? FloatVector.zero(F) : FloatVector.fromMemorySegment(F, bs, ch * 4L, LE);
+            acc = tap(w0, w1, w2, w3, 0).fma(s0, acc);
+            acc = tap(w0, w1, w2, w3, 1).fma(s1, acc);
+            acc = tap(w0, w1, w2, w3, 2).fma(s2, acc);
+            acc = tap(w0, w1, w2, w3, 3).fma(xv, acc);
+            s1.intoMemorySegment(state, at, LE);
+            s2.intoMemorySegment(state, at + row, LE);
+            xv.intoMemorySegment(state, at + 2 * row, LE);
+            acc.intoMemorySegment(y, xo + ch * 4L, LE);
+        }
+        return ch;
+    }
+
+    /** Tap {@code j} of the 16 channels whose weight rows are {@code w0..w3}: lane i = weight (4i + j). */
+    private static FloatVector tap(FloatVector w0, FloatVector w1, FloatVector w2, FloatVector w3, int j) {
+        FloatVector lo = TAP_INDEX[j].selectFrom(w0, w1); // channels 0-7 in lanes 0-7
+        FloatVector hi = TAP_INDEX[j].selectFrom(w2, w3); // channels 8-15 in lanes 0-7
+        return LOW_HALVES.selectFrom(lo, hi);
     }
 }

@@ -6,6 +6,7 @@ import ai.kestrel.kernels.Buf;
 import ai.kestrel.kernels.Parallel;
 import ai.kestrel.kernels.quant.Dequant;
 import ai.kestrel.kernels.quant.Weights;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
@@ -39,6 +40,7 @@ final class Gemv {
         float[] x = new float[m * k];
         MemorySegment.copy(xb.seg(), Buf.F32, 0, x, 0, m * k);
         Part[] parts = new Part[ws.length];
+        PREPARED.get().reset();
         int quads = 0;
         long maxRowBytes = 1;
         for (int j = 0; j < ws.length; j++) {
@@ -69,6 +71,36 @@ final class Gemv {
         });
     }
 
+    /**
+     * Each calling thread's 64-byte aligned buffer for what the single-row kernels read of x ({@link GemvFused#prepare}):
+     * a call takes slices of it in order (one per weight format it multiplies) and the next call on the thread
+     * starts again at the front, after the pool's threads have finished reading.
+     */
+    private static final ThreadLocal<Prepared> PREPARED = ThreadLocal.withInitial(Prepared::new);
+
+    private static final class Prepared {
+        private MemorySegment buf = MemorySegment.NULL;
+        private long used;
+
+        /** Starts a call's slices over. */
+        Prepared reset() {
+            used = 0;
+            return this;
+        }
+
+        /** The next {@code bytes} (a multiple of 64) of this call; a larger buffer when they do not fit. */
+        MemorySegment next(long bytes) {
+            if (used + bytes > buf.byteSize()) {
+                // slices handed out earlier in this call keep the old buffer alive until the call ends
+                buf = Arena.ofAuto().allocate(Math.max(2 * buf.byteSize(), used + bytes + (16L << 10)), 64);
+                used = 0;
+            }
+            MemorySegment s = buf.asSlice(used, bytes);
+            used += bytes;
+            return s;
+        }
+    }
+
     /** One chunk's buffers. */
     private static final class Scratch {
         float[] tile; // the decode-to-tile path's buffer, only where it is taken
@@ -85,7 +117,7 @@ final class Gemv {
         final int first;
         final boolean fused;
         final boolean rows;
-        final float[] xp;
+        final MemorySegment xp;
         final float[][] xr;
         final float[][] xrp;
 
@@ -104,13 +136,13 @@ final class Gemv {
                 xrp = sameFormat.xrp;
                 return;
             }
-            xp = fused ? GemvFused.prepare(w.format(), x, k) : x;
+            xp = fused ? GemvFused.prepare(w.format(), x, k, PREPARED.get().next(GemvFused.preparedBytes(k))) : null;
             // the multi-row kernel's view of x: its rows, and what the kernel reads of each (BF16: evens then odds)
             xr = new float[rows ? m : 0][];
             xrp = new float[rows ? m : 0][];
             for (int i = 0; i < xr.length; i++) {
                 xr[i] = java.util.Arrays.copyOfRange(x, i * k, (i + 1) * k);
-                xrp[i] = GemvFused.prepare(w.format(), xr[i], k);
+                xrp[i] = GemvFused.prepareRow(w.format(), xr[i], k);
             }
         }
 

@@ -36,10 +36,41 @@ final class GemvFused {
     }
 
     /**
-     * What the kernel for {@code f} reads instead of {@code x}, computed once per call: for BF16, F16 and NF4,
-     * {@code x}'s even elements then its odd ones (see {@link #bf16}); for the other formats {@code x} itself.
+     * What the single-row kernel for {@code f} reads of {@code x}, written once per call into {@code dst} (at least
+     * {@link #preparedBytes} bytes, 64-byte aligned so that no vector load of x straddles two cache lines; loads
+     * from a {@code float[]}, whose elements start 16 bytes into the object, all do, and Q8_0 ran 12-15% slower
+     * for it): for BF16, F16 and NF4, {@code x}'s even elements, then its odd ones from byte {@link #oddsAt}
+     * (see {@link #bf16}); for the other formats {@code x} itself.
      */
-    static float[] prepare(WeightFormat f, float[] x, int k) {
+    static MemorySegment prepare(WeightFormat f, float[] x, int k, MemorySegment dst) {
+        if (f != WeightFormat.BF16 && f != WeightFormat.F16 && f != WeightFormat.NF4) {
+            MemorySegment.copy(x, 0, dst, ValueLayout.JAVA_FLOAT, 0, k);
+            return dst;
+        }
+        int h = k / 2;
+        long odds = oddsAt(k);
+        for (int i = 0; i < h; i++) {
+            dst.setAtIndex(ValueLayout.JAVA_FLOAT, i, x[2 * i]);
+            dst.set(ValueLayout.JAVA_FLOAT, odds + i * 4L, x[2 * i + 1]);
+        }
+        return dst;
+    }
+
+    /** Bytes {@link #prepare} writes for {@code k} elements, a multiple of 64. */
+    static long preparedBytes(int k) {
+        return oddsAt(k) + ((k / 2 * 4L + 63) & ~63L);
+    }
+
+    /** Where the odd elements start in a prepared BF16/F16/NF4 row: after the evens, at a multiple of 64 bytes. */
+    static long oddsAt(int k) {
+        return ((k + 1) / 2 * 4L + 63) & ~63L;
+    }
+
+    /**
+     * What the multi-row kernel ({@link #rows}) reads of one row of x: for BF16, F16 and NF4 its even elements,
+     * then its odd ones; for the other formats {@code x} itself.
+     */
+    static float[] prepareRow(WeightFormat f, float[] x, int k) {
         if (f != WeightFormat.BF16 && f != WeightFormat.F16 && f != WeightFormat.NF4) {
             return x;
         }
@@ -56,9 +87,9 @@ final class GemvFused {
      * {@code out[r] = W[row0 + r] · x} for r < 4, rows {@code rowBytes} apart; {@code k} elements each;
      * {@code xp} is {@link #prepare}'s result for {@code x}.
      */
-    static void dot4(WeightFormat f, MemorySegment w, long row0, long rowBytes, float[] x, float[] xp, int k, float[] out) {
+    static void dot4(WeightFormat f, MemorySegment w, long row0, long rowBytes, float[] x, MemorySegment xp, int k, float[] out) {
         switch (f) {
-            case F32 -> f32(w, row0, rowBytes, x, k, out);
+            case F32 -> f32(w, row0, rowBytes, x, xp, k, out);
             case BF16 -> {
                 // two rows at a time: two weight streams per thread keep the prefetchers ahead better than four
                 bf16(w, row0, rowBytes, x, xp, k, out, 0);
@@ -70,23 +101,23 @@ final class GemvFused {
             }
             case Q8_0 -> {
                 for (int r = 0; r < 4; r++) {
-                    out[r] = q8(w, row0 + r * rowBytes, x, k);
+                    out[r] = q8(w, row0 + r * rowBytes, xp, k);
                 }
             }
             case NF4 -> {
                 for (int r = 0; r < 4; r++) {
-                    out[r] = nf4(w, row0 + r * rowBytes, xp, k);
+                    out[r] = nf4(w, row0 + r * rowBytes, xp, oddsAt(k), k);
                 }
             }
             case F64 -> throw new IllegalArgumentException(f + " weights do not take the fused path");
         }
     }
 
-    private static void f32(MemorySegment w, long r0, long rb, float[] x, int k, float[] out) {
+    private static void f32(MemorySegment w, long r0, long rb, float[] x, MemorySegment xs, int k, float[] out) {
         FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
         int i = 0;
         for (int bound = F.loopBound(k); i < bound; i += F.length()) {
-            FloatVector xv = FloatVector.fromArray(F, x, i);
+            FloatVector xv = FloatVector.fromMemorySegment(F, xs, i * 4L, LE);
             long o = r0 + i * 4L;
             a0 = FloatVector.fromMemorySegment(F, w, o, LE).fma(xv, a0);
             a1 = FloatVector.fromMemorySegment(F, w, o + rb, LE).fma(xv, a1);
@@ -110,14 +141,15 @@ final class GemvFused {
      * {@code lane << 16} is the even element as a float and {@code lane & 0xFFFF0000} the odd one, so two integer
      * operations per pair feed two FMAs against {@code x}'s even and odd elements ({@code xp}: evens, then odds).
      */
-    private static void bf16(MemorySegment w, long r0, long rb, float[] x, float[] xp, int k, float[] out, int o) {
+    private static void bf16(MemorySegment w, long r0, long rb, float[] x, MemorySegment xp, int k, float[] out, int o) {
         FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F);
         FloatVector b0 = FloatVector.zero(F), b1 = FloatVector.zero(F);
         int h = k / 2;
+        long odds = oddsAt(k);
         int i = 0;
         for (int bound = I.loopBound(h); i < bound; i += I.length()) {
-            FloatVector xe = FloatVector.fromArray(F, xp, i);
-            FloatVector xo = FloatVector.fromArray(F, xp, h + i);
+            FloatVector xe = FloatVector.fromMemorySegment(F, xp, i * 4L, LE);
+            FloatVector xo = FloatVector.fromMemorySegment(F, xp, odds + i * 4L, LE);
             long at = r0 + i * 4L;
             IntVector v0 = IntVector.fromMemorySegment(I, w, at, LE);
             IntVector v1 = IntVector.fromMemorySegment(I, w, at + rb, LE);
@@ -150,15 +182,16 @@ final class GemvFused {
      * 2^112 at the end. Infinities and NaNs do not survive that shortcut: a carry test flags rows holding one and
      * those rows are recomputed value by value.
      */
-    private static void f16(MemorySegment w, long r0, long rb, float[] x, float[] xp, int k, float[] out, int o) {
+    private static void f16(MemorySegment w, long r0, long rb, float[] x, MemorySegment xp, int k, float[] out, int o) {
         FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F);
         FloatVector b0 = FloatVector.zero(F), b1 = FloatVector.zero(F);
         IntVector special = IntVector.zero(I);
         int h = k / 2;
+        long odds = oddsAt(k);
         int i = 0;
         for (int bound = I.loopBound(h); i < bound; i += I.length()) {
-            FloatVector xe = FloatVector.fromArray(F, xp, i);
-            FloatVector xo = FloatVector.fromArray(F, xp, h + i);
+            FloatVector xe = FloatVector.fromMemorySegment(F, xp, i * 4L, LE);
+            FloatVector xo = FloatVector.fromMemorySegment(F, xp, odds + i * 4L, LE);
             long at = r0 + i * 4L;
             IntVector v0 = IntVector.fromMemorySegment(I, w, at, LE);
             IntVector v1 = IntVector.fromMemorySegment(I, w, at + rb, LE);
@@ -191,7 +224,7 @@ final class GemvFused {
      * which is scaled by the block's {@code d} into the row accumulator (one FMA per block, not per value);
      * two blocks per iteration into two accumulators. One row at a time streams memory in order.
      */
-    private static float q8(MemorySegment w, long r0, float[] x, int k) {
+    private static float q8(MemorySegment w, long r0, MemorySegment x, int k) {
         FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F);
         int blocks = k / WeightFormat.Q8_0_BLOCK;
         int b = 0;
@@ -203,9 +236,9 @@ final class GemvFused {
                 ByteVector q0 = ByteVector.fromMemorySegment(B, w, o + 2 + j, LE);
                 ByteVector q1 = ByteVector.fromMemorySegment(B, w, o + 36 + j, LE);
                 for (int p = 0; p < B_PARTS; p++) {
-                    int xi = xo + j + p * F.length();
-                    s0 = ((FloatVector) q0.convertShape(VectorOperators.B2F, F, p)).fma(FloatVector.fromArray(F, x, xi), s0);
-                    s1 = ((FloatVector) q1.convertShape(VectorOperators.B2F, F, p)).fma(FloatVector.fromArray(F, x, xi + 32), s1);
+                    long xi = (xo + j + p * F.length()) * 4L;
+                    s0 = ((FloatVector) q0.convertShape(VectorOperators.B2F, F, p)).fma(FloatVector.fromMemorySegment(F, x, xi, LE), s0);
+                    s1 = ((FloatVector) q1.convertShape(VectorOperators.B2F, F, p)).fma(FloatVector.fromMemorySegment(F, x, xi + 128, LE), s1);
                 }
             }
             a0 = s0.fma(FloatVector.broadcast(F, Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, o))), a0);
@@ -218,7 +251,7 @@ final class GemvFused {
             for (int j = 0; j < WeightFormat.Q8_0_BLOCK; j += B.length()) {
                 ByteVector q0 = ByteVector.fromMemorySegment(B, w, o + 2 + j, LE);
                 for (int p = 0; p < B_PARTS; p++) {
-                    s0 = ((FloatVector) q0.convertShape(VectorOperators.B2F, F, p)).fma(FloatVector.fromArray(F, x, xo + j + p * F.length()), s0);
+                    s0 = ((FloatVector) q0.convertShape(VectorOperators.B2F, F, p)).fma(FloatVector.fromMemorySegment(F, x, (xo + j + p * F.length()) * 4L, LE), s0);
                 }
             }
             a0 = s0.fma(FloatVector.broadcast(F, Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, o))), a0);
@@ -237,8 +270,7 @@ final class GemvFused {
      * {@link #NF4_CODE} looks the values up, FMAs against {@code x}'s evens and odds ({@code xp}) sum them in a
      * block accumulator, and one FMA applies the block's scale.
      */
-    private static float nf4(MemorySegment w, long r0, float[] xp, int k) {
-        int h = k / 2;
+    private static float nf4(MemorySegment w, long r0, MemorySegment xp, long odds, int k) {
         FloatVector acc = FloatVector.zero(F);
         int blocks = k / WeightFormat.NF4_BLOCK;
         for (int b = 0; b < blocks; b++) {
@@ -247,11 +279,11 @@ final class GemvFused {
             IntVector q0 = ((IntVector) ByteVector.fromMemorySegment(B128, w, o + 4, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
             IntVector q1 = ((IntVector) ByteVector.fromMemorySegment(B128, w, o + 20, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
             FloatVector s = ((FloatVector) q0.lanewise(VectorOperators.LSHR, 4).selectFrom(NF4_CODE).viewAsFloatingLanes())
-                    .mul(FloatVector.fromArray(F, xp, e));
-            s = ((FloatVector) q0.and(0xF).selectFrom(NF4_CODE).viewAsFloatingLanes()).fma(FloatVector.fromArray(F, xp, h + e), s);
+                    .mul(FloatVector.fromMemorySegment(F, xp, e * 4L, LE));
+            s = ((FloatVector) q0.and(0xF).selectFrom(NF4_CODE).viewAsFloatingLanes()).fma(FloatVector.fromMemorySegment(F, xp, odds + e * 4L, LE), s);
             s = ((FloatVector) q1.lanewise(VectorOperators.LSHR, 4).selectFrom(NF4_CODE).viewAsFloatingLanes())
-                    .fma(FloatVector.fromArray(F, xp, e + 16), s);
-            s = ((FloatVector) q1.and(0xF).selectFrom(NF4_CODE).viewAsFloatingLanes()).fma(FloatVector.fromArray(F, xp, h + e + 16), s);
+                    .fma(FloatVector.fromMemorySegment(F, xp, (e + 16) * 4L, LE), s);
+            s = ((FloatVector) q1.and(0xF).selectFrom(NF4_CODE).viewAsFloatingLanes()).fma(FloatVector.fromMemorySegment(F, xp, odds + (e + 16) * 4L, LE), s);
             acc = s.fma(FloatVector.broadcast(F, w.get(ai.kestrel.kernels.Buf.F32, o)), acc);
         }
         return acc.reduceLanes(VectorOperators.ADD);
@@ -264,7 +296,7 @@ final class GemvFused {
 
     /**
      * {@code out[i * 4 + r] = W[row0 + r] · x_i} for four weight rows and four rows of x ({@code x[i]} as they lie,
-     * {@code xp[i]} from {@link #prepare}); callers with fewer rows of x repeat one and drop its results.
+     * {@code xp[i]} from {@link #prepareRow}); callers with fewer rows of x repeat one and drop its results.
      */
     static void rows(WeightFormat f, MemorySegment w, long row0, long rowBytes, float[][] x, float[][] xp, int k, float[] out) {
         switch (f) {

@@ -54,6 +54,34 @@ class CausalConv1dTest {
         }
     }
 
+    /** (seed, B, C, W, withBias) for the single-token step: widths 4 (the vector path) and others, odd channel counts. */
+    static Stream<Arguments> stepShapes() {
+        return Stream.of(Arguments.of(21L, 1, 1, 4, true), Arguments.of(22L, 2, 7, 4, false),
+                Arguments.of(23L, 1, 33, 4, true), Arguments.of(24L, 3, 2048, 4, true), Arguments.of(25L, 1, 4097, 4, false),
+                Arguments.of(26L, 2, 48, 2, true), Arguments.of(27L, 1, 37, 3, true), Arguments.of(28L, 2, 16, 5, false));
+    }
+
+    @ParameterizedTest(name = "seed={0} B={1} C={2} W={3} bias={4}")
+    @MethodSource("stepShapes")
+    void stepMatchesReference(long seed, int b, int c, int w, boolean withBias) {
+        try (Arena arena = Arena.ofShared()) {
+            SplittableRandom rnd = new SplittableRandom(seed);
+            Buf wt = Twin.randn(arena, rnd, c * w);
+            Buf bias = withBias ? Twin.randn(arena, rnd, c) : null;
+            Buf sr = Twin.randn(arena, rnd, b * (w - 1) * c);
+            Buf sc = Buf.ofF32(arena, sr.toFloatArray());
+            String ctx = "seed=" + seed + " B=" + b + " C=" + c + " W=" + w;
+            for (int step = 0; step < 3; step++) {
+                Buf x = Twin.randn(arena, rnd, b * c);
+                Buf yr = x.like(arena), yc = x.like(arena);
+                CausalConv1d.REF.step(x, wt, bias, sr, yr, b, c, w);
+                CausalConv1d.CPU.step(x, wt, bias, sc, yc, b, c, w);
+                Twin.assertClose(ctx + " step " + step + " y", yr, yc, 1e-5, 1e-5);
+                Twin.assertClose(ctx + " step " + step + " state", sr, sc, 0, 0);
+            }
+        }
+    }
+
     /** Feeding tokens one at a time through step() equals the whole-sequence forward, and so does prefill-then-continue. */
     @Test
     void stepAndContinuationEqualOnePass() {
