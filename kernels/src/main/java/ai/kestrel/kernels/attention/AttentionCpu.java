@@ -20,9 +20,10 @@ import jdk.incubator.vector.VectorOperators;
  * gives {@code dq} row by row; pass 2 gives {@code dk}, {@code dv} key row by key row, summing over the query
  * heads that share the key head, so no two threads write the same row.
  *
- * <p>That is the row path, kept for decoding (one query row) and head widths that are not a multiple of the
- * vector length. Prompts take the blocked paths ({@link #forwardBlocked}, {@link #backwardBlocked}): the same
- * algorithm, four rows per task against transposed operands, so scores need no reduction per key.
+ * <p>That is the row path, kept for head widths that are not a multiple of the vector length. Prompts take the
+ * blocked paths ({@link #forwardBlocked}, {@link #backwardBlocked}): the same algorithm, four rows per task
+ * against transposed operands, so scores need no reduction per key. Fewer than four query rows (decoding) take
+ * {@link #decodeGroup}: the query heads that share a KV head together, three passes over their scores.
  */
 final class AttentionCpu implements Attention {
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
@@ -80,6 +81,34 @@ final class AttentionCpu implements Attention {
         // a row reads up to tk keys and values of p floats: rows over short caches (decoding at the start of a
         // sequence) are too little work to hand to another thread one by one
         int grain = (int) Math.max(1, (64L << 10) / ((long) m.tk() * p));
+        if (p % F.length() == 0) {
+            // a task per (batch, KV head, query row): the query heads sharing a KV head read each key and value
+            // row from memory once, while it is in L1
+            int group = m.h() / m.kv();
+            Parallel.range(m.b() * m.kv() * m.tq(), Math.max(1, grain / group), (lo, hi) -> {
+                float[][] qr = new float[group][p];
+                float[][] acc = new float[group][p];
+                float[][] scores = new float[group][padded(m.tk())];
+                float[] lseRows = new float[group];
+                for (int task = lo; task < hi; task++) {
+                    int i = task % m.tq();
+                    int g = (task / m.tq()) % m.kv();
+                    int bb = task / (m.tq() * m.kv());
+                    for (int r = 0; r < group; r++) {
+                        MemorySegment.copy(q, Buf.F32, m.qOff(bb, i, g * group + r) * 4, qr[r], 0, p);
+                    }
+                    decodeGroup(qr, k, v, m, bb, g, m.lastKey(i), sc, scores, acc, lseRows);
+                    for (int r = 0; r < group; r++) {
+                        int hh = g * group + r;
+                        MemorySegment.copy(acc[r], 0, o, Buf.F32, m.qOff(bb, i, hh) * 4, p);
+                        if (lse != null) {
+                            lse.setAtIndex(Buf.F32, ((long) bb * m.h() + hh) * m.tq() + i, lseRows[r]);
+                        }
+                    }
+                }
+            });
+            return;
+        }
         Parallel.range(rows, grain, (lo, hi) -> {
             float[] qr = new float[p];
             float[] acc = new float[p];
@@ -124,6 +153,94 @@ final class AttentionCpu implements Attention {
                 }
             }
         });
+    }
+
+    /**
+     * One query row of each head that shares KV head {@code g} ({@code qr[r]}) against keys {@code 0..last}, head
+     * width a multiple of the vector length. Three passes instead of the online softmax, since a row's scores fit
+     * in {@code scores[r]}: all scores and their max (each key row read once for all the heads); the exponentials,
+     * a vector at a time; then the values, four keys per pass over each accumulator (loaded and stored once per
+     * four keys, not once per key). Leaves the output rows in {@code acc} and their log-sum-exp in {@code lse}.
+     */
+    private static void decodeGroup(float[][] qr, MemorySegment k, MemorySegment v, Dims m, int bb, int g, int last, float sc,
+            float[][] scores, float[][] acc, float[] lse) {
+        int group = qr.length;
+        int p = qr[0].length;
+        int l = F.length();
+        int n = last + 1;
+        for (int j = 0; j < n; j++) {
+            long ko = m.kOff(bb, j, g) * 4;
+            for (int r = 0; r < group; r++) {
+                scores[r][j] = sc * dot2(qr[r], k, ko, p);
+            }
+        }
+        int padded = (n + l - 1) / l * l;
+        for (int r = 0; r < group; r++) {
+            float[] s = scores[r];
+            float max = Float.NEGATIVE_INFINITY;
+            for (int j = 0; j < n; j++) {
+                max = Math.max(max, s[j]);
+            }
+            java.util.Arrays.fill(s, n, padded, Float.NEGATIVE_INFINITY);
+            float total = expShifted(s, padded, max);
+            lse[r] = max + (float) Math.log(total);
+            java.util.Arrays.fill(acc[r], 0f);
+            total = 1f / total;
+            for (int j = 0; j < n; j++) {
+                s[j] *= total; // normalised weights: the value pass needs no final scaling
+            }
+        }
+        int j = 0;
+        for (; j + 4 <= n; j += 4) {
+            long o0 = m.kOff(bb, j, g) * 4, o1 = m.kOff(bb, j + 1, g) * 4, o2 = m.kOff(bb, j + 2, g) * 4, o3 = m.kOff(bb, j + 3, g) * 4;
+            for (int r = 0; r < group; r++) {
+                valuesOf4(scores[r], j, v, o0, o1, o2, o3, acc[r], p);
+            }
+        }
+        for (; j < n; j++) {
+            for (int r = 0; r < group; r++) {
+                axpy(scores[r][j], v, m.kOff(bb, j, g) * 4, acc[r], p);
+            }
+        }
+    }
+
+    /** {@code s[j] = exp(s[j] - max)} for {@code j < n} (a multiple of the vector length); returns their sum. */
+    private static float expShifted(float[] s, int n, float max) {
+        FloatVector sum = FloatVector.zero(F);
+        for (int j = 0; j < n; j += F.length()) {
+            FloatVector e = Vec.exp(FloatVector.fromArray(F, s, j).sub(max));
+            e.intoArray(s, j);
+            sum = sum.add(e);
+        }
+        return sum.reduceLanes(VectorOperators.ADD);
+    }
+
+    /** {@code a · b[bo..bo+p)} for p a multiple of the vector length, two accumulators. */
+    private static float dot2(float[] a, MemorySegment b, long bo, int p) {
+        int l = F.length();
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F);
+        int c = 0;
+        for (; c + 2 * l <= p; c += 2 * l) {
+            a0 = FloatVector.fromArray(F, a, c).fma(FloatVector.fromMemorySegment(F, b, bo + c * 4L, LE), a0);
+            a1 = FloatVector.fromArray(F, a, c + l).fma(FloatVector.fromMemorySegment(F, b, bo + (c + l) * 4L, LE), a1);
+        }
+        if (c < p) {
+            a0 = FloatVector.fromArray(F, a, c).fma(FloatVector.fromMemorySegment(F, b, bo + c * 4L, LE), a0);
+        }
+        return a0.add(a1).reduceLanes(VectorOperators.ADD);
+    }
+
+    /** {@code acc += w[j]·V_j + ... + w[j+3]·V_{j+3}}, value rows at byte offsets {@code o0..o3}. */
+    private static void valuesOf4(float[] w, int j, MemorySegment v, long o0, long o1, long o2, long o3, float[] acc, int p) {
+        FloatVector e0 = FloatVector.broadcast(F, w[j]), e1 = FloatVector.broadcast(F, w[j + 1]);
+        FloatVector e2 = FloatVector.broadcast(F, w[j + 2]), e3 = FloatVector.broadcast(F, w[j + 3]);
+        for (int c = 0; c < p; c += F.length()) {
+            long cb = c * 4L;
+            FloatVector.fromMemorySegment(F, v, o0 + cb, LE).fma(e0, FloatVector.fromArray(F, acc, c))
+                    .add(FloatVector.fromMemorySegment(F, v, o1 + cb, LE).mul(e1))
+                    .add(FloatVector.fromMemorySegment(F, v, o2 + cb, LE).fma(e2, FloatVector.fromMemorySegment(F, v, o3 + cb, LE).mul(e3)))
+                    .intoArray(acc, c);
+        }
     }
 
     /** Query rows per task of {@link #forwardBlocked}. */

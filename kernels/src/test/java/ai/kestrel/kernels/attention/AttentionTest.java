@@ -29,7 +29,11 @@ class AttentionTest {
                 // a chunk after a cache, Falcon-H1's head width
                 Arguments.of(9L, Dims.causal(2, 23, 4, 2, 16)),
                 Arguments.of(10L, new Dims(2, 6, 37, 40, 4, 2, 32)),
-                Arguments.of(11L, Dims.causal(1, 67, 6, 2, 128)));
+                Arguments.of(11L, Dims.causal(1, 67, 6, 2, 128)),
+                // the three-pass decode rows (fewer than four query rows, width a multiple of the vector length):
+                // Falcon-H1's heads against a long cache (keys not a multiple of four), and three rows after a cache
+                Arguments.of(12L, new Dims(2, 1, 519, 544, 6, 2, 128)),
+                Arguments.of(13L, new Dims(2, 3, 41, 48, 4, 2, 32)));
     }
 
     @ParameterizedTest(name = "seed={0} {1}")
