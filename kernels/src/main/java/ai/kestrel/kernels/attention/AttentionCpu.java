@@ -29,13 +29,20 @@ final class AttentionCpu implements Attention {
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     static final int BLOCK = 64;
 
+    /** {@code a · b[bo..bo+p)}: two vector accumulators (two independent FMA chains), then the tail lane by lane. */
     private static float dot(float[] a, MemorySegment b, long bo, int p) {
-        FloatVector acc = FloatVector.zero(F);
+        int l = F.length();
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F);
         int c = 0;
-        for (int bound = F.loopBound(p); c < bound; c += F.length()) {
-            acc = FloatVector.fromArray(F, a, c).fma(FloatVector.fromMemorySegment(F, b, bo + c * 4L, LE), acc);
+        for (; c + 2 * l <= p; c += 2 * l) {
+            a0 = FloatVector.fromArray(F, a, c).fma(FloatVector.fromMemorySegment(F, b, bo + c * 4L, LE), a0);
+            a1 = FloatVector.fromArray(F, a, c + l).fma(FloatVector.fromMemorySegment(F, b, bo + (c + l) * 4L, LE), a1);
         }
-        float s = Vec.sum(acc);
+        if (c + l <= p) {
+            a0 = FloatVector.fromArray(F, a, c).fma(FloatVector.fromMemorySegment(F, b, bo + c * 4L, LE), a0);
+            c += l;
+        }
+        float s = a0.add(a1).reduceLanes(VectorOperators.ADD);
         for (; c < p; c++) {
             s += a[c] * b.get(Buf.F32, bo + c * 4L);
         }
@@ -166,15 +173,14 @@ final class AttentionCpu implements Attention {
             float[][] scores, float[][] acc, float[] lse) {
         int group = qr.length;
         int p = qr[0].length;
-        int l = F.length();
         int n = last + 1;
         for (int j = 0; j < n; j++) {
             long ko = m.kOff(bb, j, g) * 4;
             for (int r = 0; r < group; r++) {
-                scores[r][j] = sc * dot2(qr[r], k, ko, p);
+                scores[r][j] = sc * dot(qr[r], k, ko, p);
             }
         }
-        int padded = (n + l - 1) / l * l;
+        int padded = padded(n);
         for (int r = 0; r < group; r++) {
             float[] s = scores[r];
             float max = Float.NEGATIVE_INFINITY;
@@ -213,21 +219,6 @@ final class AttentionCpu implements Attention {
             sum = sum.add(e);
         }
         return sum.reduceLanes(VectorOperators.ADD);
-    }
-
-    /** {@code a · b[bo..bo+p)} for p a multiple of the vector length, two accumulators. */
-    private static float dot2(float[] a, MemorySegment b, long bo, int p) {
-        int l = F.length();
-        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F);
-        int c = 0;
-        for (; c + 2 * l <= p; c += 2 * l) {
-            a0 = FloatVector.fromArray(F, a, c).fma(FloatVector.fromMemorySegment(F, b, bo + c * 4L, LE), a0);
-            a1 = FloatVector.fromArray(F, a, c + l).fma(FloatVector.fromMemorySegment(F, b, bo + (c + l) * 4L, LE), a1);
-        }
-        if (c < p) {
-            a0 = FloatVector.fromArray(F, a, c).fma(FloatVector.fromMemorySegment(F, b, bo + c * 4L, LE), a0);
-        }
-        return a0.add(a1).reduceLanes(VectorOperators.ADD);
     }
 
     /** {@code acc += w[j]·V_j + ... + w[j+3]·V_{j+3}}, value rows at byte offsets {@code o0..o3}. */
