@@ -8,14 +8,19 @@ import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.TearDown;
 
 /**
  * This machine's ceilings, measured in the same run as the kernels: peak float32 FMA throughput of one thread
- * (12 independent vector accumulators in registers), the DRAM bandwidth of one thread summing 256 MB, and
- * of one thread scaling 256 MB in place (read and written back: the roofline of the SSM state's update).
+ * (12 independent vector accumulators in registers), the DRAM bandwidth of one thread summing 256 MB (as one
+ * stream, and as four), and of one thread scaling 256 MB in place (read and written back: the roofline of the
+ * SSM state's update). With several JMH threads each has its own buffer (a shared one would let a thread read
+ * what another has just brought into the cache).
  */
+@State(Scope.Thread)
 public class Ceilings extends BenchBase {
     static final int FMA_ITERS = 1 << 20;
     static final long STREAM_BYTES = 256L << 20;
@@ -42,7 +47,7 @@ public class Ceilings extends BenchBase {
     static double[] work(String method, java.util.function.Function<String, String> param) {
         return switch (method) {
             case "peakFma" -> new double[] {2.0 * FMA_ITERS * 12 * F.length(), 0};
-            case "streamSum" -> new double[] {0, STREAM_BYTES};
+            case "streamSum", "streamSum4" -> new double[] {0, STREAM_BYTES};
             case "streamScale" -> new double[] {0, 2.0 * STREAM_BYTES};
             default -> new double[] {0, 0};
         };
@@ -80,6 +85,25 @@ public class Ceilings extends BenchBase {
             a1 = a1.add(FloatVector.fromMemorySegment(F, big, i + step, ByteOrder.LITTLE_ENDIAN));
             a2 = a2.add(FloatVector.fromMemorySegment(F, big, i + 2 * step, ByteOrder.LITTLE_ENDIAN));
             a3 = a3.add(FloatVector.fromMemorySegment(F, big, i + 3 * step, ByteOrder.LITTLE_ENDIAN));
+        }
+        return a0.add(a1).add(a2).add(a3).reduceLanes(VectorOperators.ADD);
+    }
+
+    /**
+     * {@link #streamSum} as four streams, one through each quarter of the buffer, the way the decode kernels read
+     * four weight rows far apart: one stream per thread leaves the memory system idle part of the time on this
+     * machine, and the kernels beat it.
+     */
+    @Benchmark
+    public float streamSum4() {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        long step = F.length() * 4L;
+        long q = STREAM_BYTES / 4;
+        for (long i = 0; i < q; i += step) {
+            a0 = a0.add(FloatVector.fromMemorySegment(F, big, i, ByteOrder.LITTLE_ENDIAN));
+            a1 = a1.add(FloatVector.fromMemorySegment(F, big, q + i, ByteOrder.LITTLE_ENDIAN));
+            a2 = a2.add(FloatVector.fromMemorySegment(F, big, 2 * q + i, ByteOrder.LITTLE_ENDIAN));
+            a3 = a3.add(FloatVector.fromMemorySegment(F, big, 3 * q + i, ByteOrder.LITTLE_ENDIAN));
         }
         return a0.add(a1).add(a2).add(a3).reduceLanes(VectorOperators.ADD);
     }

@@ -15,7 +15,8 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Single-row decode ({@code M = 1}): four weight rows dotted with {@code x} straight from their stored bytes,
- * converting in registers, one pass over memory (decoding into a tile first writes and re-reads every value).
+ * converting in registers, one pass over memory (decoding into a tile first writes and re-reads every value);
+ * each load of x serves the four rows.
  */
 final class GemvFused {
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
@@ -84,31 +85,17 @@ final class GemvFused {
     }
 
     /**
-     * {@code out[r] = W[row0 + r] · x} for r < 4, rows {@code rowBytes} apart; {@code k} elements each;
-     * {@code xp} is {@link #prepare}'s result for {@code x}.
+     * {@code out[r] = x · the weight row at byte row0 + r * stride}, for r < 4; {@code k} elements each;
+     * {@code xp} is {@link #prepare}'s result for {@code x}. The caller picks the stride: rows far apart (each
+     * of the four a stream of its own, see {@code Gemv}) or one row length.
      */
-    static void dot4(WeightFormat f, MemorySegment w, long row0, long rowBytes, float[] x, MemorySegment xp, int k, float[] out) {
+    static void dot4(WeightFormat f, MemorySegment w, long row0, long stride, float[] x, MemorySegment xp, int k, float[] out) {
         switch (f) {
-            case F32 -> f32(w, row0, rowBytes, x, xp, k, out);
-            case BF16 -> {
-                // two rows at a time: two weight streams per thread keep the prefetchers ahead better than four
-                bf16(w, row0, rowBytes, x, xp, k, out, 0);
-                bf16(w, row0 + 2 * rowBytes, rowBytes, x, xp, k, out, 2);
-            }
-            case F16 -> {
-                f16(w, row0, rowBytes, x, xp, k, out, 0);
-                f16(w, row0 + 2 * rowBytes, rowBytes, x, xp, k, out, 2);
-            }
-            case Q8_0 -> {
-                for (int r = 0; r < 4; r++) {
-                    out[r] = q8(w, row0 + r * rowBytes, xp, k);
-                }
-            }
-            case NF4 -> {
-                for (int r = 0; r < 4; r++) {
-                    out[r] = nf4(w, row0 + r * rowBytes, xp, oddsAt(k), k);
-                }
-            }
+            case F32 -> f32(w, row0, stride, x, xp, k, out);
+            case BF16 -> bf16(w, row0, stride, x, xp, k, out);
+            case F16 -> f16(w, row0, stride, x, xp, k, out);
+            case Q8_0 -> q8(w, row0, stride, xp, k, out);
+            case NF4 -> nf4(w, row0, stride, xp, oddsAt(k), k, out);
             case F64 -> throw new IllegalArgumentException(f + " weights do not take the fused path");
         }
     }
@@ -136,33 +123,42 @@ final class GemvFused {
     }
 
     /**
-     * BF16 without lane conversions, rows {@code r0} and {@code r0 + rb} into {@code out[o]} and {@code out[o + 1]}:
-     * each 32-bit lane of a weight row holds an (even, odd) pair of bf16 values, the even one in the low half.
-     * {@code lane << 16} is the even element as a float and {@code lane & 0xFFFF0000} the odd one, so two integer
-     * operations per pair feed two FMAs against {@code x}'s even and odd elements ({@code xp}: evens, then odds).
+     * BF16 without lane conversions, four rows {@code rb} bytes apart: each 32-bit lane of a weight row holds an
+     * (even, odd) pair of bf16 values, the even one in the low half. {@code lane << 16} is the even element as a
+     * float and {@code lane & 0xFFFF0000} the odd one, so two integer operations per pair feed two FMAs against
+     * {@code x}'s even and odd elements ({@code xp}: evens, then odds), which are loaded once for the four rows.
      */
-    private static void bf16(MemorySegment w, long r0, long rb, float[] x, MemorySegment xp, int k, float[] out, int o) {
-        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F);
-        FloatVector b0 = FloatVector.zero(F), b1 = FloatVector.zero(F);
+    private static void bf16(MemorySegment w, long r0, long rb, float[] x, MemorySegment xp, int k, float[] out) {
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+        FloatVector b0 = FloatVector.zero(F), b1 = FloatVector.zero(F), b2 = FloatVector.zero(F), b3 = FloatVector.zero(F);
         int h = k / 2;
         long odds = oddsAt(k);
+        long r1 = r0 + rb, r2 = r1 + rb, r3 = r2 + rb;
         int i = 0;
         for (int bound = I.loopBound(h); i < bound; i += I.length()) {
-            FloatVector xe = FloatVector.fromMemorySegment(F, xp, i * 4L, LE);
-            FloatVector xo = FloatVector.fromMemorySegment(F, xp, odds + i * 4L, LE);
-            long at = r0 + i * 4L;
-            IntVector v0 = IntVector.fromMemorySegment(I, w, at, LE);
-            IntVector v1 = IntVector.fromMemorySegment(I, w, at + rb, LE);
+            long xi = i * 4L;
+            FloatVector xe = FloatVector.fromMemorySegment(F, xp, xi, LE);
+            FloatVector xo = FloatVector.fromMemorySegment(F, xp, odds + xi, LE);
+            IntVector v0 = IntVector.fromMemorySegment(I, w, r0 + xi, LE);
+            IntVector v1 = IntVector.fromMemorySegment(I, w, r1 + xi, LE);
+            IntVector v2 = IntVector.fromMemorySegment(I, w, r2 + xi, LE);
+            IntVector v3 = IntVector.fromMemorySegment(I, w, r3 + xi, LE);
             a0 = v0.lanewise(VectorOperators.LSHL, 16).viewAsFloatingLanes().fma(xe, a0);
             b0 = v0.and(0xFFFF0000).viewAsFloatingLanes().fma(xo, b0);
             a1 = v1.lanewise(VectorOperators.LSHL, 16).viewAsFloatingLanes().fma(xe, a1);
             b1 = v1.and(0xFFFF0000).viewAsFloatingLanes().fma(xo, b1);
+            a2 = v2.lanewise(VectorOperators.LSHL, 16).viewAsFloatingLanes().fma(xe, a2);
+            b2 = v2.and(0xFFFF0000).viewAsFloatingLanes().fma(xo, b2);
+            a3 = v3.lanewise(VectorOperators.LSHL, 16).viewAsFloatingLanes().fma(xe, a3);
+            b3 = v3.and(0xFFFF0000).viewAsFloatingLanes().fma(xo, b3);
         }
-        out[o] = a0.add(b0).reduceLanes(VectorOperators.ADD);
-        out[o + 1] = a1.add(b1).reduceLanes(VectorOperators.ADD);
+        out[0] = a0.add(b0).reduceLanes(VectorOperators.ADD);
+        out[1] = a1.add(b1).reduceLanes(VectorOperators.ADD);
+        out[2] = a2.add(b2).reduceLanes(VectorOperators.ADD);
+        out[3] = a3.add(b3).reduceLanes(VectorOperators.ADD);
         for (int j = 2 * i; j < k; j++) {
-            for (int r = 0; r < 2; r++) {
-                out[o + r] += x[j] * Float.intBitsToFloat((w.get(ValueLayout.JAVA_SHORT_UNALIGNED, r0 + r * rb + j * 2L) & 0xffff) << 16);
+            for (int r = 0; r < 4; r++) {
+                out[r] += x[j] * Float.intBitsToFloat((w.get(ValueLayout.JAVA_SHORT_UNALIGNED, r0 + r * rb + j * 2L) & 0xffff) << 16);
             }
         }
     }
@@ -175,88 +171,101 @@ final class GemvFused {
     private static final int F16_CARRY = 0x80008000;
 
     /**
-     * F16 by the same pairing as {@link #bf16}, rows {@code r0} and {@code r0 + rb}. A half's sign, exponent and
+     * F16 by the same pairing as {@link #bf16}, four rows {@code rb} bytes apart. A half's sign, exponent and
      * mantissa moved into float position ({@code sign | (bits & 0x7FFF) << 13}) read as the float {@code h·2^-112}
      * for normal and subnormal halves alike, so an arithmetic shift right by 3 and one mask convert a half
      * ({@code (lane << 16) >> 3} for the even one, {@code lane >> 3} for the odd one), and the sums are scaled by
-     * 2^112 at the end. Infinities and NaNs do not survive that shortcut: a carry test flags rows holding one and
-     * those rows are recomputed value by value.
+     * 2^112 at the end. Infinities and NaNs do not survive that shortcut: a carry test flags the four rows when
+     * one holds one, and they are recomputed value by value.
      */
-    private static void f16(MemorySegment w, long r0, long rb, float[] x, MemorySegment xp, int k, float[] out, int o) {
-        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F);
-        FloatVector b0 = FloatVector.zero(F), b1 = FloatVector.zero(F);
+    private static void f16(MemorySegment w, long r0, long rb, float[] x, MemorySegment xp, int k, float[] out) {
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+        FloatVector b0 = FloatVector.zero(F), b1 = FloatVector.zero(F), b2 = FloatVector.zero(F), b3 = FloatVector.zero(F);
         IntVector special = IntVector.zero(I);
         int h = k / 2;
         long odds = oddsAt(k);
+        long r1 = r0 + rb, r2 = r1 + rb, r3 = r2 + rb;
         int i = 0;
         for (int bound = I.loopBound(h); i < bound; i += I.length()) {
-            FloatVector xe = FloatVector.fromMemorySegment(F, xp, i * 4L, LE);
-            FloatVector xo = FloatVector.fromMemorySegment(F, xp, odds + i * 4L, LE);
-            long at = r0 + i * 4L;
-            IntVector v0 = IntVector.fromMemorySegment(I, w, at, LE);
-            IntVector v1 = IntVector.fromMemorySegment(I, w, at + rb, LE);
+            long xi = i * 4L;
+            FloatVector xe = FloatVector.fromMemorySegment(F, xp, xi, LE);
+            FloatVector xo = FloatVector.fromMemorySegment(F, xp, odds + xi, LE);
+            IntVector v0 = IntVector.fromMemorySegment(I, w, r0 + xi, LE);
+            IntVector v1 = IntVector.fromMemorySegment(I, w, r1 + xi, LE);
+            IntVector v2 = IntVector.fromMemorySegment(I, w, r2 + xi, LE);
+            IntVector v3 = IntVector.fromMemorySegment(I, w, r3 + xi, LE);
             a0 = v0.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).and(F16_KEEP).viewAsFloatingLanes().fma(xe, a0);
             b0 = v0.lanewise(VectorOperators.ASHR, 3).and(F16_KEEP).viewAsFloatingLanes().fma(xo, b0);
             a1 = v1.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).and(F16_KEEP).viewAsFloatingLanes().fma(xe, a1);
             b1 = v1.lanewise(VectorOperators.ASHR, 3).and(F16_KEEP).viewAsFloatingLanes().fma(xo, b1);
-            special = special.or(v0.and(F16_EXP).add(F16_EXP_ONE)).or(v1.and(F16_EXP).add(F16_EXP_ONE));
+            a2 = v2.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).and(F16_KEEP).viewAsFloatingLanes().fma(xe, a2);
+            b2 = v2.lanewise(VectorOperators.ASHR, 3).and(F16_KEEP).viewAsFloatingLanes().fma(xo, b2);
+            a3 = v3.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).and(F16_KEEP).viewAsFloatingLanes().fma(xe, a3);
+            b3 = v3.lanewise(VectorOperators.ASHR, 3).and(F16_KEEP).viewAsFloatingLanes().fma(xo, b3);
+            special = special.or(v0.and(F16_EXP).add(F16_EXP_ONE)).or(v1.and(F16_EXP).add(F16_EXP_ONE))
+                    .or(v2.and(F16_EXP).add(F16_EXP_ONE)).or(v3.and(F16_EXP).add(F16_EXP_ONE));
         }
-        out[o] = a0.add(b0).reduceLanes(VectorOperators.ADD) * 0x1p112f;
-        out[o + 1] = a1.add(b1).reduceLanes(VectorOperators.ADD) * 0x1p112f;
+        out[0] = a0.add(b0).reduceLanes(VectorOperators.ADD) * 0x1p112f;
+        out[1] = a1.add(b1).reduceLanes(VectorOperators.ADD) * 0x1p112f;
+        out[2] = a2.add(b2).reduceLanes(VectorOperators.ADD) * 0x1p112f;
+        out[3] = a3.add(b3).reduceLanes(VectorOperators.ADD) * 0x1p112f;
         for (int j = 2 * i; j < k; j++) {
-            for (int r = 0; r < 2; r++) {
-                out[o + r] += x[j] * Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, r0 + r * rb + j * 2L));
+            for (int r = 0; r < 4; r++) {
+                out[r] += x[j] * Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, r0 + r * rb + j * 2L));
             }
         }
         if ((special.reduceLanes(VectorOperators.OR) & F16_CARRY) != 0) {
-            for (int r = 0; r < 2; r++) {
-                float s = 0;
+            for (int r = 0; r < 4; r++) {
+                float sum = 0;
                 for (int j = 0; j < k; j++) {
-                    s += x[j] * Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, r0 + r * rb + j * 2L));
+                    sum += x[j] * Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, r0 + r * rb + j * 2L));
                 }
-                out[o + r] = s;
+                out[r] = sum;
             }
         }
     }
 
     /**
-     * One Q8_0 row: per 32-element block, the int8 values times {@code x} are summed in a block accumulator,
-     * which is scaled by the block's {@code d} into the row accumulator (one FMA per block, not per value);
-     * two blocks per iteration into two accumulators. One row at a time streams memory in order.
+     * Four Q8_0 rows {@code rb} bytes apart, one block of each per iteration: x is read once for the four. Per block
+     * and row, the int8 values times x are summed in a block accumulator that one FMA scales by the block's
+     * {@code d} into the row's (one FMA per block, not per value). The block's offset is the loop index times 34,
+     * a long, which lets the compiler hoist the bounds checks out of the loop.
      */
-    private static float q8(MemorySegment w, long r0, MemorySegment x, int k) {
-        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F);
+    private static void q8(MemorySegment w, long r0, long rb, MemorySegment x, int k, float[] out) {
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
         int blocks = k / WeightFormat.Q8_0_BLOCK;
-        int b = 0;
-        for (; b + 2 <= blocks; b += 2) {
-            long o = r0 + b * 34L;
-            int xo = b * WeightFormat.Q8_0_BLOCK;
-            FloatVector s0 = FloatVector.zero(F), s1 = FloatVector.zero(F);
+        long r1 = r0 + rb, r2 = r1 + rb, r3 = r2 + rb;
+        for (int b = 0; b < blocks; b++) {
+            long o = b * 34L;
+            long xo = b * (WeightFormat.Q8_0_BLOCK * 4L);
+            FloatVector s0 = FloatVector.zero(F), s1 = FloatVector.zero(F), s2 = FloatVector.zero(F), s3 = FloatVector.zero(F);
             for (int j = 0; j < WeightFormat.Q8_0_BLOCK; j += B.length()) {
-                ByteVector q0 = ByteVector.fromMemorySegment(B, w, o + 2 + j, LE);
-                ByteVector q1 = ByteVector.fromMemorySegment(B, w, o + 36 + j, LE);
+                ByteVector q0 = ByteVector.fromMemorySegment(B, w, r0 + o + 2 + j, LE);
+                ByteVector q1 = ByteVector.fromMemorySegment(B, w, r1 + o + 2 + j, LE);
+                ByteVector q2 = ByteVector.fromMemorySegment(B, w, r2 + o + 2 + j, LE);
+                ByteVector q3 = ByteVector.fromMemorySegment(B, w, r3 + o + 2 + j, LE);
                 for (int p = 0; p < B_PARTS; p++) {
-                    long xi = (xo + j + p * F.length()) * 4L;
-                    s0 = ((FloatVector) q0.convertShape(VectorOperators.B2F, F, p)).fma(FloatVector.fromMemorySegment(F, x, xi, LE), s0);
-                    s1 = ((FloatVector) q1.convertShape(VectorOperators.B2F, F, p)).fma(FloatVector.fromMemorySegment(F, x, xi + 128, LE), s1);
+                    FloatVector xv = FloatVector.fromMemorySegment(F, x, xo + (j + p * F.length()) * 4L, LE);
+                    s0 = ((FloatVector) q0.convertShape(VectorOperators.B2F, F, p)).fma(xv, s0);
+                    s1 = ((FloatVector) q1.convertShape(VectorOperators.B2F, F, p)).fma(xv, s1);
+                    s2 = ((FloatVector) q2.convertShape(VectorOperators.B2F, F, p)).fma(xv, s2);
+                    s3 = ((FloatVector) q3.convertShape(VectorOperators.B2F, F, p)).fma(xv, s3);
                 }
             }
-            a0 = s0.fma(FloatVector.broadcast(F, Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, o))), a0);
-            a1 = s1.fma(FloatVector.broadcast(F, Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, o + 34))), a1);
+            a0 = s0.fma(q8Scale(w, r0 + o), a0);
+            a1 = s1.fma(q8Scale(w, r1 + o), a1);
+            a2 = s2.fma(q8Scale(w, r2 + o), a2);
+            a3 = s3.fma(q8Scale(w, r3 + o), a3);
         }
-        if (b < blocks) {
-            long o = r0 + b * 34L;
-            int xo = b * WeightFormat.Q8_0_BLOCK;
-            FloatVector s0 = FloatVector.zero(F);
-            for (int j = 0; j < WeightFormat.Q8_0_BLOCK; j += B.length()) {
-                ByteVector q0 = ByteVector.fromMemorySegment(B, w, o + 2 + j, LE);
-                for (int p = 0; p < B_PARTS; p++) {
-                    s0 = ((FloatVector) q0.convertShape(VectorOperators.B2F, F, p)).fma(FloatVector.fromMemorySegment(F, x, (xo + j + p * F.length()) * 4L, LE), s0);
-                }
-            }
-            a0 = s0.fma(FloatVector.broadcast(F, Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, o))), a0);
-        }
-        return a0.add(a1).reduceLanes(VectorOperators.ADD);
+        out[0] = a0.reduceLanes(VectorOperators.ADD);
+        out[1] = a1.reduceLanes(VectorOperators.ADD);
+        out[2] = a2.reduceLanes(VectorOperators.ADD);
+        out[3] = a3.reduceLanes(VectorOperators.ADD);
+    }
+
+    /** The fp16 scale {@code d} of the Q8_0 block at {@code at}, in every lane. */
+    private static FloatVector q8Scale(MemorySegment w, long at) {
+        return FloatVector.broadcast(F, Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, at)));
     }
 
     private static final VectorSpecies<Byte> B128 = ByteVector.SPECIES_128;
@@ -265,28 +274,57 @@ final class GemvFused {
             ? (IntVector) FloatVector.fromArray(F, ai.kestrel.kernels.quant.Nf4.code(), 0).viewAsIntegralLanes() : null;
 
     /**
-     * One NF4 row (16-lane vectors only): per block of 64, 16 code bytes at a time become two index vectors,
-     * the high nibbles (the block's even elements) and the low ones (the odd elements); a permute of
-     * {@link #NF4_CODE} looks the values up, FMAs against {@code x}'s evens and odds ({@code xp}) sum them in a
-     * block accumulator, and one FMA applies the block's scale.
+     * Four NF4 rows {@code rb} bytes apart (16-lane vectors only), one block of 64 (its scale, then 32 code bytes)
+     * of each per iteration, x read once for the four. 16 code bytes at a time become two index vectors, the high
+     * nibbles (the block's even elements) and the low ones (the odd elements); a permute of {@link #NF4_CODE}
+     * looks the values up, FMAs against x's evens and odds ({@code xp}) sum them in a block accumulator, and one
+     * FMA applies the block's scale. (Written out per row: the same steps in a helper method were compiled out of
+     * line and ran 260 times slower on JDK 25.)
      */
-    private static float nf4(MemorySegment w, long r0, MemorySegment xp, long odds, int k) {
-        FloatVector acc = FloatVector.zero(F);
+    private static void nf4(MemorySegment w, long r0, long rb, MemorySegment xp, long odds, int k, float[] out) {
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
         int blocks = k / WeightFormat.NF4_BLOCK;
+        long r1 = r0 + rb, r2 = r1 + rb, r3 = r2 + rb;
         for (int b = 0; b < blocks; b++) {
-            long o = r0 + b * 36L;
-            int e = b * 32; // this block's first even (and odd) element in xp's halves
-            IntVector q0 = ((IntVector) ByteVector.fromMemorySegment(B128, w, o + 4, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
-            IntVector q1 = ((IntVector) ByteVector.fromMemorySegment(B128, w, o + 20, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
-            FloatVector s = ((FloatVector) q0.lanewise(VectorOperators.LSHR, 4).selectFrom(NF4_CODE).viewAsFloatingLanes())
-                    .mul(FloatVector.fromMemorySegment(F, xp, e * 4L, LE));
-            s = ((FloatVector) q0.and(0xF).selectFrom(NF4_CODE).viewAsFloatingLanes()).fma(FloatVector.fromMemorySegment(F, xp, odds + e * 4L, LE), s);
-            s = ((FloatVector) q1.lanewise(VectorOperators.LSHR, 4).selectFrom(NF4_CODE).viewAsFloatingLanes())
-                    .fma(FloatVector.fromMemorySegment(F, xp, (e + 16) * 4L, LE), s);
-            s = ((FloatVector) q1.and(0xF).selectFrom(NF4_CODE).viewAsFloatingLanes()).fma(FloatVector.fromMemorySegment(F, xp, odds + (e + 16) * 4L, LE), s);
-            acc = s.fma(FloatVector.broadcast(F, w.get(ai.kestrel.kernels.Buf.F32, o)), acc);
+            long o = b * 36L;
+            long e = b * 128L; // this block's first even (and odd) element in xp's halves, in bytes
+            FloatVector xe0 = FloatVector.fromMemorySegment(F, xp, e, LE);
+            FloatVector xo0 = FloatVector.fromMemorySegment(F, xp, odds + e, LE);
+            FloatVector xe1 = FloatVector.fromMemorySegment(F, xp, e + 64, LE);
+            FloatVector xo1 = FloatVector.fromMemorySegment(F, xp, odds + e + 64, LE);
+            IntVector c0 = ((IntVector) ByteVector.fromMemorySegment(B128, w, r0 + o + 4, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
+            IntVector d0 = ((IntVector) ByteVector.fromMemorySegment(B128, w, r0 + o + 20, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
+            FloatVector s0 = ((FloatVector) c0.lanewise(VectorOperators.LSHR, 4).selectFrom(NF4_CODE).viewAsFloatingLanes()).mul(xe0);
+            s0 = ((FloatVector) c0.and(0xF).selectFrom(NF4_CODE).viewAsFloatingLanes()).fma(xo0, s0);
+            s0 = ((FloatVector) d0.lanewise(VectorOperators.LSHR, 4).selectFrom(NF4_CODE).viewAsFloatingLanes()).fma(xe1, s0);
+            s0 = ((FloatVector) d0.and(0xF).selectFrom(NF4_CODE).viewAsFloatingLanes()).fma(xo1, s0);
+            a0 = s0.fma(FloatVector.broadcast(F, w.get(ai.kestrel.kernels.Buf.F32, r0 + o)), a0);
+            IntVector c1 = ((IntVector) ByteVector.fromMemorySegment(B128, w, r1 + o + 4, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
+            IntVector d1 = ((IntVector) ByteVector.fromMemorySegment(B128, w, r1 + o + 20, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
+            FloatVector s1 = ((FloatVector) c1.lanewise(VectorOperators.LSHR, 4).selectFrom(NF4_CODE).viewAsFloatingLanes()).mul(xe0);
+            s1 = ((FloatVector) c1.and(0xF).selectFrom(NF4_CODE).viewAsFloatingLanes()).fma(xo0, s1);
+            s1 = ((FloatVector) d1.lanewise(VectorOperators.LSHR, 4).selectFrom(NF4_CODE).viewAsFloatingLanes()).fma(xe1, s1);
+            s1 = ((FloatVector) d1.and(0xF).selectFrom(NF4_CODE).viewAsFloatingLanes()).fma(xo1, s1);
+            a1 = s1.fma(FloatVector.broadcast(F, w.get(ai.kestrel.kernels.Buf.F32, r1 + o)), a1);
+            IntVector c2 = ((IntVector) ByteVector.fromMemorySegment(B128, w, r2 + o + 4, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
+            IntVector d2 = ((IntVector) ByteVector.fromMemorySegment(B128, w, r2 + o + 20, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
+            FloatVector s2 = ((FloatVector) c2.lanewise(VectorOperators.LSHR, 4).selectFrom(NF4_CODE).viewAsFloatingLanes()).mul(xe0);
+            s2 = ((FloatVector) c2.and(0xF).selectFrom(NF4_CODE).viewAsFloatingLanes()).fma(xo0, s2);
+            s2 = ((FloatVector) d2.lanewise(VectorOperators.LSHR, 4).selectFrom(NF4_CODE).viewAsFloatingLanes()).fma(xe1, s2);
+            s2 = ((FloatVector) d2.and(0xF).selectFrom(NF4_CODE).viewAsFloatingLanes()).fma(xo1, s2);
+            a2 = s2.fma(FloatVector.broadcast(F, w.get(ai.kestrel.kernels.Buf.F32, r2 + o)), a2);
+            IntVector c3 = ((IntVector) ByteVector.fromMemorySegment(B128, w, r3 + o + 4, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
+            IntVector d3 = ((IntVector) ByteVector.fromMemorySegment(B128, w, r3 + o + 20, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
+            FloatVector s3 = ((FloatVector) c3.lanewise(VectorOperators.LSHR, 4).selectFrom(NF4_CODE).viewAsFloatingLanes()).mul(xe0);
+            s3 = ((FloatVector) c3.and(0xF).selectFrom(NF4_CODE).viewAsFloatingLanes()).fma(xo0, s3);
+            s3 = ((FloatVector) d3.lanewise(VectorOperators.LSHR, 4).selectFrom(NF4_CODE).viewAsFloatingLanes()).fma(xe1, s3);
+            s3 = ((FloatVector) d3.and(0xF).selectFrom(NF4_CODE).viewAsFloatingLanes()).fma(xo1, s3);
+            a3 = s3.fma(FloatVector.broadcast(F, w.get(ai.kestrel.kernels.Buf.F32, r3 + o)), a3);
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        out[0] = a0.reduceLanes(VectorOperators.ADD);
+        out[1] = a1.reduceLanes(VectorOperators.ADD);
+        out[2] = a2.reduceLanes(VectorOperators.ADD);
+        out[3] = a3.reduceLanes(VectorOperators.ADD);
     }
 
     /** Formats with a multi-row kernel ({@link #rows}): the weights converted once in registers for up to four rows of x. */

@@ -28,7 +28,9 @@ class MatmulTest {
         int[][] mnk = {{1, 1, 1}, {1, 7, 33}, {2, 33, 7}, {3, 257, 64}, {7, 5, 4097}, {16, 40, 96},
             {17, 33, 64}, {33, 300, 96}, {70, 129, 300}, {9, 1, 33}, {1, 9, 4097}, {1, 12, 300}, {1, 8, 64}, {8, 12, 33}, {5, 64, 1280},
             // dx = dy·W over a long reduction (n): few columns per GEMM task, which must still start on block edges
-            {20, 2100, 320}};
+            {20, 2100, 320},
+            // decode over many rows: the four streams of a chunk, chunks of uneven size, a partial last quad
+            {1, 9001, 64}, {1, 2053, 96}};
         long seed = 1;
         for (WeightFormat f : FAST) {
             for (int[] s : mnk) {
