@@ -5,6 +5,7 @@ import static ai.kestrel.kernels.Vec.F;
 import ai.kestrel.kernels.Buf;
 import ai.kestrel.kernels.Parallel;
 import ai.kestrel.kernels.quant.Dequant;
+import ai.kestrel.kernels.quant.WeightFormat;
 import ai.kestrel.kernels.quant.Weights;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -147,53 +148,69 @@ final class Gemv {
             }
         }
 
+        /**
+         * Several rows of x against the four weight rows at byte {@code at}, {@code stride} apart (output rows
+         * {@code row0 + r * rowStep}): each weight row converted in registers once per group of four x rows.
+         */
+        private void multiRow(long at, long stride, int row0, int rowStep, int m, int n, Scratch s) {
+            float[] out = s.out;
+            for (int m0 = 0; m0 < m; m0 += 4) {
+                int mm = Math.min(4, m - m0);
+                for (int i = 0; i < 4; i++) {
+                    int src = m0 + Math.min(i, mm - 1); // rows past the end repeat the last; their results are dropped
+                    s.xs[i] = xr[src];
+                    s.xps[i] = xrp[src];
+                }
+                GemvFused.rows(w.format(), w.data(), at, stride, s.xs, s.xps, w.k(), out);
+                for (int i = 0; i < mm; i++) {
+                    for (int r = 0; r < ROWS; r++) {
+                        int row = row0 + r * rowStep;
+                        float v = out[i * 4 + r];
+                        y.setAtIndex(Buf.F32, (long) (m0 + i) * n + row, bias == null ? v : v + bias.getAtIndex(Buf.F32, row));
+                    }
+                }
+            }
+        }
+
         /** Quads {@code [lo, hi)} of this matrix. */
         void run(int lo, int hi, float[] x, int m, Scratch s) {
             int n = w.n();
             int k = w.k();
             MemorySegment bs = bias;
             float[] out = s.out;
-            if (fused) {
-                // one row of x: the chunk's whole quads as four streams, stream r through the r-th quarter of its
-                // rows in order, and each step dots one row of each (x loaded once for the four). Rows next to
-                // each other as the four would start four short streams per quad (a 1280-wide row is 21-40
-                // cache lines), which the prefetchers never catch: 4 rows of 1280 at a time streamed lm_head's
-                // Q8_0 weights at half the rate of one row at a time, and far apart 1.3x faster than that.
-                int whole = Math.min(hi, n / ROWS);
+            int whole = Math.min(hi, n / ROWS); // quads wholly inside the matrix
+            // (several rows of x: BF16 is compute-bound there and ran 7-15% slower far apart; Q8_0 17-28% faster)
+            if ((fused || (rows && w.format() == WeightFormat.Q8_0)) && whole > lo) {
+                // the chunk's whole quads as four streams, stream r through the r-th quarter of its rows in order;
+                // each step takes one row of each (x loaded once for the four). Rows next to each other as the four
+                // would start four short streams per quad (a 1280-wide row is 21-40 cache lines), which the
+                // prefetchers never catch: four adjacent rows at a time streamed lm_head's Q8_0 weights at half
+                // the rate of one row at a time, and four far apart 1.3x faster than that.
                 int qn = whole - lo;
-                if (qn > 0) {
-                    long rb = w.rowBytes();
-                    int first = lo * ROWS;
-                    for (int j = 0; j < qn; j++) {
-                        GemvFused.dot4(w.format(), w.data(), (first + j) * rb, qn * rb, x, xp, k, out);
+                long rb = w.rowBytes();
+                long stride = qn * rb;
+                int first = lo * ROWS;
+                for (int j = 0; j < qn; j++) {
+                    long at = (first + j) * rb;
+                    if (fused) {
+                        // one row of x: dot the stored bytes directly, a single pass over memory
+                        GemvFused.dot4(w.format(), w.data(), at, stride, x, xp, k, out);
                         for (int r = 0; r < ROWS; r++) {
                             int row = first + r * qn + j;
                             y.setAtIndex(Buf.F32, row, bs == null ? out[r] : out[r] + bs.getAtIndex(Buf.F32, row));
                         }
+                        continue;
                     }
-                    lo = whole;
+                    multiRow(at, stride, first + j, qn, m, n, s);
                 }
+                lo = whole;
             }
             for (int q = lo; q < hi; q++) {
+                // the rest: BF16 with several rows of x, quads of the decode-to-tile formats, a matrix's last quad
                 int n0 = q * ROWS;
                 int nr = Math.min(ROWS, n - n0);
                 if (rows && nr == ROWS) {
-                    // several rows of x: four weight rows converted in registers once per group of four x rows
-                    for (int m0 = 0; m0 < m; m0 += 4) {
-                        int mm = Math.min(4, m - m0);
-                        for (int i = 0; i < 4; i++) {
-                            int src = m0 + Math.min(i, mm - 1); // rows past the end repeat the last; their results are dropped
-                            s.xs[i] = xr[src];
-                            s.xps[i] = xrp[src];
-                        }
-                        GemvFused.rows(w.format(), w.data(), n0 * w.rowBytes(), w.rowBytes(), s.xs, s.xps, k, out);
-                        for (int i = 0; i < mm; i++) {
-                            for (int r = 0; r < ROWS; r++) {
-                                float v = out[i * 4 + r];
-                                y.setAtIndex(Buf.F32, (long) (m0 + i) * n + n0 + r, bs == null ? v : v + bs.getAtIndex(Buf.F32, n0 + r));
-                            }
-                        }
-                    }
+                    multiRow(n0 * w.rowBytes(), w.rowBytes(), n0, 1, m, n, s);
                     continue;
                 }
                 if (s.tile == null || s.tile.length < ROWS * k) {

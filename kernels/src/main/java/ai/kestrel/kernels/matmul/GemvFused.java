@@ -333,18 +333,19 @@ final class GemvFused {
     }
 
     /**
-     * {@code out[i * 4 + r] = W[row0 + r] · x_i} for four weight rows and four rows of x ({@code x[i]} as they lie,
-     * {@code xp[i]} from {@link #prepareRow}); callers with fewer rows of x repeat one and drop its results.
+     * {@code out[i * 4 + r] = x_i · the weight row at byte row0 + r * stride} for four weight rows and four rows of
+     * x ({@code x[i]} as they lie, {@code xp[i]} from {@link #prepareRow}); callers with fewer rows of x repeat one
+     * and drop its results.
      */
-    static void rows(WeightFormat f, MemorySegment w, long row0, long rowBytes, float[][] x, float[][] xp, int k, float[] out) {
+    static void rows(WeightFormat f, MemorySegment w, long row0, long stride, float[][] x, float[][] xp, int k, float[] out) {
         switch (f) {
             case BF16 -> {
-                bf16x4(w, row0, rowBytes, x, xp, k, out, 0);
-                bf16x4(w, row0 + 2 * rowBytes, rowBytes, x, xp, k, out, 2);
+                bf16x4(w, row0, stride, x, xp, k, out, 0);
+                bf16x4(w, row0 + 2 * stride, stride, x, xp, k, out, 2);
             }
             case Q8_0 -> {
-                q8x4(w, row0, rowBytes, x, k, out, 0);
-                q8x4(w, row0 + 2 * rowBytes, rowBytes, x, k, out, 2);
+                q8x4(w, row0, stride, x, k, out, 0);
+                q8x4(w, row0 + 2 * stride, stride, x, k, out, 2);
             }
             default -> throw new IllegalArgumentException(f + " weights have no multi-row kernel");
         }
