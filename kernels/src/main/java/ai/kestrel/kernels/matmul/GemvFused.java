@@ -228,8 +228,9 @@ final class GemvFused {
     /**
      * Four Q8_0 rows {@code rb} bytes apart, one block of each per iteration: x is read once for the four. Per block
      * and row, the int8 values times x are summed in a block accumulator that one FMA scales by the block's
-     * {@code d} into the row's (one FMA per block, not per value). The block's offset is the loop index times 34,
-     * a long, which lets the compiler hoist the bounds checks out of the loop.
+     * {@code d} into the row's (one FMA per block, not per value). Offsets are longs computed from the loop index
+     * (a second induction variable, or an int offset widened inside the loop, kept C2 from removing the bounds
+     * checks of the old one-row loop).
      */
     private static void q8(MemorySegment w, long r0, long rb, MemorySegment x, int k, float[] out) {
         FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
