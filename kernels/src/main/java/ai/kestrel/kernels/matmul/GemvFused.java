@@ -279,8 +279,8 @@ final class GemvFused {
      * of each per iteration, x read once for the four. 16 code bytes at a time become two index vectors, the high
      * nibbles (the block's even elements) and the low ones (the odd elements); a permute of {@link #NF4_CODE}
      * looks the values up, FMAs against x's evens and odds ({@code xp}) sum them in a block accumulator, and one
-     * FMA applies the block's scale. (Written out per row: the same steps in a helper method were compiled out of
-     * line and ran 260 times slower on JDK 25.)
+     * FMA applies the block's scale. (Written out per row on purpose: the same steps through helper methods, one
+     * per block or small ones per load and lookup, ran 70-550 times slower on JDK 25, tried twice.)
      */
     private static void nf4(MemorySegment w, long r0, long rb, MemorySegment xp, long odds, int k, float[] out) {
         FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
