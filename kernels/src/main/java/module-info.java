@@ -7,10 +7,12 @@
  */
 module ai.kestrel.kernels {
     requires transitive jdk.incubator.vector;
+    requires jcuda;
 
     exports ai.kestrel.kernels;
     exports ai.kestrel.kernels.attention;
     exports ai.kestrel.kernels.conv;
+    exports ai.kestrel.kernels.cuda;
     exports ai.kestrel.kernels.elementwise;
     exports ai.kestrel.kernels.embedding;
     exports ai.kestrel.kernels.loss;

@@ -13,6 +13,11 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 class ElementwiseTest {
+    /** The implementation under test against {@link Elementwise#REF}; {@link ElementwiseCudaTest} runs the same cases on the GPU. */
+    Elementwise impl() {
+        return Elementwise.CPU;
+    }
+
     static Stream<Arguments> shapes() {
         // (seed, rows, cols): odd widths, and one big enough to be split across threads
         return Stream.of(
@@ -32,22 +37,22 @@ class ElementwiseTest {
                 String c = "seed=" + seed + " (" + rows + "," + cols + ") " + bc;
                 Buf r1 = a.like(arena), c1 = a.like(arena);
                 Elementwise.REF.add(a, b, r1, rows, cols, bc);
-                Elementwise.CPU.add(a, b, c1, rows, cols, bc);
+                impl().add(a, b, c1, rows, cols, bc);
                 Twin.assertClose(c + " add", r1, c1, 1e-6, 1e-6);
                 Elementwise.REF.mul(a, b, r1, rows, cols, bc);
-                Elementwise.CPU.mul(a, b, c1, rows, cols, bc);
+                impl().mul(a, b, c1, rows, cols, bc);
                 Twin.assertClose(c + " mul", r1, c1, 1e-6, 1e-6);
             }
             for (boolean acc : new boolean[] {false, true}) {
                 Buf sr = Twin.randn(arena, rnd, cols);
                 Buf sc = Buf.ofF32(arena, sr.toFloatArray());
                 Elementwise.REF.sumRows(a, sr, rows, cols, acc);
-                Elementwise.CPU.sumRows(a, sc, rows, cols, acc);
+                impl().sumRows(a, sc, rows, cols, acc);
                 Twin.assertClose("seed=" + seed + " sumRows acc=" + acc, sr, sc, 1e-4, 1e-5);
                 Buf tr = Twin.randn(arena, rnd, rows);
                 Buf tc = Buf.ofF32(arena, tr.toFloatArray());
                 Elementwise.REF.sumCols(a, tr, rows, cols, acc);
-                Elementwise.CPU.sumCols(a, tc, rows, cols, acc);
+                impl().sumCols(a, tc, rows, cols, acc);
                 Twin.assertClose("seed=" + seed + " sumCols acc=" + acc, tr, tc, 1e-3, 1e-5);
             }
         }
@@ -65,28 +70,28 @@ class ElementwiseTest {
             String c = "seed=" + seed + " n=" + n;
             Buf r = x.like(arena), k = x.like(arena);
             Elementwise.REF.silu(x, r, n);
-            Elementwise.CPU.silu(x, k, n);
+            impl().silu(x, k, n);
             Twin.assertClose(c + " silu", r, k, 1e-5, 1e-5);
             Elementwise.REF.siluBackward(dy, x, r, n);
-            Elementwise.CPU.siluBackward(dy, x, k, n);
+            impl().siluBackward(dy, x, k, n);
             Twin.assertClose(c + " silu'", r, k, 1e-5, 1e-5);
             Elementwise.REF.softplus(x, r, n);
-            Elementwise.CPU.softplus(x, k, n);
+            impl().softplus(x, k, n);
             Twin.assertClose(c + " softplus", r, k, 1e-5, 1e-5);
             Elementwise.REF.softplusBackward(dy, x, r, n);
-            Elementwise.CPU.softplusBackward(dy, x, k, n);
+            impl().softplusBackward(dy, x, k, n);
             Twin.assertClose(c + " softplus'", r, k, 1e-6, 1e-5);
             Buf small = Buf.ofF32(arena, Twin.uniform(rnd, n, -10, 10));
             Elementwise.REF.exp(small, r, n);
-            Elementwise.CPU.exp(small, k, n);
+            impl().exp(small, k, n);
             Twin.assertClose(c + " exp", r, k, 1e-6, 2e-6);
             Elementwise.REF.scale(x, -0.37, r, n);
-            Elementwise.CPU.scale(x, -0.37, k, n);
+            impl().scale(x, -0.37, k, n);
             Twin.assertClose(c + " scale", r, k, 1e-6, 1e-6);
             Buf yr = Twin.randn(arena, rnd, n);
             Buf yk = Buf.ofF32(arena, yr.toFloatArray());
             Elementwise.REF.axpy(1.7, x, yr, n);
-            Elementwise.CPU.axpy(1.7, x, yk, n);
+            impl().axpy(1.7, x, yk, n);
             Twin.assertClose(c + " axpy", yr, yk, 1e-5, 1e-6);
         }
     }

@@ -1,0 +1,57 @@
+package ai.kestrel.kernels.cuda;
+
+import jcuda.driver.CUdeviceptr;
+
+/**
+ * A block of device memory from {@link Cuda#alloc}. Closing it returns the block to the allocator's cache (not to
+ * the driver); closing twice is an error.
+ */
+public final class DevBuf implements AutoCloseable {
+    private final Cuda cuda;
+    private final CUdeviceptr ptr;
+    private final long bytes;
+    private final long sizeClass;
+    private boolean closed;
+
+    DevBuf(Cuda cuda, CUdeviceptr ptr, long bytes, long sizeClass) {
+        this.cuda = cuda;
+        this.ptr = ptr;
+        this.bytes = bytes;
+        this.sizeClass = sizeClass;
+    }
+
+    /** Usable bytes (what was asked for). */
+    public long bytes() {
+        return bytes;
+    }
+
+    CUdeviceptr ptr() {
+        if (closed) {
+            throw new IllegalStateException("device buffer used after close");
+        }
+        return ptr;
+    }
+
+    /**
+     * A view of {@code bytes} bytes from byte {@code offset} on: shares the memory, is never closed itself, and is
+     * valid while this buffer is open.
+     */
+    public DevBuf view(long offset, long bytes) {
+        if (offset < 0 || bytes < 0 || offset + bytes > this.bytes) {
+            throw new IndexOutOfBoundsException("view [" + offset + ", " + (offset + bytes) + ") of a device buffer of " + this.bytes + " bytes");
+        }
+        return new DevBuf(cuda, ptr().withByteOffset(offset), bytes, -1);
+    }
+
+    @Override
+    public void close() {
+        if (sizeClass < 0) {
+            throw new IllegalStateException("a view is not closed; close the buffer it views");
+        }
+        if (closed) {
+            throw new IllegalStateException("device buffer closed twice");
+        }
+        closed = true;
+        cuda.release(ptr, sizeClass);
+    }
+}
