@@ -11,6 +11,10 @@ import java.util.Objects;
  * <p>{@link #get} and {@link #set} work in double whatever the element type; they are for reference kernels
  * and tests. Fast kernels take {@link #seg()} and require {@link #isF32()}. Little-endian, as every file
  * format Kestrel reads.
+ *
+ * <p>A buffer can also stand for float32 elements in GPU memory ({@link #onDevice}): then {@link #seg()},
+ * {@link #get} and {@link #set} throw, and only the CUDA kernels ({@code ai.kestrel.kernels.cuda}) take it, using
+ * the device memory in place.
  */
 public final class Buf {
     /** float32 elements, little-endian, alignment 4 (segments Kestrel allocates are 64-byte aligned). */
@@ -21,10 +25,44 @@ public final class Buf {
     private final MemorySegment seg;
     private final boolean f64;
     private final long length;
+    private final ai.kestrel.kernels.cuda.DevBuf device;
+
+    private Buf(ai.kestrel.kernels.cuda.DevBuf device, long length) {
+        this.seg = null;
+        this.f64 = false;
+        this.length = length;
+        this.device = device;
+    }
+
+    /**
+     * {@code n} float32 elements at the start of device memory {@code d} (which must hold them): what an engine
+     * tensor on the GPU hands to the kernels.
+     */
+    public static Buf onDevice(ai.kestrel.kernels.cuda.DevBuf d, long n) {
+        Objects.requireNonNull(d, "d");
+        if (n < 0 || n * 4 > d.bytes()) {
+            throw new IllegalArgumentException(n + " float32 elements do not fit a device buffer of " + d.bytes() + " bytes");
+        }
+        return new Buf(d, n);
+    }
+
+    /** True when the elements live in GPU memory. */
+    public boolean isDevice() {
+        return device != null;
+    }
+
+    /** The device memory behind an {@link #onDevice} buffer. */
+    public ai.kestrel.kernels.cuda.DevBuf devBuf() {
+        if (device == null) {
+            throw new IllegalStateException("a host buffer has no device memory");
+        }
+        return device;
+    }
 
     private Buf(MemorySegment seg, boolean f64) {
         this.seg = Objects.requireNonNull(seg, "seg");
         this.f64 = f64;
+        this.device = null;
         long bytes = seg.byteSize();
         int width = f64 ? 8 : 4;
         if (bytes % width != 0) {
@@ -72,8 +110,9 @@ public final class Buf {
         return f64 ? allocF64(arena, length) : allocF32(arena, length);
     }
 
-    /** The backing segment. */
+    /** The backing segment (host buffers only). */
     public MemorySegment seg() {
+        hostOnly();
         return seg;
     }
 
@@ -95,13 +134,21 @@ public final class Buf {
         return f64 ? 8 : 4;
     }
 
+    private void hostOnly() {
+        if (device != null) {
+            throw new IllegalStateException("this buffer is in GPU memory; copy it to the host first");
+        }
+    }
+
     /** Element {@code i} as a double. */
     public double get(long i) {
+        hostOnly();
         return f64 ? seg.getAtIndex(F64, i) : seg.getAtIndex(F32, i);
     }
 
     /** Stores {@code v} at {@code i}, rounded to float when this is a float32 buffer. */
     public void set(long i, double v) {
+        hostOnly();
         if (f64) {
             seg.setAtIndex(F64, i, v);
         } else {
@@ -117,6 +164,9 @@ public final class Buf {
     /** Elements {@code [off, off + len)} as a buffer sharing this memory. */
     public Buf slice(long off, long len) {
         int w = elementBytes();
+        if (device != null) {
+            return new Buf(device.view(off * w, len * w), len);
+        }
         return new Buf(seg.asSlice(off * w, len * w), f64);
     }
 
@@ -163,6 +213,6 @@ public final class Buf {
 
     @Override
     public String toString() {
-        return "Buf[" + (f64 ? "f64" : "f32") + " x " + length + "]";
+        return "Buf[" + (f64 ? "f64" : "f32") + " x " + length + (device != null ? " on the GPU" : "") + "]";
     }
 }

@@ -408,6 +408,38 @@ public final class Cuda {
     /** With {@code -Dkestrel.cuda.sync=true} every launch is followed by a synchronisation (faults name their kernel). */
     private static final boolean DEBUG_SYNC = Boolean.getBoolean("kestrel.cuda.sync");
 
+    /**
+     * Milliseconds the GPU spent on the launches {@code work} makes, by CUDA events around it on the default stream
+     * (host time between launches is not counted when the GPU is kept busy).
+     */
+    public float timeMs(Runnable work) {
+        makeCurrent();
+        jcuda.driver.CUevent start = new jcuda.driver.CUevent(), stop = new jcuda.driver.CUevent();
+        JCudaDriver.cuEventCreate(start, 0);
+        JCudaDriver.cuEventCreate(stop, 0);
+        try {
+            JCudaDriver.cuEventRecord(start, null);
+            work.run();
+            JCudaDriver.cuEventRecord(stop, null);
+            JCudaDriver.cuEventSynchronize(stop);
+            float[] ms = new float[1];
+            JCudaDriver.cuEventElapsedTime(ms, start, stop);
+            return ms[0];
+        } finally {
+            JCudaDriver.cuEventDestroy(start);
+            JCudaDriver.cuEventDestroy(stop);
+        }
+    }
+
+    /** Device-to-device copy of {@code bytes} bytes (asynchronous on the default stream). */
+    public void copy(DevBuf src, DevBuf dst, long bytes) {
+        if (bytes > src.bytes() || bytes > dst.bytes()) {
+            throw new IndexOutOfBoundsException("copy of " + bytes + " bytes between buffers of " + src.bytes() + " and " + dst.bytes());
+        }
+        makeCurrent();
+        JCudaDriver.cuMemcpyDtoDAsync(dst.ptr(), src.ptr(), bytes, null);
+    }
+
     /** Blocks of {@code threads} needed to cover {@code n} items. */
     public static long blocks(long n, int threads) {
         return (n + threads - 1) / threads;

@@ -7,7 +7,8 @@ import java.util.List;
 
 /**
  * Host buffers staged through device memory for one call of a kernel interface: {@link #in} uploads, {@link #out}
- * allocates and downloads on {@link #close}, {@link #inOut} does both. This is how the {@code *Cuda} classes
+ * allocates and downloads on {@link #close}, {@link #inOut} does both. A buffer already in GPU memory
+ * ({@link Buf#onDevice}) is used in place: no copy either way. This is how the {@code *Cuda} classes
  * implement the host-buffer kernel interfaces (the twin tests' entry point); the engine keeps its tensors on the
  * device and calls the device-pointer methods directly.
  */
@@ -37,6 +38,9 @@ public final class Staging implements AutoCloseable {
         if (b == null) {
             return null;
         }
+        if (b.isDevice()) {
+            return b.devBuf();
+        }
         DevBuf d = cuda.copyOf(f32(b, "an input"));
         owned.add(d);
         return d;
@@ -54,6 +58,9 @@ public final class Staging implements AutoCloseable {
         if (b == null) {
             return null;
         }
+        if (b.isDevice()) {
+            return b.devBuf();
+        }
         DevBuf d = cuda.alloc(f32(b, "an output").byteSize());
         owned.add(d);
         downloads.add(new Object[] {d, b.seg()});
@@ -64,6 +71,9 @@ public final class Staging implements AutoCloseable {
     public DevBuf inOut(Buf b) {
         if (b == null) {
             return null;
+        }
+        if (b.isDevice()) {
+            return b.devBuf();
         }
         DevBuf d = in(b);
         downloads.add(new Object[] {d, b.seg()});
