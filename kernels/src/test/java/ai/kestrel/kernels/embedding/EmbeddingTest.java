@@ -27,10 +27,11 @@ class EmbeddingTest {
 
     static Stream<Arguments> shapes() {
         // (seed, format, V, D, M); ids repeat (M > V in places) to exercise the scatter-add
-        return Stream.of(WeightFormat.F32, WeightFormat.BF16, WeightFormat.F16, WeightFormat.Q8_0).flatMap(f -> Stream.of(
-                Arguments.of(1L, f, 1, f == WeightFormat.Q8_0 ? 32 : 1, 3),
-                Arguments.of(2L, f, 7, f == WeightFormat.Q8_0 ? 64 : 7, 33),
-                Arguments.of(3L, f, 320, f == WeightFormat.Q8_0 ? 4096 : 4097, 5),
+        // block formats take widths in whole blocks (Q8_0 32, NF4 64)
+        return Stream.of(WeightFormat.F32, WeightFormat.BF16, WeightFormat.F16, WeightFormat.Q8_0, WeightFormat.NF4).flatMap(f -> Stream.of(
+                Arguments.of(1L, f, 1, f.blockSize() > 1 ? f.blockSize() : 1, 3),
+                Arguments.of(2L, f, 7, f.blockSize() > 1 ? 2 * f.blockSize() : 7, 33),
+                Arguments.of(3L, f, 320, f.blockSize() > 1 ? 4096 : 4097, 5),
                 Arguments.of(4L, f, 50, 1280, 70)));
     }
 

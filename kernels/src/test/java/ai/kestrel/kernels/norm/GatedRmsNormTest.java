@@ -58,6 +58,36 @@ class GatedRmsNormTest {
     }
 
     @Test
+    void withoutRstdAndPartialGradients() {
+        // forward without rstd; backward with only dz, then only dx and dw
+        try (Arena arena = Arena.ofShared()) {
+            int rows = 3, d = 256, groups = 4;
+            SplittableRandom rnd = new SplittableRandom(98);
+            Buf x = Twin.randn(arena, rnd, rows * d, 2.0);
+            Buf z = Twin.randn(arena, rnd, rows * d, 2.0);
+            Buf w = Twin.randn(arena, rnd, d);
+            Buf dy = Twin.randn(arena, rnd, rows * d);
+            Buf yRef = x.like(arena);
+            Buf rRef = Buf.allocF32(arena, (long) rows * groups);
+            GatedRmsNorm.REF.forward(x, z, w, yRef, rRef, rows, d, groups, 1e-6f);
+            Buf dxRef = x.like(arena), dzRef = x.like(arena);
+            Buf dwRef = Buf.allocF32(arena, d);
+            GatedRmsNorm.REF.backward(dy, x, z, w, rRef, dxRef, dzRef, dwRef, rows, d, groups);
+
+            Buf y = x.like(arena);
+            impl().forward(x, z, w, y, null, rows, d, groups, 1e-6f);
+            Twin.assertClose("y", yRef, y, 1e-5, 1e-4);
+            Buf dx = x.like(arena), dz = x.like(arena);
+            Buf dw = Buf.allocF32(arena, d);
+            impl().backward(dy, x, z, w, rRef, null, dz, null, rows, d, groups);
+            impl().backward(dy, x, z, w, rRef, dx, null, dw, rows, d, groups);
+            Twin.assertClose("dx", dxRef, dx, 1e-4, 1e-4);
+            Twin.assertClose("dz", dzRef, dz, 1e-4, 1e-4);
+            Twin.assertClose("dw", dwRef, dw, 1e-4, 1e-4);
+        }
+    }
+
+    @Test
     void knownAnswer() {
         // one group of two: g = x * silu(z); with z = 0 the gate is 0 and y = 0 (eps keeps it finite)
         try (Arena arena = Arena.ofConfined()) {

@@ -56,6 +56,34 @@ class RmsNormTest {
     }
 
     @Test
+    void inPlaceWithoutRstdAndPartialGradients() {
+        // y written over x, rstd not asked for; backward with only dx, then only dw
+        try (Arena arena = Arena.ofShared()) {
+            int rows = 5, d = 300;
+            SplittableRandom rnd = new SplittableRandom(99);
+            Buf x = Twin.randn(arena, rnd, rows * d, 2.0);
+            Buf w = Twin.randn(arena, rnd, d);
+            Buf dy = Twin.randn(arena, rnd, rows * d);
+            Buf yRef = x.like(arena);
+            Buf rRef = Buf.allocF32(arena, rows);
+            RmsNorm.REF.forward(x, w, yRef, rRef, rows, d, 1e-6f);
+            Buf dxRef = x.like(arena);
+            Buf dwRef = Buf.allocF32(arena, d);
+            RmsNorm.REF.backward(dy, x, w, rRef, dxRef, dwRef, rows, d);
+
+            Buf dx = x.like(arena);
+            Buf dw = Buf.allocF32(arena, d);
+            impl().backward(dy, x, w, rRef, dx, null, rows, d);
+            impl().backward(dy, x, w, rRef, null, dw, rows, d);
+            Twin.assertClose("dx alone", dxRef, dx, 1e-5, 1e-4);
+            Twin.assertClose("dw alone", dwRef, dw, 1e-4, 1e-4);
+            Buf xy = Buf.ofF32(arena, x.toFloatArray());
+            impl().forward(xy, w, xy, null, rows, d, 1e-6f);
+            Twin.assertClose("in place", yRef, xy, 1e-5, 1e-5);
+        }
+    }
+
+    @Test
     void knownAnswer() {
         // x = (1, 2, 3, 4): mean(x^2) = 7.5, so y = w * x / sqrt(7.5 + eps)
         try (Arena arena = Arena.ofConfined()) {
