@@ -20,12 +20,18 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 class EmbeddingTest {
+    /** The implementation under test against {@link Embedding#REF}; {@link EmbeddingCudaTest} runs the same cases on the GPU. */
+    Embedding impl() {
+        return Embedding.CPU;
+    }
+
     static Stream<Arguments> shapes() {
         // (seed, format, V, D, M); ids repeat (M > V in places) to exercise the scatter-add
-        return Stream.of(WeightFormat.F32, WeightFormat.BF16, WeightFormat.F16, WeightFormat.Q8_0).flatMap(f -> Stream.of(
-                Arguments.of(1L, f, 1, f == WeightFormat.Q8_0 ? 32 : 1, 3),
-                Arguments.of(2L, f, 7, f == WeightFormat.Q8_0 ? 64 : 7, 33),
-                Arguments.of(3L, f, 320, f == WeightFormat.Q8_0 ? 4096 : 4097, 5),
+        // block formats take widths in whole blocks (Q8_0 32, NF4 64)
+        return Stream.of(WeightFormat.F32, WeightFormat.BF16, WeightFormat.F16, WeightFormat.Q8_0, WeightFormat.NF4).flatMap(f -> Stream.of(
+                Arguments.of(1L, f, 1, f.blockSize() > 1 ? f.blockSize() : 1, 3),
+                Arguments.of(2L, f, 7, f.blockSize() > 1 ? 2 * f.blockSize() : 7, 33),
+                Arguments.of(3L, f, 320, f.blockSize() > 1 ? 4096 : 4097, 5),
                 Arguments.of(4L, f, 50, 1280, 70)));
     }
 
@@ -46,14 +52,14 @@ class EmbeddingTest {
             MemorySegment ids = ids(arena, rnd, m, v);
             Buf outR = Buf.allocF32(arena, (long) m * d), outC = Buf.allocF32(arena, (long) m * d);
             Embedding.REF.gather(table, ids, m, outR);
-            Embedding.CPU.gather(table, ids, m, outC);
+            impl().gather(table, ids, m, outC);
             String c = "seed=" + seed + " " + f + " V=" + v + " D=" + d + " M=" + m;
             Twin.assertClose(c + " gather", outR, outC, 0, 0);
             Buf dOut = Twin.randn(arena, rnd, m * d);
             Buf dtR = Twin.randn(arena, rnd, v * d);
             Buf dtC = Buf.ofF32(arena, dtR.toFloatArray());
             Embedding.REF.scatterAdd(dOut, ids, m, dtR, v, d);
-            Embedding.CPU.scatterAdd(dOut, ids, m, dtC, v, d);
+            impl().scatterAdd(dOut, ids, m, dtC, v, d);
             Twin.assertClose(c + " scatterAdd", dtR, dtC, 1e-5, 1e-5);
         }
     }
@@ -73,7 +79,7 @@ class EmbeddingTest {
             assertEquals(22, table.get(3));
             ids.setAtIndex(ValueLayout.JAVA_INT, 2, 7);
             Weights w = Weights.of(Buf.allocF32(arena, 4), 2, 2);
-            var e = assertThrows(IllegalArgumentException.class, () -> Embedding.CPU.gather(w, ids, 3, Buf.allocF32(arena, 6)));
+            var e = assertThrows(IllegalArgumentException.class, () -> impl().gather(w, ids, 3, Buf.allocF32(arena, 6)));
             assertTrue(e.getMessage().contains("token id 7 at position 2"), e.getMessage());
         }
     }

@@ -13,6 +13,11 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 class GatedRmsNormTest {
+    /** The implementation under test against {@link GatedRmsNorm#REF}; {@link GatedRmsNormCudaTest} runs the same cases on the GPU. */
+    GatedRmsNorm impl() {
+        return GatedRmsNorm.CPU;
+    }
+
     static Stream<Arguments> shapes() {
         // (seed, rows, D, G)
         return Stream.of(
@@ -36,7 +41,7 @@ class GatedRmsNormTest {
             Buf rRef = Buf.allocF32(arena, (long) rows * groups);
             Buf rCpu = Buf.allocF32(arena, (long) rows * groups);
             GatedRmsNorm.REF.forward(x, z, w, yRef, rRef, rows, d, groups, 1e-5f);
-            GatedRmsNorm.CPU.forward(x, z, w, yCpu, rCpu, rows, d, groups, 1e-5f);
+            impl().forward(x, z, w, yCpu, rCpu, rows, d, groups, 1e-5f);
             String c = "seed=" + seed + " rows=" + rows + " D=" + d + " G=" + groups;
             Twin.assertClose(c + " y", yRef, yCpu, 1e-5, 1e-4);
             Twin.assertClose(c + " rstd", rRef, rCpu, 1e-6, 1e-4);
@@ -45,10 +50,40 @@ class GatedRmsNormTest {
             Buf dwRef = Twin.randn(arena, rnd, d);
             Buf dwCpu = Buf.ofF32(arena, dwRef.toFloatArray());
             GatedRmsNorm.REF.backward(dy, x, z, w, rRef, dxRef, dzRef, dwRef, rows, d, groups);
-            GatedRmsNorm.CPU.backward(dy, x, z, w, rRef, dxCpu, dzCpu, dwCpu, rows, d, groups);
+            impl().backward(dy, x, z, w, rRef, dxCpu, dzCpu, dwCpu, rows, d, groups);
             Twin.assertClose(c + " dx", dxRef, dxCpu, 1e-4, 1e-4);
             Twin.assertClose(c + " dz", dzRef, dzCpu, 1e-4, 1e-4);
             Twin.assertClose(c + " dw", dwRef, dwCpu, 1e-4, 1e-4);
+        }
+    }
+
+    @Test
+    void withoutRstdAndPartialGradients() {
+        // forward without rstd; backward with only dz, then only dx and dw
+        try (Arena arena = Arena.ofShared()) {
+            int rows = 3, d = 256, groups = 4;
+            SplittableRandom rnd = new SplittableRandom(98);
+            Buf x = Twin.randn(arena, rnd, rows * d, 2.0);
+            Buf z = Twin.randn(arena, rnd, rows * d, 2.0);
+            Buf w = Twin.randn(arena, rnd, d);
+            Buf dy = Twin.randn(arena, rnd, rows * d);
+            Buf yRef = x.like(arena);
+            Buf rRef = Buf.allocF32(arena, (long) rows * groups);
+            GatedRmsNorm.REF.forward(x, z, w, yRef, rRef, rows, d, groups, 1e-6f);
+            Buf dxRef = x.like(arena), dzRef = x.like(arena);
+            Buf dwRef = Buf.allocF32(arena, d);
+            GatedRmsNorm.REF.backward(dy, x, z, w, rRef, dxRef, dzRef, dwRef, rows, d, groups);
+
+            Buf y = x.like(arena);
+            impl().forward(x, z, w, y, null, rows, d, groups, 1e-6f);
+            Twin.assertClose("y", yRef, y, 1e-5, 1e-4);
+            Buf dx = x.like(arena), dz = x.like(arena);
+            Buf dw = Buf.allocF32(arena, d);
+            impl().backward(dy, x, z, w, rRef, null, dz, null, rows, d, groups);
+            impl().backward(dy, x, z, w, rRef, dx, null, dw, rows, d, groups);
+            Twin.assertClose("dx", dxRef, dx, 1e-4, 1e-4);
+            Twin.assertClose("dz", dzRef, dz, 1e-4, 1e-4);
+            Twin.assertClose("dw", dwRef, dw, 1e-4, 1e-4);
         }
     }
 

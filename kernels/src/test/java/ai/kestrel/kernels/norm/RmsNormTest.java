@@ -14,6 +14,11 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 class RmsNormTest {
+    /** The implementation under test against {@link RmsNorm#REF}; {@link RmsNormCudaTest} runs the same cases on the GPU. */
+    RmsNorm impl() {
+        return RmsNorm.CPU;
+    }
+
     static Stream<Arguments> shapes() {
         // (seed, rows, D): the odd widths, and the Falcon-H1 widths
         return Stream.concat(
@@ -34,7 +39,7 @@ class RmsNormTest {
             Buf rRef = Buf.allocF32(arena, rows);
             Buf rCpu = Buf.allocF32(arena, rows);
             RmsNorm.REF.forward(x, w, yRef, rRef, rows, d, 1e-5f);
-            RmsNorm.CPU.forward(x, w, yCpu, rCpu, rows, d, 1e-5f);
+            impl().forward(x, w, yCpu, rCpu, rows, d, 1e-5f);
             String c = "seed=" + seed + " rows=" + rows + " D=" + d;
             Twin.assertClose(c + " y", yRef, yCpu, 1e-5, 1e-5);
             Twin.assertClose(c + " rstd", rRef, rCpu, 1e-6, 1e-5);
@@ -44,9 +49,37 @@ class RmsNormTest {
             Buf dwRef = Twin.randn(arena, rnd, d); // dw accumulates: start from the same non-zero values
             Buf dwCpu = Buf.ofF32(arena, dwRef.toFloatArray());
             RmsNorm.REF.backward(dy, x, w, rRef, dxRef, dwRef, rows, d);
-            RmsNorm.CPU.backward(dy, x, w, rRef, dxCpu, dwCpu, rows, d);
+            impl().backward(dy, x, w, rRef, dxCpu, dwCpu, rows, d);
             Twin.assertClose(c + " dx", dxRef, dxCpu, 1e-5, 1e-4);
             Twin.assertClose(c + " dw", dwRef, dwCpu, 1e-4, 1e-4);
+        }
+    }
+
+    @Test
+    void inPlaceWithoutRstdAndPartialGradients() {
+        // y written over x, rstd not asked for; backward with only dx, then only dw
+        try (Arena arena = Arena.ofShared()) {
+            int rows = 5, d = 300;
+            SplittableRandom rnd = new SplittableRandom(99);
+            Buf x = Twin.randn(arena, rnd, rows * d, 2.0);
+            Buf w = Twin.randn(arena, rnd, d);
+            Buf dy = Twin.randn(arena, rnd, rows * d);
+            Buf yRef = x.like(arena);
+            Buf rRef = Buf.allocF32(arena, rows);
+            RmsNorm.REF.forward(x, w, yRef, rRef, rows, d, 1e-6f);
+            Buf dxRef = x.like(arena);
+            Buf dwRef = Buf.allocF32(arena, d);
+            RmsNorm.REF.backward(dy, x, w, rRef, dxRef, dwRef, rows, d);
+
+            Buf dx = x.like(arena);
+            Buf dw = Buf.allocF32(arena, d);
+            impl().backward(dy, x, w, rRef, dx, null, rows, d);
+            impl().backward(dy, x, w, rRef, null, dw, rows, d);
+            Twin.assertClose("dx alone", dxRef, dx, 1e-5, 1e-4);
+            Twin.assertClose("dw alone", dwRef, dw, 1e-4, 1e-4);
+            Buf xy = Buf.ofF32(arena, x.toFloatArray());
+            impl().forward(xy, w, xy, null, rows, d, 1e-6f);
+            Twin.assertClose("in place", yRef, xy, 1e-5, 1e-5);
         }
     }
 
