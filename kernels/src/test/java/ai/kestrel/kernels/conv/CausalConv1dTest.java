@@ -13,6 +13,11 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 class CausalConv1dTest {
+    /** The implementation checked against the reference; subclasses swap in another backend. */
+    CausalConv1d impl() {
+        return CausalConv1d.CPU;
+    }
+
     /** (seed, B, T, C, W, withState, withBias). */
     static Stream<Arguments> shapes() {
         return Stream.of(Arguments.of(1L, 1, 1, 1, 4, false, true), Arguments.of(2L, 2, 2, 7, 2, true, true),
@@ -35,7 +40,7 @@ class CausalConv1dTest {
             String ctx = "seed=" + seed + " B=" + b + " T=" + t + " C=" + c + " W=" + w;
             Buf yr = x.like(arena), yc = x.like(arena), sr = Buf.allocF32(arena, sn), sc = Buf.allocF32(arena, sn);
             CausalConv1d.REF.forward(x, wt, bias, st, yr, sr, b, t, c, w);
-            CausalConv1d.CPU.forward(x, wt, bias, st, yc, sc, b, t, c, w);
+            impl().forward(x, wt, bias, st, yc, sc, b, t, c, w);
             Twin.assertClose(ctx + " y", yr, yc, 1e-5, 1e-5);
             Twin.assertClose(ctx + " stateOut", sr, sc, 0, 0);
             Buf dy = Twin.randn(arena, rnd, n);
@@ -44,7 +49,7 @@ class CausalConv1dTest {
             Buf dbr = Twin.randn(arena, rnd, c), dbc = Buf.ofF32(arena, dbr.toFloatArray());
             Buf dsr = withState ? Buf.allocF32(arena, sn) : null, dsc = withState ? Buf.allocF32(arena, sn) : null;
             CausalConv1d.REF.backward(dy, x, wt, st, dxr, dwr, dbr, dsr, b, t, c, w);
-            CausalConv1d.CPU.backward(dy, x, wt, st, dxc, dwc, dbc, dsc, b, t, c, w);
+            impl().backward(dy, x, wt, st, dxc, dwc, dbc, dsc, b, t, c, w);
             Twin.assertClose(ctx + " dx", dxr, dxc, 1e-5, 1e-5);
             Twin.assertClose(ctx + " dw", dwr, dwc, 1e-4, 1e-5);
             Twin.assertClose(ctx + " dbias", dbr, dbc, 1e-4, 1e-5);
@@ -75,7 +80,7 @@ class CausalConv1dTest {
                 Buf x = Twin.randn(arena, rnd, b * c);
                 Buf yr = x.like(arena), yc = x.like(arena);
                 CausalConv1d.REF.step(x, wt, bias, sr, yr, b, c, w);
-                CausalConv1d.CPU.step(x, wt, bias, sc, yc, b, c, w);
+                impl().step(x, wt, bias, sc, yc, b, c, w);
                 Twin.assertClose(ctx + " step " + step + " y", yr, yc, 1e-5, 1e-5);
                 Twin.assertClose(ctx + " step " + step + " state", sr, sc, 0, 0);
             }
@@ -91,7 +96,7 @@ class CausalConv1dTest {
             Buf x = Twin.randn(arena, rnd, b * t * c);
             Buf wt = Twin.randn(arena, rnd, c * w);
             Buf bias = Twin.randn(arena, rnd, c);
-            for (CausalConv1d k : new CausalConv1d[] {CausalConv1d.REF, CausalConv1d.CPU}) {
+            for (CausalConv1d k : new CausalConv1d[] {CausalConv1d.REF, impl()}) {
                 Buf full = x.like(arena);
                 Buf fullState = Buf.allocF32(arena, b * (w - 1) * c);
                 k.forward(x, wt, bias, null, full, fullState, b, t, c, w);
