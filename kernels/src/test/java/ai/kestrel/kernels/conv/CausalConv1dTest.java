@@ -23,7 +23,9 @@ class CausalConv1dTest {
         return Stream.of(Arguments.of(1L, 1, 1, 1, 4, false, true), Arguments.of(2L, 2, 2, 7, 2, true, true),
                 Arguments.of(3L, 1, 7, 33, 4, true, false), Arguments.of(4L, 2, 33, 16, 4, false, true),
                 Arguments.of(5L, 1, 3, 4097, 4, true, true), Arguments.of(6L, 2, 40, 2048, 4, true, true),
-                Arguments.of(7L, 1, 2, 5, 4, true, true));
+                Arguments.of(7L, 1, 2, 5, 4, true, true),
+                // enough rows for several weight-gradient slices on the GPU (128 rows each)
+                Arguments.of(8L, 3, 300, 45, 4, true, true));
     }
 
     @ParameterizedTest(name = "seed={0} B={1} T={2} C={3} W={4} state={5} bias={6}")
