@@ -1,11 +1,121 @@
 package ai.kestrel.bench;
 
-import ai.kestrel.kernels.cuda.Cuda;
+import static ai.kestrel.bench.GpuBench.add;
+import static ai.kestrel.bench.GpuBench.median;
+import static ai.kestrel.bench.GpuBench.randn;
+import static ai.kestrel.bench.GpuBench.wanted;
 
-/** The GPU benchmark cases beyond the ceiling and element-wise ones (filled in as kernels land). */
+import ai.kestrel.kernels.cuda.AdamWCuda;
+import ai.kestrel.kernels.cuda.CausalConv1dCuda;
+import ai.kestrel.kernels.cuda.CrossEntropyCuda;
+import ai.kestrel.kernels.cuda.Cuda;
+import ai.kestrel.kernels.cuda.DevBuf;
+import ai.kestrel.kernels.cuda.RmsNormCuda;
+import ai.kestrel.kernels.cuda.SelectiveScanCuda;
+import ai.kestrel.kernels.cuda.SsdScanCuda;
+import ai.kestrel.kernels.ssd.SsdScan;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * The GPU benchmark cases at Falcon-H1-1.5B-Deep shapes (hidden 1280, Mamba-2 24 heads x 64, d_state 256, chunk
+ * 128; training batch 2 x 512 tokens) and Falcon-Mamba-7B's scan (d_inner 8192, N 16). Memory-bound kernels are
+ * reported in GB/s over the bytes they must move at least, against the copy ceiling.
+ */
 final class BenchCases {
     private BenchCases() {}
 
-    static void run(Cuda c, double bandwidth) {
+    static final int HIDDEN = 1280;
+    static final int TOKENS = 2 * 512;
+
+    static void run(Cuda c, double bw) {
+        if (wanted("rmsnorm")) {
+            int rows = TOKENS;
+            try (DevBuf x = randn(c, (long) rows * HIDDEN, 1, 3); DevBuf w = randn(c, HIDDEN, 1, 4);
+                 DevBuf y = c.alloc((long) rows * HIDDEN * 4); DevBuf rstd = c.alloc(rows * 4L);
+                 DevBuf dx = c.alloc((long) rows * HIDDEN * 4); DevBuf dw = c.allocZeroed(HIDDEN * 4L)) {
+                double f = median(c, () -> RmsNormCuda.forward(c, x, w, y, rstd, rows, HIDDEN, 1e-5f));
+                add("rmsnorm forward", "(1024, 1280)", f, 8.0 * rows * HIDDEN, "GB/s", bw);
+                double b = median(c, () -> RmsNormCuda.backward(c, y, x, w, rstd, dx, dw, rows, HIDDEN));
+                add("rmsnorm backward", "(1024, 1280)", b, 12.0 * rows * HIDDEN, "GB/s", bw);
+            }
+        }
+        if (wanted("conv1d")) {
+            int b = 2, t = 512, ch = 3072 + 2 * 256, width = 4; // conv over x|B|C of the 1.5B-Deep mixer
+            long n = (long) b * t * ch;
+            try (DevBuf x = randn(c, n, 1, 5); DevBuf w = randn(c, (long) ch * width, 0.5, 6); DevBuf bias = randn(c, ch, 0.1, 7);
+                 DevBuf y = c.alloc(n * 4); DevBuf dx = c.alloc(n * 4); DevBuf dw = c.allocZeroed((long) ch * width * 4);
+                 DevBuf db = c.allocZeroed(ch * 4L)) {
+                double f = median(c, () -> CausalConv1dCuda.forward(c, x, w, bias, null, y, null, b, t, ch, width));
+                add("conv1d forward", "(2, 512, 3584) w4", f, 8.0 * n, "GB/s", bw);
+                double g = median(c, () -> CausalConv1dCuda.backward(c, y, x, w, null, dx, dw, db, null, b, t, ch, width));
+                add("conv1d backward", "(2, 512, 3584) w4", g, 12.0 * n, "GB/s", bw);
+            }
+        }
+        if (wanted("ssd")) {
+            SsdScan.Dims m = new SsdScan.Dims(2, 512, 24, 64, 1, 256, 128);
+            long xs = (long) m.b() * m.t() * m.h() * m.p(), dts = (long) m.b() * m.t() * m.h(), bcs = (long) m.b() * m.t() * m.g() * m.n();
+            try (DevBuf x = randn(c, xs, 1, 8); DevBuf dt = randn(c, dts, 1, 9); DevBuf dtb = randn(c, m.h(), 0.5, 10);
+                 DevBuf a = negative(c, m.h()); DevBuf bm = randn(c, bcs, 1, 11); DevBuf cm = randn(c, bcs, 1, 12);
+                 DevBuf d = randn(c, m.h(), 1, 13); DevBuf y = c.alloc(xs * 4); DevBuf dx = c.alloc(xs * 4);
+                 DevBuf ddt = c.alloc(dts * 4); DevBuf ddtb = c.allocZeroed(m.h() * 4L); DevBuf da = c.allocZeroed(m.h() * 4L);
+                 DevBuf db = c.alloc(bcs * 4); DevBuf dc = c.alloc(bcs * 4); DevBuf dd = c.allocZeroed(m.h() * 4L)) {
+                double f = median(c, () -> SsdScanCuda.forward(c, x, dt, dtb, a, bm, cm, d, null, y, null, m));
+                double bytes = 4.0 * (2 * xs + dts + 2 * bcs);
+                add("ssd scan forward", "B2 T512 H24 P64 N256", f, bytes, "GB/s", bw);
+                double g = median(c, () -> SsdScanCuda.backward(c, y, x, dt, dtb, a, bm, cm, d, null, dx, ddt, ddtb, da, db, dc, dd, null, m));
+                add("ssd scan backward", "B2 T512 H24 P64 N256", g, 4.0 * (3 * xs + 2 * dts + 4 * bcs), "GB/s", bw);
+                add("ssd scan forward+backward", "B2 T512 H24 P64 N256", f + g, bytes + 4.0 * (3 * xs + 2 * dts + 4 * bcs), "GB/s", bw);
+            }
+        }
+        if (wanted("selective")) {
+            int b = 1, t = 512, din = 8192, n = 16;
+            long xs = (long) b * t * din, bcs = (long) b * t * n;
+            try (DevBuf x = randn(c, xs, 1, 14); DevBuf dt = randn(c, xs, 1, 15); DevBuf dtb = randn(c, din, 0.5, 16);
+                 DevBuf a = negative(c, (long) din * n); DevBuf bm = randn(c, bcs, 1, 17); DevBuf cm = randn(c, bcs, 1, 18);
+                 DevBuf d = randn(c, din, 1, 19); DevBuf y = c.alloc(xs * 4)) {
+                double f = median(c, () -> SelectiveScanCuda.forward(c, x, dt, dtb, a, bm, cm, d, null, y, null, b, t, din, n));
+                add("mamba-1 scan forward", "B1 T512 D8192 N16", f, 4.0 * (3 * xs + 2 * bcs), "GB/s", bw);
+            }
+        }
+        if (wanted("cross-entropy")) {
+            int rows = TOKENS, v = 65536;
+            long n = (long) rows * v;
+            try (Arena ar = Arena.ofConfined(); DevBuf logits = randn(c, n, 2, 20); DevBuf loss = c.alloc(rows * 4L);
+                 DevBuf lse = c.alloc(rows * 4L); DevBuf dl = c.alloc(n * 4)) {
+                MemorySegment lab = ar.allocate(rows * 4L);
+                for (int r = 0; r < rows; r++) {
+                    lab.setAtIndex(ValueLayout.JAVA_INT, r, (r * 7919) % v);
+                }
+                try (DevBuf labels = c.copyOf(lab)) {
+                    double f = median(c, () -> CrossEntropyCuda.forward(c, logits, labels, rows, v, loss, lse));
+                    add("cross-entropy forward", "(1024, 65536)", f, 4.0 * n, "GB/s", bw);
+                    double g = median(c, () -> CrossEntropyCuda.backward(c, logits, labels, lse, 1f / rows, dl, rows, v));
+                    add("cross-entropy backward", "(1024, 65536)", g, 8.0 * n, "GB/s", bw);
+                }
+            }
+        }
+        if (wanted("adamw")) {
+            long n = 20L << 20; // the LoRA adapters of the 1.5B-Deep at rank 64 are ~20 M parameters
+            try (DevBuf p = randn(c, n, 1, 21); DevBuf g = randn(c, n, 1, 22); DevBuf m = c.allocZeroed(n * 4);
+                 DevBuf v = c.allocZeroed(n * 4)) {
+                long[] t = {0};
+                double f = median(c, () -> AdamWCuda.step(c, p, g, m, v, n, 1e-4, 0.9, 0.999, 1e-8, 0.01, ++t[0]));
+                add("adamw step", "20 M params", f, 28.0 * n, "GB/s", bw);
+            }
+        }
+    }
+
+    /** {@code n} values in [-1.5, -0.05): decay rates A < 0. */
+    static DevBuf negative(Cuda c, long n) {
+        try (Arena ar = Arena.ofConfined()) {
+            MemorySegment s = ar.allocate(n * 4);
+            java.util.SplittableRandom r = new java.util.SplittableRandom(99);
+            for (long i = 0; i < n; i++) {
+                s.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) -(0.05 + 1.45 * r.nextDouble()));
+            }
+            return c.copyOf(s);
+        }
     }
 }
