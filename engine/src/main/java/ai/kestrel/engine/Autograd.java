@@ -223,9 +223,14 @@ public final class Autograd {
 
     private static void accumulateLeaf(Tensor leaf, Tensor g) {
         if (leaf.grad() == null) {
-            leaf.setGrad(Tensor.zeros(leaf.scope(), leaf.dtype(), leaf.shape()));
+            leaf.setGrad(Tensor.zeros(leaf.scope(), leaf.device(), leaf.dtype(), leaf.shape()));
         }
         axpy(g, leaf.grad());
+    }
+
+    /** The GPU's element-wise kernels, loaded on first use. */
+    private static final class OnGpu {
+        static final Elementwise ELEMENTWISE = new ai.kestrel.kernels.cuda.ElementwiseCuda();
     }
 
     /** {@code y += x}, same shape, dtypes F32/F64. */
@@ -233,7 +238,11 @@ public final class Autograd {
         if (x.dtype() != y.dtype()) {
             throw new IllegalStateException("gradient dtype " + x.dtype() + " differs from " + y.dtype());
         }
-        Elementwise k = x.dtype() == DType.F64 ? Elementwise.REF : Elementwise.CPU;
+        if (x.device() != y.device()) {
+            throw new IllegalStateException("gradient on " + x.device() + " for a tensor on " + y.device());
+        }
+        Elementwise k = x.device() == Device.CUDA ? OnGpu.ELEMENTWISE
+                : x.dtype() == DType.F64 ? Elementwise.REF : Elementwise.CPU;
         k.axpy(1.0, x.buf(), y.buf(), x.numel());
     }
 

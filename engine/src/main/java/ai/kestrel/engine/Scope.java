@@ -177,6 +177,18 @@ public final class Scope implements AutoCloseable {
         return seg;
     }
 
+    /**
+     * {@code bytes} bytes of GPU memory (contents undefined) owned by this scope: returned to the CUDA device's
+     * allocator when the scope closes. Throws {@link IllegalStateException} naming what is missing without a GPU.
+     */
+    public ai.kestrel.kernels.cuda.DevBuf allocateDevice(long bytes) {
+        requireOpen();
+        ai.kestrel.kernels.cuda.DevBuf d = ai.kestrel.kernels.cuda.Cuda.get().alloc(bytes);
+        // the arena runs this when it closes (or, for the global scope, when the collector finds it unreachable)
+        MemorySegment.NULL.reinterpret(0, arena, ignored -> d.close());
+        return d;
+    }
+
     private static void free(MemorySegment p) {
         try {
             FREE.invokeExact(p);

@@ -2,7 +2,7 @@ package ai.kestrel.engine;
 
 import java.lang.foreign.MemorySegment;
 
-/** The memory behind a tensor: host memory today, device memory once the CUDA backend lands. */
+/** The memory behind a tensor: host memory, or GPU memory on the CUDA backend. */
 public sealed interface Storage {
     /** Bytes held. */
     long byteSize();
@@ -12,6 +12,14 @@ public sealed interface Storage {
         @Override
         public long byteSize() {
             return segment.byteSize();
+        }
+    }
+
+    /** GPU memory from the CUDA device's caching allocator, returned to it when the owning scope closes. */
+    record Gpu(ai.kestrel.kernels.cuda.DevBuf buf) implements Storage {
+        @Override
+        public long byteSize() {
+            return buf.bytes();
         }
     }
 }

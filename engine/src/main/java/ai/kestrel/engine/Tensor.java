@@ -1,6 +1,7 @@
 package ai.kestrel.engine;
 
 import ai.kestrel.kernels.Buf;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
@@ -64,9 +65,50 @@ public final class Tensor {
     private static final long ZERO_IN_PARALLEL = 512 << 10;
     private static final long ZERO_CHUNK = 128 << 10;
 
-    /** A zeroed tensor with the shape and dtype of {@code like}, in the current scope. */
+    /** A zeroed tensor with the shape, dtype and device of {@code like}, in the current scope. */
     public static Tensor zerosLike(Tensor like) {
-        return zeros(like.dtype, like.shape);
+        return zeros(Scope.current(), like.device, like.dtype, like.shape);
+    }
+
+    /** A zeroed tensor on {@code device} in {@code scope}. */
+    public static Tensor zeros(Scope scope, Device device, DType dtype, long... shape) {
+        if (device == Device.CPU) {
+            return zeros(scope, dtype, shape);
+        }
+        long[] s = checkShape(shape);
+        checkBlocks(dtype, s);
+        ai.kestrel.kernels.cuda.DevBuf d = scope.allocateDevice(dtype.bytes(numel(s)));
+        ai.kestrel.kernels.cuda.Cuda.get().fill(d, 0, d.bytes());
+        return new Tensor(s, dtype, device, new Storage.Gpu(d), scope);
+    }
+
+    /** A tensor whose contents are undefined on {@code device}, in the current scope (see {@link #empty}). */
+    public static Tensor empty(Device device, DType dtype, long... shape) {
+        if (device == Device.CPU) {
+            return empty(dtype, shape);
+        }
+        long[] s = checkShape(shape);
+        checkBlocks(dtype, s);
+        Scope scope = Scope.current();
+        return new Tensor(s, dtype, device, new Storage.Gpu(scope.allocateDevice(dtype.bytes(numel(s)))), scope);
+    }
+
+    /**
+     * This tensor's values on {@code device}: itself when it is already there, else a copy in the current scope,
+     * detached from the autograd graph (move parameters and inputs before building the graph).
+     */
+    public Tensor to(Device device) {
+        if (device == this.device) {
+            return this;
+        }
+        Tensor t = empty(device, dtype, shape);
+        ai.kestrel.kernels.cuda.Cuda cuda = ai.kestrel.kernels.cuda.Cuda.get();
+        if (device == Device.CUDA) {
+            cuda.upload(segment(), ((Storage.Gpu) t.storage).buf());
+        } else {
+            cuda.download(((Storage.Gpu) storage).buf(), t.segment());
+        }
+        return t;
     }
 
     /**
@@ -83,9 +125,9 @@ public final class Tensor {
         return new Tensor(s, dtype, Device.CPU, new Storage.Host(scope.allocateUninitialized(dtype.bytes(numel(s)))), scope);
     }
 
-    /** {@link #empty} with the shape and dtype of {@code like}. */
+    /** {@link #empty} with the shape, dtype and device of {@code like}. */
     public static Tensor emptyLike(Tensor like) {
-        return empty(like.dtype, like.shape);
+        return empty(like.device, like.dtype, like.shape);
     }
 
     /** A float32 tensor holding a copy of {@code data}, in the current scope. */
@@ -253,8 +295,24 @@ public final class Tensor {
         throw new IllegalStateException("tensor is on " + device + ", not on the host");
     }
 
-    /** This tensor as a kernel buffer; F32 and F64 only. */
+    /** The host memory behind this tensor, or a host copy of a GPU tensor's (for reading values). */
+    private MemorySegment readable() {
+        if (storage instanceof Storage.Gpu g) {
+            MemorySegment host = Arena.ofAuto().allocate(Math.max(1, g.buf().bytes()), 64).asSlice(0, dtype.bytes(numel()));
+            ai.kestrel.kernels.cuda.Cuda.get().download(g.buf(), host);
+            return host;
+        }
+        return segment();
+    }
+
+    /** This tensor as a kernel buffer; F32 and F64 on the host, F32 on the GPU. */
     public Buf buf() {
+        if (storage instanceof Storage.Gpu g) {
+            if (dtype != DType.F32) {
+                throw new IllegalStateException("a " + dtype + " tensor on the GPU is not a float32 buffer");
+            }
+            return Buf.onDevice(g.buf(), numel());
+        }
         return switch (dtype) {
             case F32 -> Buf.f32(segment());
             case F64 -> Buf.f64(segment());
@@ -304,6 +362,11 @@ public final class Tensor {
      * outlives the inner scope that computed it ({@code x = y.copyTo(outer)} before the inner scope closes).
      */
     public Tensor copyTo(Scope scope) {
+        if (storage instanceof Storage.Gpu g) {
+            ai.kestrel.kernels.cuda.DevBuf d = scope.allocateDevice(g.buf().bytes());
+            ai.kestrel.kernels.cuda.Cuda.get().copy(g.buf(), d, g.buf().bytes());
+            return new Tensor(shape.clone(), dtype, device, new Storage.Gpu(d), scope);
+        }
         MemorySegment seg = scope.allocateUninitialized(segment().byteSize());
         MemorySegment.copy(segment(), 0, seg, 0, seg.byteSize());
         return new Tensor(shape.clone(), dtype, device, new Storage.Host(seg), scope);
@@ -316,7 +379,9 @@ public final class Tensor {
 
     /** Sets the accumulated gradient to zero in place, keeping its memory (no allocation per step). */
     public void zeroGrad() {
-        if (grad != null) {
+        if (grad != null && grad.storage instanceof Storage.Gpu g) {
+            ai.kestrel.kernels.cuda.Cuda.get().fill(g.buf(), 0, g.buf().bytes());
+        } else if (grad != null) {
             grad.segment().fill((byte) 0);
         }
     }
@@ -337,7 +402,7 @@ public final class Tensor {
     public float[] toFloatArray() {
         int n = Math.toIntExact(numel());
         float[] out = new float[n];
-        MemorySegment s = segment();
+        MemorySegment s = readable();
         for (int i = 0; i < n; i++) {
             out[i] = (float) getDouble(s, i);
         }
@@ -348,7 +413,7 @@ public final class Tensor {
     public double[] toDoubleArray() {
         int n = Math.toIntExact(numel());
         double[] out = new double[n];
-        MemorySegment s = segment();
+        MemorySegment s = readable();
         for (int i = 0; i < n; i++) {
             out[i] = getDouble(s, i);
         }
@@ -359,7 +424,7 @@ public final class Tensor {
     public int[] toIntArray() {
         int n = Math.toIntExact(numel());
         int[] out = new int[n];
-        MemorySegment s = segment();
+        MemorySegment s = readable();
         for (int i = 0; i < n; i++) {
             out[i] = switch (dtype) {
                 case I32 -> s.getAtIndex(ValueLayout.JAVA_INT_UNALIGNED, i);
@@ -373,7 +438,7 @@ public final class Tensor {
     /** Element {@code i} (flat index) as a double. */
     public double getDouble(long i) {
         Objects.checkIndex(i, numel());
-        return getDouble(segment(), i);
+        return getDouble(readable(), i);
     }
 
     /** The single value of a one-element tensor. */

@@ -11,7 +11,7 @@ public final class Activations {
 
     /** {@code x * sigmoid(x)} (the MLP and Mamba gate activation). */
     public static Tensor silu(Tensor x) {
-        Elementwise k = Dispatch.pick(Elementwise.REF, Elementwise.CPU, "silu", x);
+        Elementwise k = Dispatch.pick(Elementwise.REF, Elementwise.CPU, () -> CudaKernels.ELEMENTWISE, "silu", x);
         Tensor y = Tensor.emptyLike(x);
         k.silu(x.buf(), y.buf(), x.numel());
         return Autograd.record(y, "silu", (g, needs) -> {
@@ -23,7 +23,7 @@ public final class Activations {
 
     /** {@code log(1 + exp(x))}, PyTorch's softplus with threshold 20 (Mamba's dt activation). */
     public static Tensor softplus(Tensor x) {
-        Elementwise k = Dispatch.pick(Elementwise.REF, Elementwise.CPU, "softplus", x);
+        Elementwise k = Dispatch.pick(Elementwise.REF, Elementwise.CPU, () -> CudaKernels.ELEMENTWISE, "softplus", x);
         Tensor y = Tensor.emptyLike(x);
         k.softplus(x.buf(), y.buf(), x.numel());
         return Autograd.record(y, "softplus", (g, needs) -> {
@@ -35,7 +35,7 @@ public final class Activations {
 
     /** {@code exp(x)}. */
     public static Tensor exp(Tensor x) {
-        Elementwise k = Dispatch.pick(Elementwise.REF, Elementwise.CPU, "exp", x);
+        Elementwise k = Dispatch.pick(Elementwise.REF, Elementwise.CPU, () -> CudaKernels.ELEMENTWISE, "exp", x);
         Tensor y = Tensor.emptyLike(x);
         k.exp(x.buf(), y.buf(), x.numel());
         return Autograd.record(y, "exp", (g, needs) -> {

@@ -64,7 +64,7 @@ public final class Arith {
     }
 
     private static Elementwise kernel(String op, Tensor... ts) {
-        return Dispatch.pick(Elementwise.REF, Elementwise.CPU, op, ts);
+        return Dispatch.pick(Elementwise.REF, Elementwise.CPU, () -> CudaKernels.ELEMENTWISE, op, ts);
     }
 
     /** Sums {@code g} (shaped like the big operand) down to {@code like}'s shape per {@code p}. */

@@ -23,7 +23,7 @@ public final class Attentions {
         Dispatch.shape("attention", "k", k, m.b(), m.tk(), m.kv(), m.p());
         Dispatch.shape("attention", "v", v, m.b(), m.tk(), m.kv(), m.p());
         Tensor o = Tensor.zerosLike(q);
-        Tensor lse = Tensor.zeros(q.dtype(), m.b(), m.h(), m.tq());
+        Tensor lse = Tensor.zeros(ai.kestrel.engine.Scope.current(), q.device(), q.dtype(), m.b(), m.h(), m.tq());
         kern.forward(q.buf(), k.buf(), v.buf(), o.buf(), lse.buf(), m, scale);
         return Autograd.record(o, "attention", (g, needs) -> {
             Tensor dq = needs[0] ? Tensor.zerosLike(q) : null;

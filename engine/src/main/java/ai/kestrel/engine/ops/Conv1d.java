@@ -26,7 +26,7 @@ public final class Conv1d {
      * {@code null}) and also returning the state after the last token (not differentiable).
      */
     public static Result causal(Tensor x, Tensor w, Tensor bias, Tensor state0) {
-        CausalConv1d k = Dispatch.pick(CausalConv1d.REF, CausalConv1d.CPU, "conv1d", x, w, bias, state0);
+        CausalConv1d k = Dispatch.pick(CausalConv1d.REF, CausalConv1d.CPU, () -> CudaKernels.CONV1D, "conv1d", x, w, bias, state0);
         if (x.rank() != 3 || w.rank() != 2) {
             throw new IllegalArgumentException("conv1d: x must be (B, T, C) and w (C, W)");
         }
@@ -42,7 +42,7 @@ public final class Conv1d {
             Dispatch.shape("conv1d", "state", state0, b, width - 1, c);
         }
         Tensor y = Tensor.emptyLike(x);
-        Tensor state = Tensor.zeros(x.dtype(), b, width - 1, c);
+        Tensor state = Tensor.zeros(ai.kestrel.engine.Scope.current(), x.device(), x.dtype(), b, width - 1, c);
         k.forward(x.buf(), w.buf(), Dispatch.buf(bias), Dispatch.buf(state0), y.buf(), state.buf(), b, t, c, width);
         Autograd.record(y, "conv1d", (g, needs) -> {
             Tensor dx = needs[0] ? Tensor.zerosLike(x) : null;
@@ -61,7 +61,7 @@ public final class Conv1d {
      * returns {@code y (B, C)}.
      */
     public static Tensor step(Tensor x, Tensor w, Tensor bias, Tensor state) {
-        CausalConv1d k = Dispatch.pick(CausalConv1d.REF, CausalConv1d.CPU, "conv1d step", x, w, bias, state);
+        CausalConv1d k = Dispatch.pick(CausalConv1d.REF, CausalConv1d.CPU, () -> CudaKernels.CONV1D, "conv1d step", x, w, bias, state);
         int b = x.dim(0);
         int c = x.dim(1);
         int width = w.dim(1);

@@ -5,7 +5,10 @@ import ai.kestrel.engine.Device;
 import ai.kestrel.engine.Tensor;
 import java.util.Arrays;
 
-/** Picks the kernel implementation for an op's operands: reference for F64, Vector API for F32. */
+/**
+ * Picks the kernel implementation for an op's operands: reference for F64, Vector API for F32 on the host, the
+ * CUDA kernels for F32 on the GPU (all operands on one device).
+ */
 final class Dispatch {
     private Dispatch() {
     }
@@ -16,12 +19,18 @@ final class Dispatch {
      */
     static DType computeType(String op, Tensor... ts) {
         DType dt = null;
+        Device dev = null;
         for (Tensor t : ts) {
             if (t == null) {
                 continue;
             }
-            if (t.device() != Device.CPU) {
-                throw new UnsupportedOperationException(op + ": operand on " + t.device() + " (only the CPU backend is built)");
+            if (dev == null) {
+                dev = t.device();
+            } else if (dev != t.device()) {
+                throw new IllegalArgumentException(op + ": operands on " + dev + " and " + t.device() + " (move them with Tensor.to)");
+            }
+            if (t.device() == Device.CUDA && t.dtype() != DType.F32) {
+                throw new IllegalArgumentException(op + ": GPU operands must be F32, got " + t.dtype());
             }
             if (!t.dtype().isCompute()) {
                 throw new IllegalArgumentException(op + ": operands must be F32 or F64, got " + t.dtype());
@@ -38,9 +47,32 @@ final class Dispatch {
         return dt;
     }
 
-    /** {@code ref} for F64 operands, {@code cpu} for F32 (after {@link #computeType} checks). */
+    /** {@code ref} for F64 operands, {@code cpu} for F32 (after {@link #computeType} checks); host operands only. */
     static <K> K pick(K ref, K cpu, String op, Tensor... ts) {
-        return computeType(op, ts) == DType.F64 ? ref : cpu;
+        DType dt = computeType(op, ts);
+        if (onGpu(ts)) {
+            throw new UnsupportedOperationException(op + ": no CUDA kernel for this op yet; move its operands to the CPU");
+        }
+        return dt == DType.F64 ? ref : cpu;
+    }
+
+    /** {@code ref} for F64 operands, {@code cpu} for F32 host operands, {@code cuda} for GPU operands. */
+    static <K> K pick(K ref, K cpu, java.util.function.Supplier<K> cuda, String op, Tensor... ts) {
+        DType dt = computeType(op, ts);
+        if (onGpu(ts)) {
+            return cuda.get();
+        }
+        return dt == DType.F64 ? ref : cpu;
+    }
+
+    /** True when the first non-null operand is on the GPU ({@link #computeType} has checked they agree). */
+    static boolean onGpu(Tensor... ts) {
+        for (Tensor t : ts) {
+            if (t != null) {
+                return t.device() == Device.CUDA;
+            }
+        }
+        return false;
     }
 
     /** Throws unless {@code t}'s last dimension is {@code d}. */

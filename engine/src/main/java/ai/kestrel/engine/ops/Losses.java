@@ -18,7 +18,7 @@ public final class Losses {
      * all-prompt batch from poisoning training). Shifting labels for next-token prediction is the caller's job.
      */
     public static Tensor crossEntropy(Tensor logits, Tensor labels) {
-        CrossEntropy k = Dispatch.pick(CrossEntropy.REF, CrossEntropy.CPU, "crossEntropy", logits);
+        CrossEntropy k = Dispatch.pick(CrossEntropy.REF, CrossEntropy.CPU, () -> CudaKernels.CROSS_ENTROPY, "crossEntropy", logits);
         if (labels.dtype() != DType.I32) {
             throw new IllegalArgumentException("crossEntropy: labels must be I32, got " + labels.dtype());
         }

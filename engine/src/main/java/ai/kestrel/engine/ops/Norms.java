@@ -17,12 +17,12 @@ public final class Norms {
      * @param w (D)
      */
     public static Tensor rmsNorm(Tensor x, Tensor w, double eps) {
-        RmsNorm k = Dispatch.pick(RmsNorm.REF, RmsNorm.CPU, "rmsNorm", x, w);
+        RmsNorm k = Dispatch.pick(RmsNorm.REF, RmsNorm.CPU, () -> CudaKernels.RMS_NORM, "rmsNorm", x, w);
         int d = x.dim(-1);
         Dispatch.shape("rmsNorm", "weight", w, d);
         int rows = Dispatch.rows(x);
         Tensor y = Tensor.emptyLike(x);
-        Tensor rstd = Tensor.zeros(x.dtype(), rows);
+        Tensor rstd = Tensor.zeros(ai.kestrel.engine.Scope.current(), x.device(), x.dtype(), rows);
         k.forward(x.buf(), w.buf(), y.buf(), rstd.buf(), rows, d, (float) eps);
         return Autograd.record(y, "rmsNorm", (g, needs) -> {
             Tensor dx = needs[0] ? Tensor.zerosLike(x) : null;
@@ -41,7 +41,7 @@ public final class Norms {
      * @param w (D)
      */
     public static Tensor gatedRmsNorm(Tensor x, Tensor z, Tensor w, int groups, double eps) {
-        GatedRmsNorm k = Dispatch.pick(GatedRmsNorm.REF, GatedRmsNorm.CPU, "gatedRmsNorm", x, z, w);
+        GatedRmsNorm k = Dispatch.pick(GatedRmsNorm.REF, GatedRmsNorm.CPU, () -> CudaKernels.GATED_RMS_NORM, "gatedRmsNorm", x, z, w);
         int d = x.dim(-1);
         if (!x.sameShape(z)) {
             throw new IllegalArgumentException("gatedRmsNorm: x and z shapes differ");
@@ -50,7 +50,7 @@ public final class Norms {
         GatedRmsNorm.groupSize(d, groups);
         int rows = Dispatch.rows(x);
         Tensor y = Tensor.emptyLike(x);
-        Tensor rstd = Tensor.zeros(x.dtype(), rows, groups);
+        Tensor rstd = Tensor.zeros(ai.kestrel.engine.Scope.current(), x.device(), x.dtype(), rows, groups);
         k.forward(x.buf(), z.buf(), w.buf(), y.buf(), rstd.buf(), rows, d, groups, (float) eps);
         return Autograd.record(y, "gatedRmsNorm", (g, needs) -> {
             Tensor dx = needs[0] ? Tensor.zerosLike(x) : null;

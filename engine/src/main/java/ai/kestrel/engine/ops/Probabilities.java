@@ -11,7 +11,7 @@ public final class Probabilities {
 
     /** Softmax over the last dimension of {@code x (..., D)}. */
     public static Tensor softmax(Tensor x) {
-        Softmax k = Dispatch.pick(Softmax.REF, Softmax.CPU, "softmax", x);
+        Softmax k = Dispatch.pick(Softmax.REF, Softmax.CPU, () -> CudaKernels.SOFTMAX, "softmax", x);
         int d = x.dim(-1);
         int rows = Dispatch.rows(x);
         Tensor y = Tensor.emptyLike(x);

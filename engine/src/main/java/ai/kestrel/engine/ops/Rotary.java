@@ -14,7 +14,7 @@ public final class Rotary {
      * {@code (i, i + P/2)} turns by {@code pos * theta^(-2i/P)}.
      */
     public static Tensor rope(Tensor x, int start, double theta) {
-        Rope k = Dispatch.pick(Rope.REF, Rope.CPU, "rope", x);
+        Rope k = Dispatch.pick(Rope.REF, Rope.CPU, () -> CudaKernels.ROPE, "rope", x);
         if (x.rank() != 4) {
             throw new IllegalArgumentException("rope: input must be (B, T, H, P), got rank " + x.rank());
         }

@@ -19,7 +19,7 @@ public final class SelectiveScans {
      * null. {@code y} is differentiable in every input.
      */
     public static Result scan(Tensor x, Tensor dt, Tensor dtBias, Tensor a, Tensor bm, Tensor cm, Tensor d, Tensor h0) {
-        SelectiveScan k = Dispatch.pick(SelectiveScan.REF, SelectiveScan.CPU, "selectiveScan", x, dt, dtBias, a, bm, cm, d, h0);
+        SelectiveScan k = Dispatch.pick(SelectiveScan.REF, SelectiveScan.CPU, () -> CudaKernels.SELECTIVE_SCAN, "selectiveScan", x, dt, dtBias, a, bm, cm, d, h0);
         int b = x.dim(0);
         int t = x.dim(1);
         int din = x.dim(2);
@@ -38,7 +38,7 @@ public final class SelectiveScans {
             Dispatch.shape("selectiveScan", "initial state", h0, b, din, n);
         }
         Tensor y = Tensor.emptyLike(x);
-        Tensor hT = Tensor.zeros(x.dtype(), b, din, n);
+        Tensor hT = Tensor.zeros(ai.kestrel.engine.Scope.current(), x.device(), x.dtype(), b, din, n);
         k.forward(x.buf(), dt.buf(), Dispatch.buf(dtBias), a.buf(), bm.buf(), cm.buf(), Dispatch.buf(d), Dispatch.buf(h0), y.buf(), hT.buf(), b, t, din, n);
         Autograd.record(y, "selectiveScan", (g, needs) -> {
             Tensor[] out = new Tensor[8];
@@ -59,7 +59,7 @@ public final class SelectiveScans {
      * in place; returns {@code y (B, Din)}.
      */
     public static Tensor step(Tensor x, Tensor dt, Tensor dtBias, Tensor a, Tensor bm, Tensor cm, Tensor d, Tensor h) {
-        SelectiveScan k = Dispatch.pick(SelectiveScan.REF, SelectiveScan.CPU, "selectiveScan step", x, dt, dtBias, a, bm, cm, d, h);
+        SelectiveScan k = Dispatch.pick(SelectiveScan.REF, SelectiveScan.CPU, () -> CudaKernels.SELECTIVE_SCAN, "selectiveScan step", x, dt, dtBias, a, bm, cm, d, h);
         int b = x.dim(0);
         int din = x.dim(1);
         int n = a.dim(1);

@@ -19,7 +19,7 @@ public final class Ssd {
      * null; {@code chunk} is the chunk length. {@code y} is differentiable in every input.
      */
     public static Result scan(Tensor x, Tensor dt, Tensor dtBias, Tensor a, Tensor bm, Tensor cm, Tensor d, Tensor s0, int chunk) {
-        SsdScan k = Dispatch.pick(SsdScan.REF, SsdScan.CPU, "ssd", x, dt, dtBias, a, bm, cm, d, s0);
+        SsdScan k = Dispatch.pick(SsdScan.REF, SsdScan.CPU, () -> CudaKernels.SSD, "ssd", x, dt, dtBias, a, bm, cm, d, s0);
         if (x.rank() != 4 || bm.rank() != 4) {
             throw new IllegalArgumentException("ssd: x must be (B, T, H, P) and B, C (B, T, G, N)");
         }
@@ -38,7 +38,7 @@ public final class Ssd {
             Dispatch.shape("ssd", "initial state", s0, m.b(), m.h(), m.p(), m.n());
         }
         Tensor y = Tensor.emptyLike(x);
-        Tensor sT = Tensor.zeros(x.dtype(), m.b(), m.h(), m.p(), m.n());
+        Tensor sT = Tensor.zeros(ai.kestrel.engine.Scope.current(), x.device(), x.dtype(), m.b(), m.h(), m.p(), m.n());
         k.forward(x.buf(), dt.buf(), Dispatch.buf(dtBias), a.buf(), bm.buf(), cm.buf(), Dispatch.buf(d), Dispatch.buf(s0), y.buf(), sT.buf(), m);
         Autograd.record(y, "ssd", (g, needs) -> {
             Tensor[] ins = {x, dt, dtBias, a, bm, cm, d, s0};
@@ -59,7 +59,7 @@ public final class Ssd {
      * {@code (B, H, P, N)} updated in place; returns {@code y (B, H, P)}.
      */
     public static Tensor step(Tensor x, Tensor dt, Tensor dtBias, Tensor a, Tensor bm, Tensor cm, Tensor d, Tensor state) {
-        SsdScan k = Dispatch.pick(SsdScan.REF, SsdScan.CPU, "ssd step", x, dt, dtBias, a, bm, cm, d, state);
+        SsdScan k = Dispatch.pick(SsdScan.REF, SsdScan.CPU, () -> CudaKernels.SSD, "ssd step", x, dt, dtBias, a, bm, cm, d, state);
         SsdScan.Dims m = new SsdScan.Dims(x.dim(0), 1, x.dim(1), x.dim(2), bm.dim(1), bm.dim(2), 1);
         Dispatch.shape("ssd step", "state", state, m.b(), m.h(), m.p(), m.n());
         Tensor y = Tensor.emptyLike(x);

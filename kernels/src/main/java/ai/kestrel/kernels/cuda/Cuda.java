@@ -431,6 +431,17 @@ public final class Cuda {
         }
     }
 
+    /** Sets {@code bytes} bytes of {@code d} from byte {@code offset} on to {@code value} (asynchronous). */
+    public void fill(DevBuf d, int value, long bytes) {
+        if (bytes > d.bytes()) {
+            throw new IndexOutOfBoundsException("fill of " + bytes + " bytes in a device buffer of " + d.bytes());
+        }
+        makeCurrent();
+        if (bytes > 0) {
+            JCudaDriver.cuMemsetD8Async(d.ptr(), (byte) value, bytes, null);
+        }
+    }
+
     /** Device-to-device copy of {@code bytes} bytes (asynchronous on the default stream). */
     public void copy(DevBuf src, DevBuf dst, long bytes) {
         if (bytes > src.bytes() || bytes > dst.bytes()) {

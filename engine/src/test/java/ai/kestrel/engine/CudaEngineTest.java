@@ -1,0 +1,74 @@
+package ai.kestrel.engine;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import ai.kestrel.engine.ops.Activations;
+import ai.kestrel.engine.ops.Arith;
+import ai.kestrel.engine.ops.Losses;
+import ai.kestrel.engine.ops.Norms;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.condition.EnabledIf;
+
+/**
+ * Tensors on the GPU: moved there and back, and a small forward/backward graph whose every op runs its CUDA kernel
+ * gives the CPU's loss and gradients.
+ */
+@Tag("cuda")
+@EnabledIf(value = "ai.kestrel.kernels.cuda.Cuda#available", disabledReason = "no CUDA device (Cuda.unavailableReason() says which part is missing)")
+class CudaEngineTest {
+    @Test
+    void tensorsRoundTripThroughTheGpu() {
+        try (Scope s = Scope.open()) {
+            Tensor x = Rand.normal32(new SplittableRandom(1), 1, 7, 33);
+            Tensor g = x.to(Device.CUDA);
+            assertEquals(Device.CUDA, g.device());
+            assertEquals(Device.CPU, g.to(Device.CPU).device());
+            org.junit.jupiter.api.Assertions.assertArrayEquals(x.toFloatArray(), g.toFloatArray());
+            org.junit.jupiter.api.Assertions.assertArrayEquals(x.toFloatArray(), g.to(Device.CPU).toFloatArray());
+            Tensor z = Tensor.zerosLike(g);
+            assertEquals(Device.CUDA, z.device());
+            assertEquals(0.0, z.toDoubleArray()[32]);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Arith.add(x, g));
+            org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("Tensor.to"), e.getMessage());
+        }
+    }
+
+    /** rmsNorm -> silu -> mul -> cross-entropy and mean, on one device; returns {loss, dx, dw, dv}. */
+    private static float[][] run(Device dev, Tensor x0, Tensor w0, Tensor v0, Tensor labels) {
+        Tensor x = x0.to(dev).requiresGrad(true);
+        Tensor w = w0.to(dev).requiresGrad(true);
+        Tensor v = v0.to(dev).requiresGrad(true);
+        Tensor h = Activations.silu(Norms.rmsNorm(x, w, 1e-5));
+        Tensor logits = Arith.mul(h, v);
+        Tensor loss = Arith.add(Losses.crossEntropy(logits, labels), Arith.scale(Arith.mean(logits), 0.1));
+        Autograd.backward(loss);
+        return new float[][] {{(float) loss.item()}, x.grad().toFloatArray(), w.grad().toFloatArray(), v.grad().toFloatArray()};
+    }
+
+    @Test
+    void aSmallGraphGivesTheCpusLossAndGradients() {
+        try (Scope s = Scope.open()) {
+            SplittableRandom rnd = new SplittableRandom(5);
+            int rows = 9, d = 257;
+            Tensor x = Rand.normal32(rnd, 2, rows, d);
+            Tensor w = Rand.normal32(rnd, 1, d);
+            Tensor v = Rand.normal32(rnd, 1, rows, d);
+            int[] lab = new int[rows];
+            for (int r = 0; r < rows; r++) {
+                lab[r] = r == 3 ? -100 : (r * 31) % d;
+            }
+            Tensor labels = Tensor.ofInts(lab, rows);
+            float[][] cpu = run(Device.CPU, x, w, v, labels);
+            float[][] gpu = run(Device.CUDA, x, w, v, labels);
+            String[] names = {"loss", "dx", "dw", "dv"};
+            for (int k = 0; k < cpu.length; k++) {
+                for (int i = 0; i < cpu[k].length; i++) {
+                    assertEquals(cpu[k][i], gpu[k][i], 1e-4 + 1e-4 * Math.abs(cpu[k][i]), names[k] + "[" + i + "]");
+                }
+            }
+        }
+    }
+}
