@@ -14,6 +14,7 @@
 //   mm_gemm_nt_<fmt>   y = x · Wᵀ + bias for any M: 64x64 output tiles, W dequantized into shared memory per tile.
 //   mm_gemm_nn_<fmt>   dx (M, K) (+)= dy (M, N) · W: the same tiles, W read along its rows.
 //   mm_gemm_tn_f32     dw (N, K) += dyᵀ · x.
+//   mm_wmma_nt_<bf16|f16>  y = x · Wᵀ + bias on tensor cores (x rounded to W's 16-bit type), float accumulation.
 #include "common.cuh"
 #include <mma.h>
 
@@ -327,4 +328,114 @@ MM_GEMM_NN(mm_gemm_nn_nf4, MM_NF4)
 extern "C" __global__ void mm_gemm_tn_f32(const float* dy, const float* x, float* dw, int m, int n, int k) {
     mm_gemm_body<MM_F32, true, false>(dy, reinterpret_cast<const unsigned char*>(x), (long long)k * 4, nullptr, dw,
                                       n, k, m, 1);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Tensor cores (WMMA, 16x16x16, float accumulation) for the forward product with BF16 or F16 weights, K a multiple
+// of 16: y (m, n) = x (m, k) · Wᵀ + bias. 128 threads (4 warps, 2 x 2) per 64x64 tile of y, each warp 32x32 as
+// 2 x 2 accumulator fragments; the reduction in steps of 32 through shared tiles of 16-bit values: x converted to
+// W's type (round to nearest even: the product's error is that of a bf16 / f16 x, not float32) and W's bits copied
+// as stored (16-byte loads: K % 16 == 0 keeps rows and the 8-element chunks aligned, and a chunk is wholly inside
+// or outside the row). The accumulators go through shared memory to the bounds-checked, coalesced store.
+
+#define MM_WK 32
+#define MM_WLD (MM_WK + 8)  // 16-bit elements per shared row: a multiple of 8, as WMMA needs
+
+template <typename T>
+static __device__ __forceinline__ unsigned int mm_pack2(float a, float b);
+
+template <>
+__device__ __forceinline__ unsigned int mm_pack2<__nv_bfloat16>(float a, float b) {
+    __nv_bfloat162 v = __floats2bfloat162_rn(a, b);  // .x (a) in the low half: the earlier element
+    return *reinterpret_cast<unsigned int*>(&v);
+}
+
+template <>
+__device__ __forceinline__ unsigned int mm_pack2<__half>(float a, float b) {
+    __half2 v = __floats2half2_rn(a, b);
+    return *reinterpret_cast<unsigned int*>(&v);
+}
+
+template <typename T>
+static __device__ __forceinline__ void mm_wmma_body(const float* __restrict__ x, const unsigned char* __restrict__ w,
+                                                    const float* __restrict__ bias, float* __restrict__ y, int m,
+                                                    int n, int k) {
+    using namespace nvcuda;
+    __shared__ __align__(32) T as[64 * MM_WLD];  // as[r * MM_WLD + c] = x[m0 + r, k0 + c]
+    __shared__ __align__(32) T bs[64 * MM_WLD];  // bs[r * MM_WLD + c] = W[n0 + r, k0 + c]
+    __shared__ __align__(32) float cs[64 * 68];
+    int tid = threadIdx.x;
+    int warp = tid >> 5;
+    int wm = warp >> 1, wn = warp & 1;
+    int m0 = blockIdx.y * 64;
+    int n0 = blockIdx.x * 64;
+    const unsigned short* wb = reinterpret_cast<const unsigned short*>(w);
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2][2];
+#pragma unroll
+    for (int i = 0; i < 2; i++)
+#pragma unroll
+        for (int j = 0; j < 2; j++) wmma::fill_fragment(acc[i][j], 0.f);
+    for (int k0 = 0; k0 < k; k0 += MM_WK) {
+        __syncthreads();  // the previous tiles are consumed
+        // x: 64 rows x 32 columns as 512 float4, 4 per thread, converted to T
+#pragma unroll
+        for (int t = 0; t < 4; t++) {
+            int idx = tid + 128 * t;
+            int r = idx >> 3, c = (idx & 7) * 4;
+            int i = m0 + r, col = k0 + c;
+            float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+            if (i < m && col < k) v = *reinterpret_cast<const float4*>(x + (long long)i * k + col);  // k % 4 == 0
+            uint2 p;
+            p.x = mm_pack2<T>(v.x, v.y);
+            p.y = mm_pack2<T>(v.z, v.w);
+            *reinterpret_cast<uint2*>(as + r * MM_WLD + c) = p;
+        }
+        // W: 64 rows x 32 columns as 256 chunks of 8 (16 bytes), 2 per thread, bits as stored
+#pragma unroll
+        for (int t = 0; t < 2; t++) {
+            int idx = tid + 128 * t;
+            int r = idx >> 2, c = (idx & 3) * 8;
+            int j = n0 + r, col = k0 + c;
+            uint4 v = make_uint4(0u, 0u, 0u, 0u);
+            if (j < n && col < k) v = __ldg(reinterpret_cast<const uint4*>(wb + (long long)j * k + col));
+            *reinterpret_cast<uint4*>(bs + r * MM_WLD + c) = v;
+        }
+        __syncthreads();
+#pragma unroll
+        for (int kk = 0; kk < MM_WK; kk += 16) {
+            wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa[2];
+            wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> fb[2];
+#pragma unroll
+            for (int i = 0; i < 2; i++) wmma::load_matrix_sync(fa[i], as + (wm * 32 + i * 16) * MM_WLD + kk, MM_WLD);
+            // B (k, n) = W[n, k]: column-major with W's rows as columns
+#pragma unroll
+            for (int j = 0; j < 2; j++) wmma::load_matrix_sync(fb[j], bs + (wn * 32 + j * 16) * MM_WLD + kk, MM_WLD);
+#pragma unroll
+            for (int i = 0; i < 2; i++)
+#pragma unroll
+                for (int j = 0; j < 2; j++) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < 2; i++)
+#pragma unroll
+        for (int j = 0; j < 2; j++)
+            wmma::store_matrix_sync(cs + (wm * 32 + i * 16) * 68 + wn * 32 + j * 16, acc[i][j], 68, wmma::mem_row_major);
+    __syncthreads();
+    for (int idx = tid; idx < 64 * 64; idx += 128) {
+        int r = idx >> 6, c = idx & 63;
+        int i = m0 + r, j = n0 + c;
+        if (i < m && j < n) y[(long long)i * n + j] = cs[r * 68 + c] + (bias == nullptr ? 0.f : bias[j]);
+    }
+}
+
+// y (m, n) = x (m, k) · Wᵀ + bias, W BF16 (or F16) with k % 16 == 0; grid (ceil(n / 64), ceil(m / 64)), 128 threads.
+extern "C" __global__ void mm_wmma_nt_bf16(const float* x, const unsigned char* w, const float* bias, float* y, int m,
+                                           int n, int k) {
+    mm_wmma_body<__nv_bfloat16>(x, w, bias, y, m, n, k);
+}
+
+extern "C" __global__ void mm_wmma_nt_f16(const float* x, const unsigned char* w, const float* bias, float* y, int m,
+                                          int n, int k) {
+    mm_wmma_body<__half>(x, w, bias, y, m, n, k);
 }

@@ -13,11 +13,14 @@ import ai.kestrel.kernels.quant.Weights;
  *   <li>Forward with {@code m <= }{@value #GEMV_MAX_ROWS} (decoding): {@code mm_gemv_<format>}, one warp per output
  *       row streaming the row's bytes once (16-byte loads where the row allows), x staged in shared memory.</li>
  *   <li>Forward with more rows: {@code mm_gemm_nt_<format>}, 64x64 output tiles with float FMA, the weight tile
- *       dequantized into shared memory.</li>
+ *       dequantized into shared memory. For BF16 and F16 weights, when {@code k} is a multiple of 16,
+ *       {@code mm_wmma_nt_<format>} runs instead on tensor cores (WMMA 16x16x16, float accumulation): x is rounded
+ *       to the weight's 16-bit type, so the result's error against the reference is that of a bf16 (or f16) x, not
+ *       float32's (see {@link #usesTensorCores}); with F16 weights an |x| above 65504 becomes infinite.</li>
  *   <li>{@code dx = dy·W}: {@code mm_gemm_nn_<format>}; {@code dW += dyᵀ·x}: {@code mm_gemm_tn_f32}; float32 tiles.</li>
  * </ul>
  * The static methods take device buffers ({@code w} holds the weight bytes in their stored layout, see
- * {@link WeightFormat}; 16-byte aligned); the interface methods stage host buffers through the device.
+ * {@link WeightFormat}) and {@code x} must be 16-byte aligned (device allocations are); the interface methods stage host buffers through the device.
  */
 public final class MatmulCuda implements Matmul {
     /** Up to this many rows the forward product takes the streaming GEMV. */
@@ -27,6 +30,7 @@ public final class MatmulCuda implements Matmul {
     private static final int GEMV_SHARED_FLOATS = 8192;
     private static final int TILE = 64;
     private static final int GEMM_THREADS = 256;
+    private static final int WMMA_THREADS = 128;
 
     private static String suffix(WeightFormat f) {
         return switch (f) {
@@ -43,6 +47,15 @@ public final class MatmulCuda implements Matmul {
     private static void tiles(Cuda c, String kernel, int cols, int rows, Object... args) {
         // args as one Object[]: the 3-D launch, not the 1-D one's varargs
         c.launch(kernel, Cuda.blocks(cols, TILE), (int) Cuda.blocks(rows, TILE), 1, GEMM_THREADS, 1, 0, args);
+    }
+
+    /**
+     * Whether the forward product of {@code m} rows with {@code format} weights of row length {@code k} runs on
+     * tensor cores, with x rounded to the weight's 16-bit type: BF16/F16 weights, {@code m > GEMV_MAX_ROWS},
+     * {@code k} a multiple of 16 (other shapes take the float32 tiles).
+     */
+    public static boolean usesTensorCores(WeightFormat format, int m, int k) {
+        return (format == WeightFormat.BF16 || format == WeightFormat.F16) && m > GEMV_MAX_ROWS && k % 16 == 0;
     }
 
     // ---- device buffers
@@ -65,6 +78,11 @@ public final class MatmulCuda implements Matmul {
             int rowsPerBlock = GEMV_THREADS / 32;
             c.launch("mm_gemv_" + s, Cuda.blocks(n, rowsPerBlock), GEMV_THREADS, m * kc * 4,
                     w, rowBytes, x, bias, y, m, n, k, kc, vec);
+            return;
+        }
+        if (usesTensorCores(format, m, k)) {
+            c.launch("mm_wmma_nt_" + s, Cuda.blocks(n, TILE), (int) Cuda.blocks(m, TILE), 1, WMMA_THREADS, 1, 0,
+                    new Object[] {x, w, bias, y, m, n, k});
             return;
         }
         tiles(c, "mm_gemm_nt_" + s, n, m, x, w, rowBytes, bias, y, m, n, k);
