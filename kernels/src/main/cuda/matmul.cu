@@ -15,6 +15,7 @@
 //   mm_gemm_nn_<fmt>   dx (M, K) (+)= dy (M, N) · W: the same tiles, W read along its rows.
 //   mm_gemm_tn_f32     dw (N, K) += dyᵀ · x.
 //   mm_wmma_nt_<bf16|f16>  y = x · Wᵀ + bias on tensor cores (x rounded to W's 16-bit type), float accumulation.
+//   mm_dequant_<fmt>   out (N, K) = W as float32 (the decode the tiled kernels share, on its own).
 #include "common.cuh"
 #include <mma.h>
 
@@ -439,3 +440,22 @@ extern "C" __global__ void mm_wmma_nt_f16(const float* x, const unsigned char* w
                                           int n, int k) {
     mm_wmma_body<__half>(x, w, bias, y, m, n, k);
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// out (n, k) = W dequantized to float32, one thread per element (grid-stride), consecutive threads along a row.
+#define MM_DEQUANT(NAME, FMT)                                                                                        \
+    extern "C" __global__ void NAME(const unsigned char* w, long long rowBytes, float* out, int n, int k) {         \
+        __shared__ float code[16];                                                                                  \
+        if (threadIdx.x < 16) code[threadIdx.x] = MM_NF4_CODE[threadIdx.x];                                         \
+        __syncthreads();                                                                                            \
+        KESTREL_GRID_STRIDE(e, (long long)n * k) {                                                                  \
+            int row = (int)(e / k);                                                                                 \
+            int col = (int)(e - (long long)row * k);                                                                \
+            out[e] = mm_welem<FMT>(w, rowBytes, row, col, code);                                                    \
+        }                                                                                                           \
+    }
+MM_DEQUANT(mm_dequant_f32, MM_F32)
+MM_DEQUANT(mm_dequant_bf16, MM_BF16)
+MM_DEQUANT(mm_dequant_f16, MM_F16)
+MM_DEQUANT(mm_dequant_q8_0, MM_Q8_0)
+MM_DEQUANT(mm_dequant_nf4, MM_NF4)

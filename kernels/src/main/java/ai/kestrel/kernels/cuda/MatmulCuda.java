@@ -10,6 +10,7 @@ import ai.kestrel.kernels.quant.Weights;
  * kernels.
  *
  * <ul>
+ *   <li>{@link #dequantize}: W as float32 ({@code mm_dequant_<format>}).</li>
  *   <li>Forward with {@code m <= }{@value #GEMV_MAX_ROWS} (decoding): {@code mm_gemv_<format>}, one warp per output
  *       row streaming the row's bytes once (16-byte loads where the row allows), x staged in shared memory.</li>
  *   <li>Forward with more rows: {@code mm_gemm_nt_<format>}, 64x64 output tiles with float FMA, the weight tile
@@ -104,6 +105,34 @@ public final class MatmulCuda implements Matmul {
             return;
         }
         tiles(c, "mm_gemm_tn_f32", k, n, dy, x, dw, m, n, k);
+    }
+
+    /**
+     * {@code out (n, k) = W} dequantized to float32 ({@code W (n, k)} in {@code format} at {@code w}): each element as
+     * {@link Weights#get} decodes it, by the same decode the tiled kernels use.
+     */
+    public static void dequantize(Cuda c, WeightFormat format, DevBuf w, int n, int k, DevBuf out) {
+        String s = suffix(format);
+        long rowBytes = format.rowBytes(k);
+        long count = (long) n * k;
+        if (count == 0) {
+            return;
+        }
+        c.launch("mm_dequant_" + s, Math.min(Cuda.blocks(count, GEMM_THREADS), 132L * 32), GEMM_THREADS, 0,
+                w, rowBytes, out, n, k);
+    }
+
+    /** {@code w} dequantized to float32 on the device into {@code out} ({@code n * k} elements, row-major). */
+    public static void dequantize(Weights w, Buf out) {
+        suffix(w.format());
+        long count = (long) w.n() * w.k();
+        out.requireF32("out", count);
+        if (count == 0) {
+            return;
+        }
+        try (Staging st = new Staging(Cuda.get())) {
+            dequantize(st.cuda(), w.format(), st.in(w.data()), w.n(), w.k(), st.out(out.slice(0, count)));
+        }
     }
 
     // ---- host buffers, staged
