@@ -1,0 +1,231 @@
+package ai.kestrel.kernels.cuda;
+
+import ai.kestrel.kernels.Buf;
+import ai.kestrel.kernels.matmul.Matmul;
+import ai.kestrel.kernels.quant.WeightFormat;
+import ai.kestrel.kernels.quant.Weights;
+
+/**
+ * {@link Matmul} on the GPU ({@code matmul.cu}) for F32, BF16, F16, Q8_0 and NF4 weights, dequantized inside the
+ * kernels.
+ *
+ * <ul>
+ *   <li>{@link #dequantize}: W as float32 ({@code mm_dequant_<format>}).</li>
+ *   <li>Forward with {@code m <= }{@value #GEMV_MAX_ROWS} (decoding): {@code mm_gemv_<format>}, one warp per output
+ *       row streaming the row's bytes once (16-byte loads where the row allows), x staged in shared memory.</li>
+ *   <li>Forward with more rows: {@code mm_gemm_nt_<format>}, 64x64 output tiles with float FMA, the weight tile
+ *       dequantized into shared memory. For BF16 and F16 weights, when {@code k} is a multiple of 16,
+ *       {@code mm_wmma_nt_<format>} runs instead on tensor cores (WMMA 16x16x16, float accumulation): x is rounded
+ *       to the weight's 16-bit type, so the result's error against the reference is that of a bf16 (or f16) x, not
+ *       float32's (see {@link #usesTensorCores}); with F16 weights an |x| above 65504 becomes infinite.</li>
+ *   <li>{@code dx = dy·W}: {@code mm_gemm_nn_<format>}; {@code dW += dyᵀ·x}: {@code mm_gemm_tn_f32}; float32 tiles.</li>
+ * </ul>
+ * The static methods take device buffers ({@code w} holds the weight bytes in their stored layout, see
+ * {@link WeightFormat}) and {@code x} must be 16-byte aligned (device allocations are); the interface methods stage host buffers through the device.
+ */
+public final class MatmulCuda implements Matmul {
+    /** Up to this many rows the forward product takes the streaming GEMV. */
+    public static final int GEMV_MAX_ROWS = 16;
+    private static final int GEMV_THREADS = 512;
+    /** Floats of x staged in shared memory per GEMV block (m rows times a chunk of columns). */
+    private static final int GEMV_SHARED_FLOATS = 8192;
+    private static final int TILE = 64;
+    private static final int GEMM_THREADS = 256;
+    private static final int WMMA_THREADS = 128;
+
+    private static String suffix(WeightFormat f) {
+        return switch (f) {
+            case F32 -> "f32";
+            case BF16 -> "bf16";
+            case F16 -> "f16";
+            case Q8_0 -> "q8_0";
+            case NF4 -> "nf4";
+            case F64 -> throw new IllegalArgumentException("the CUDA matmul takes F32/BF16/F16/Q8_0/NF4 weights, got F64 (use the reference)");
+        };
+    }
+
+    /** A tiled kernel over an output of {@code rows x cols}: grid (column tiles, row tiles) of 64x64, 256 threads. */
+    private static void tiles(Cuda c, String kernel, int cols, int rows, Object... args) {
+        // args as one Object[]: the 3-D launch, not the 1-D one's varargs
+        c.launch(kernel, Cuda.blocks(cols, TILE), (int) Cuda.blocks(rows, TILE), 1, GEMM_THREADS, 1, 0, args);
+    }
+
+    /**
+     * Whether the forward product of {@code m} rows with {@code format} weights of row length {@code k} runs on
+     * tensor cores, with x rounded to the weight's 16-bit type: BF16/F16 weights, {@code m > GEMV_MAX_ROWS},
+     * {@code k} a multiple of 16 (other shapes take the float32 tiles).
+     */
+    public static boolean usesTensorCores(WeightFormat format, int m, int k) {
+        return (format == WeightFormat.BF16 || format == WeightFormat.F16) && m > GEMV_MAX_ROWS && k % 16 == 0;
+    }
+
+    // ---- device buffers
+
+    /**
+     * {@code y (m, n) = x (m, k) · Wᵀ + bias}, {@code W (n, k)} in {@code format} at {@code w}; {@code bias (n)} may be
+     * {@code null}.
+     */
+    public static void forward(Cuda c, DevBuf x, WeightFormat format, DevBuf w, int n, int k, DevBuf bias, DevBuf y, int m) {
+        String s = suffix(format);
+        long rowBytes = format.rowBytes(k);
+        if (m <= 0 || n <= 0) {
+            return;
+        }
+        if (m <= GEMV_MAX_ROWS) {
+            int kc = Math.max(64, GEMV_SHARED_FLOATS / m / 64 * 64);
+            kc = Math.min(kc, Math.max(64, (k + 63) / 64 * 64));
+            int vecUnit = format == WeightFormat.F32 ? 4 : 8;
+            int vec = k % vecUnit == 0 ? 1 : 0;
+            int rowsPerBlock = GEMV_THREADS / 32;
+            c.launch("mm_gemv_" + s, Cuda.blocks(n, rowsPerBlock), GEMV_THREADS, m * kc * 4,
+                    w, rowBytes, x, bias, y, m, n, k, kc, vec);
+            return;
+        }
+        if (usesTensorCores(format, m, k)) {
+            c.launch("mm_wmma_nt_" + s, Cuda.blocks(n, TILE), (int) Cuda.blocks(m, TILE), 1, WMMA_THREADS, 1, 0,
+                    new Object[] {x, w, bias, y, m, n, k});
+            return;
+        }
+        tiles(c, "mm_gemm_nt_" + s, n, m, x, w, rowBytes, bias, y, m, n, k);
+    }
+
+    /** {@code dx (m, k) = dy (m, n) · W}, or {@code dx += dy · W} when {@code accumulate}. */
+    public static void backwardInput(Cuda c, DevBuf dy, WeightFormat format, DevBuf w, int n, int k, DevBuf dx, int m, boolean accumulate) {
+        String s = suffix(format);
+        long rowBytes = format.rowBytes(k);
+        if (m <= 0 || k <= 0) {
+            return;
+        }
+        tiles(c, "mm_gemm_nn_" + s, k, m, dy, w, rowBytes, dx, m, n, k, accumulate ? 1 : 0);
+    }
+
+    /** {@code dw (n, k) += dyᵀ · x}: {@code dy (m, n)}, {@code x (m, k)}, summed over the {@code m} rows. */
+    public static void backwardWeight(Cuda c, DevBuf dy, DevBuf x, DevBuf dw, int m, int n, int k) {
+        if (m <= 0 || n <= 0 || k <= 0) {
+            return;
+        }
+        tiles(c, "mm_gemm_tn_f32", k, n, dy, x, dw, m, n, k);
+    }
+
+    /**
+     * {@code out (n, k) = W} dequantized to float32 ({@code W (n, k)} in {@code format} at {@code w}): each element as
+     * {@link Weights#get} decodes it, by the same decode the tiled kernels use.
+     */
+    public static void dequantize(Cuda c, WeightFormat format, DevBuf w, int n, int k, DevBuf out) {
+        String s = suffix(format);
+        long rowBytes = format.rowBytes(k);
+        long count = (long) n * k;
+        if (count == 0) {
+            return;
+        }
+        c.launch("mm_dequant_" + s, Math.min(Cuda.blocks(count, GEMM_THREADS), 132L * 32), GEMM_THREADS, 0,
+                w, rowBytes, out, n, k);
+    }
+
+    /** {@code w} dequantized to float32 on the device into {@code out} ({@code n * k} elements, row-major). */
+    public static void dequantize(Weights w, Buf out) {
+        suffix(w.format());
+        long count = (long) w.n() * w.k();
+        out.requireF32("out", count);
+        if (count == 0) {
+            return;
+        }
+        try (Staging st = new Staging(Cuda.get())) {
+            dequantize(st.cuda(), w.format(), st.in(w.data()), w.n(), w.k(), st.out(out.slice(0, count)));
+        }
+    }
+
+    // ---- host buffers, staged
+
+    private static void check(Weights w) {
+        suffix(w.format());
+    }
+
+    @Override
+    public void forward(Buf x, Weights w, Buf bias, Buf y, int m) {
+        check(w);
+        int n = w.n();
+        int k = w.k();
+        x.requireF32("x", (long) m * k);
+        y.requireF32("y", (long) m * n);
+        if (bias != null) {
+            bias.requireF32("bias", n);
+        }
+        if (m == 0 || n == 0) {
+            return;
+        }
+        try (Staging st = new Staging(Cuda.get())) {
+            forward(st.cuda(), st.in(x.slice(0, (long) m * k)), w.format(), st.in(w.data()), n, k,
+                    st.in(bias == null ? null : bias.slice(0, n)), st.out(y.slice(0, (long) m * n)), m);
+        }
+    }
+
+    /** One upload of {@code x} for all the matrices, then one {@link #forward} launch per matrix. */
+    @Override
+    public void forwardMany(Buf x, Weights[] ws, Buf[] biases, Buf[] ys, int m) {
+        if (ws.length != ys.length || (biases != null && biases.length != ws.length)) {
+            throw new IllegalArgumentException(ws.length + " matrices, " + ys.length + " outputs, " + (biases == null ? 0 : biases.length) + " biases");
+        }
+        if (ws.length == 0) {
+            return;
+        }
+        int k = ws[0].k();
+        x.requireF32("x", (long) m * k);
+        for (int j = 0; j < ws.length; j++) {
+            check(ws[j]);
+            if (ws[j].k() != k) {
+                throw new IllegalArgumentException("matrix " + j + " has k = " + ws[j].k() + ", matrix 0 has " + k + ": they must share x");
+            }
+            ys[j].requireF32("y", (long) m * ws[j].n());
+            if (biases != null && biases[j] != null) {
+                biases[j].requireF32("bias", ws[j].n());
+            }
+        }
+        if (m == 0) {
+            return;
+        }
+        try (Staging st = new Staging(Cuda.get())) {
+            DevBuf dx = st.in(x.slice(0, (long) m * k));
+            for (int j = 0; j < ws.length; j++) {
+                if (ws[j].n() == 0) {
+                    continue;
+                }
+                int n = ws[j].n();
+                Buf b = biases == null || biases[j] == null ? null : biases[j].slice(0, n);
+                forward(st.cuda(), dx, ws[j].format(), st.in(ws[j].data()), n, k, st.in(b), st.out(ys[j].slice(0, (long) m * n)), m);
+            }
+        }
+    }
+
+    @Override
+    public void backwardInput(Buf dy, Weights w, Buf dx, int m, boolean accumulate) {
+        check(w);
+        int n = w.n();
+        int k = w.k();
+        dy.requireF32("dy", (long) m * n);
+        dx.requireF32("dx", (long) m * k);
+        if (m == 0 || k == 0) {
+            return;
+        }
+        try (Staging st = new Staging(Cuda.get())) {
+            Buf dxs = dx.slice(0, (long) m * k);
+            DevBuf ddx = accumulate ? st.inOut(dxs) : st.out(dxs);
+            // n == 0 runs an empty reduction: dx = 0, or dx unchanged when accumulating
+            backwardInput(st.cuda(), st.in(dy.slice(0, (long) m * n)), w.format(), st.in(w.data()), n, k, ddx, m, accumulate);
+        }
+    }
+
+    @Override
+    public void backwardWeight(Buf dy, Buf x, Buf dw, int m, int n, int k) {
+        dy.requireF32("dy", (long) m * n);
+        x.requireF32("x", (long) m * k);
+        dw.requireF32("dw", (long) n * k);
+        if (m == 0 || n == 0 || k == 0) {
+            return;
+        }
+        try (Staging st = new Staging(Cuda.get())) {
+            backwardWeight(st.cuda(), st.in(dy.slice(0, (long) m * n)), st.in(x.slice(0, (long) m * k)),
+                    st.inOut(dw.slice(0, (long) n * k)), m, n, k);
+        }
+    }
+}
