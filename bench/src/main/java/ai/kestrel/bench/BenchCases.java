@@ -10,6 +10,10 @@ import ai.kestrel.kernels.cuda.CausalConv1dCuda;
 import ai.kestrel.kernels.cuda.CrossEntropyCuda;
 import ai.kestrel.kernels.cuda.Cuda;
 import ai.kestrel.kernels.cuda.DevBuf;
+import ai.kestrel.kernels.cuda.MatmulCuda;
+import ai.kestrel.kernels.quant.Codecs;
+import ai.kestrel.kernels.quant.WeightFormat;
+import ai.kestrel.kernels.quant.Weights;
 import ai.kestrel.kernels.cuda.RmsNormCuda;
 import ai.kestrel.kernels.cuda.SelectiveScanCuda;
 import ai.kestrel.kernels.cuda.SsdScanCuda;
@@ -30,6 +34,9 @@ final class BenchCases {
     static final int TOKENS = 2 * 512;
 
     static void run(Cuda c, double bw) {
+        if (wanted("matmul")) {
+            matmul(c, bw);
+        }
         if (wanted("rmsnorm")) {
             int rows = TOKENS;
             try (DevBuf x = randn(c, (long) rows * HIDDEN, 1, 3); DevBuf w = randn(c, HIDDEN, 1, 4);
@@ -103,6 +110,42 @@ final class BenchCases {
                 long[] t = {0};
                 double f = median(c, () -> AdamWCuda.step(c, p, g, m, v, n, 1e-4, 0.9, 0.999, 1e-8, 0.01, ++t[0]));
                 add("adamw step", "20 M params", f, 28.0 * n, "GB/s", bw);
+            }
+        }
+    }
+
+    /**
+     * y = x·Wᵀ at the 1.5B-Deep's MLP and lm_head shapes: M = 1 (decode, GB/s over the weight bytes against the
+     * copy ceiling) in every weight format, and M = 1024 (a training step's batch 2 x 512; TFLOP/s) for F32, BF16
+     * (tensor cores) and NF4 (dequantized in the tiles).
+     */
+    static void matmul(Cuda c, double bw) {
+        int[][] shapes = {{3072, 1280}, {1280, 3072}, {65536, 1280}};
+        WeightFormat[] formats = {WeightFormat.F32, WeightFormat.BF16, WeightFormat.F16, WeightFormat.Q8_0, WeightFormat.NF4};
+        for (int[] nk : shapes) {
+            int n = nk[0], k = nk[1];
+            float[] w = new float[n * k];
+            java.util.SplittableRandom r = new java.util.SplittableRandom(n + k);
+            for (int i = 0; i < w.length; i++) {
+                w[i] = (float) (r.nextGaussian() * 0.02);
+            }
+            for (WeightFormat f : formats) {
+                String shape = k + "->" + n + " " + f;
+                try (Arena ar = Arena.ofConfined()) {
+                    Weights wt = Codecs.encode(ar, w, n, k, f);
+                    try (DevBuf wd = c.copyOf(wt.data()); DevBuf x1 = randn(c, k, 1, 1); DevBuf y1 = c.alloc(n * 4L)) {
+                        double ms = median(c, () -> MatmulCuda.forward(c, x1, f, wd, n, k, null, y1, 1));
+                        add("matmul M=1", shape, ms, (double) wt.data().byteSize(), "GB/s", bw);
+                        if (f == WeightFormat.F32 || f == WeightFormat.BF16 || f == WeightFormat.NF4) {
+                            int m = TOKENS;
+                            try (DevBuf xm = randn(c, (long) m * k, 1, 2); DevBuf ym = c.alloc((long) m * n * 4)) {
+                                double g = median(c, () -> MatmulCuda.forward(c, xm, f, wd, n, k, null, ym, m));
+                                add("matmul M=1024" + (MatmulCuda.usesTensorCores(f, m, k) ? " (tensor cores)" : ""), shape, g,
+                                        2.0 * m * n * k, "TFLOP/s", 0);
+                            }
+                        }
+                    }
+                }
             }
         }
     }

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import ai.kestrel.engine.ops.Activations;
 import ai.kestrel.engine.ops.Arith;
+import ai.kestrel.engine.ops.Linalg;
 import ai.kestrel.engine.ops.Losses;
 import ai.kestrel.engine.ops.Norms;
 import java.util.SplittableRandom;
@@ -36,34 +37,39 @@ class CudaEngineTest {
         }
     }
 
-    /** rmsNorm -> silu -> mul -> cross-entropy and mean, on one device; returns {loss, dx, dw, dv}. */
-    private static float[][] run(Device dev, Tensor x0, Tensor w0, Tensor v0, Tensor labels) {
+    /** rmsNorm -> silu -> mul -> linear -> cross-entropy and mean, on one device; returns {loss, dx, dw, dv, dl, db}. */
+    private static float[][] run(Device dev, Tensor x0, Tensor w0, Tensor v0, Tensor l0, Tensor b0, Tensor labels) {
         Tensor x = x0.to(dev).requiresGrad(true);
         Tensor w = w0.to(dev).requiresGrad(true);
         Tensor v = v0.to(dev).requiresGrad(true);
-        Tensor h = Activations.silu(Norms.rmsNorm(x, w, 1e-5));
-        Tensor logits = Arith.mul(h, v);
+        Tensor l = l0.to(dev).requiresGrad(true);
+        Tensor b = b0.to(dev).requiresGrad(true);
+        Tensor h = Arith.mul(Activations.silu(Norms.rmsNorm(x, w, 1e-5)), v);
+        Tensor logits = Linalg.linear(h, l, b);
         Tensor loss = Arith.add(Losses.crossEntropy(logits, labels), Arith.scale(Arith.mean(logits), 0.1));
         Autograd.backward(loss);
-        return new float[][] {{(float) loss.item()}, x.grad().toFloatArray(), w.grad().toFloatArray(), v.grad().toFloatArray()};
+        return new float[][] {{(float) loss.item()}, x.grad().toFloatArray(), w.grad().toFloatArray(),
+            v.grad().toFloatArray(), l.grad().toFloatArray(), b.grad().toFloatArray()};
     }
 
     @Test
     void aSmallGraphGivesTheCpusLossAndGradients() {
         try (Scope s = Scope.open()) {
             SplittableRandom rnd = new SplittableRandom(5);
-            int rows = 9, d = 257;
+            int rows = 19, d = 257, vocab = 37; // 19 rows: the tiled matmul path (more than 16 rows)
             Tensor x = Rand.normal32(rnd, 2, rows, d);
             Tensor w = Rand.normal32(rnd, 1, d);
             Tensor v = Rand.normal32(rnd, 1, rows, d);
+            Tensor l = Rand.normal32(rnd, 0.1, vocab, d);
+            Tensor b = Rand.normal32(rnd, 0.1, vocab);
             int[] lab = new int[rows];
             for (int r = 0; r < rows; r++) {
-                lab[r] = r == 3 ? -100 : (r * 31) % d;
+                lab[r] = r == 3 ? -100 : (r * 31) % vocab;
             }
             Tensor labels = Tensor.ofInts(lab, rows);
-            float[][] cpu = run(Device.CPU, x, w, v, labels);
-            float[][] gpu = run(Device.CUDA, x, w, v, labels);
-            String[] names = {"loss", "dx", "dw", "dv"};
+            float[][] cpu = run(Device.CPU, x, w, v, l, b, labels);
+            float[][] gpu = run(Device.CUDA, x, w, v, l, b, labels);
+            String[] names = {"loss", "dx", "dw", "dv", "dlinear", "dbias"};
             for (int k = 0; k < cpu.length; k++) {
                 for (int i = 0; i < cpu[k].length; i++) {
                     assertEquals(cpu[k][i], gpu[k][i], 1e-4 + 1e-4 * Math.abs(cpu[k][i]), names[k] + "[" + i + "]");

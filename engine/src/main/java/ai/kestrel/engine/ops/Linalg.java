@@ -46,6 +46,9 @@ public final class Linalg {
      */
     public static Tensor linear(Tensor x, Tensor w, Tensor bias) {
         Dispatch.computeType("linear", x, bias);
+        if (x.device() == ai.kestrel.engine.Device.CUDA || w.device() == ai.kestrel.engine.Device.CUDA) {
+            return linearGpu(x, w, bias);
+        }
         boolean ref = x.dtype() == DType.F64;
         if (!ref && w.dtype() == DType.F64) {
             throw new IllegalArgumentException("linear: F64 weights need F64 input, got " + x.dtype());
@@ -80,6 +83,50 @@ public final class Linalg {
         }, x, w, bias);
     }
 
+    /** {@link #linear} with every operand on the GPU: the weight stays there in its stored format. */
+    private static Tensor linearGpu(Tensor x, Tensor w, Tensor bias) {
+        if (x.device() != w.device()) {
+            throw new IllegalArgumentException("linear: input on " + x.device() + " and weight on " + w.device() + " (move them with Tensor.to)");
+        }
+        if (w.rank() != 2) {
+            throw new IllegalArgumentException("a weight matrix must be 2-D (N, K), got shape " + Arrays.toString(w.shape()));
+        }
+        ai.kestrel.kernels.quant.WeightFormat f = format(w.dtype());
+        int n = w.dim(0);
+        int kk = w.dim(1);
+        Dispatch.lastDim("linear", "input", x, kk);
+        if (bias != null) {
+            Dispatch.shape("linear", "bias", bias, n);
+        }
+        long[] outShape = x.shape();
+        outShape[outShape.length - 1] = n;
+        Tensor y = Tensor.empty(x.device(), x.dtype(), outShape);
+        int m = Dispatch.rows(x);
+        ai.kestrel.kernels.cuda.Cuda c = ai.kestrel.kernels.cuda.Cuda.get();
+        ai.kestrel.kernels.cuda.DevBuf wd = ((ai.kestrel.engine.Storage.Gpu) w.storage()).buf();
+        ai.kestrel.kernels.cuda.MatmulCuda.forward(c, x.buf().devBuf(), f, wd, n, kk,
+                bias == null ? null : bias.buf().devBuf(), y.buf().devBuf(), m);
+        return Autograd.record(y, "linear", (g, needs) -> {
+            Tensor dx = null;
+            Tensor dw = null;
+            Tensor db = null;
+            ai.kestrel.kernels.cuda.DevBuf gd = g.to(ai.kestrel.engine.Device.CUDA).buf().devBuf();
+            if (needs[0]) {
+                dx = Tensor.zerosLike(x);
+                ai.kestrel.kernels.cuda.MatmulCuda.backwardInput(c, gd, f, wd, n, kk, dx.buf().devBuf(), m, false);
+            }
+            if (needs[1]) {
+                dw = Tensor.zerosLike(w);
+                ai.kestrel.kernels.cuda.MatmulCuda.backwardWeight(c, gd, x.buf().devBuf(), dw.buf().devBuf(), m, n, kk);
+            }
+            if (needs[2]) {
+                db = Tensor.zerosLike(bias);
+                ai.kestrel.kernels.cuda.ElementwiseCuda.sumRows(c, gd, db.buf().devBuf(), m, n, false);
+            }
+            return new Tensor[] {dx, dw, db};
+        }, x, w, bias);
+    }
+
     /**
      * {@code x·ws[j]ᵀ} for several weight matrices of one input, without gradients: the same values as one
      * {@link #linear} per matrix, computed in one pass of the kernel pool when {@code x} has few rows (decoding:
@@ -95,6 +142,12 @@ public final class Linalg {
             return ys;
         }
         Dispatch.computeType("linear", x, null);
+        if (x.device() == ai.kestrel.engine.Device.CUDA) {
+            for (int j = 0; j < ws.length; j++) {
+                ys[j] = linear(x, ws[j], null);
+            }
+            return ys;
+        }
         Weights[] wts = new Weights[ws.length];
         ai.kestrel.kernels.Buf[] bufs = new ai.kestrel.kernels.Buf[ws.length];
         for (int j = 0; j < ws.length; j++) {
