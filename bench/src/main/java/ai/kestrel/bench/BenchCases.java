@@ -5,7 +5,9 @@ import static ai.kestrel.bench.GpuBench.median;
 import static ai.kestrel.bench.GpuBench.randn;
 import static ai.kestrel.bench.GpuBench.wanted;
 
+import ai.kestrel.kernels.attention.Attention;
 import ai.kestrel.kernels.cuda.AdamWCuda;
+import ai.kestrel.kernels.cuda.AttentionCuda;
 import ai.kestrel.kernels.cuda.CausalConv1dCuda;
 import ai.kestrel.kernels.cuda.CrossEntropyCuda;
 import ai.kestrel.kernels.cuda.Cuda;
@@ -36,6 +38,9 @@ final class BenchCases {
     static void run(Cuda c, double bw) {
         if (wanted("matmul")) {
             matmul(c, bw);
+        }
+        if (wanted("attention")) {
+            attention(c, bw);
         }
         if (wanted("rmsnorm")) {
             int rows = TOKENS;
@@ -147,6 +152,34 @@ final class BenchCases {
                     }
                 }
             }
+        }
+    }
+
+    /**
+     * Causal attention with the 1.5B-Deep's heads (6 query / 2 key-value heads of 128): a training step's batch
+     * 2 x 512 forward and backward (TFLOP/s over the causal half of the products), and decoding one token against
+     * a 4096-token cache (GB/s over the cache bytes read).
+     */
+    static void attention(Cuda c, double bw) {
+        int b = 2, t = 512, h = 6, kv = 2, p = 128;
+        Attention.Dims m = new Attention.Dims(b, t, t, t, h, kv, p);
+        long qs = (long) b * t * h * p, ks = (long) b * t * kv * p;
+        float scale = (float) (1 / Math.sqrt(p));
+        try (DevBuf q = randn(c, qs, 1, 30); DevBuf k = randn(c, ks, 1, 31); DevBuf v = randn(c, ks, 1, 32);
+             DevBuf o = c.alloc(qs * 4); DevBuf lse = c.alloc((long) b * h * t * 4); DevBuf dq = c.alloc(qs * 4);
+             DevBuf dk = c.alloc(ks * 4); DevBuf dv = c.alloc(ks * 4)) {
+            double flops = 2.0 * 2 * b * h * ((double) t * (t + 1) / 2) * p; // q·k and p·v over the causal half
+            double f = median(c, () -> AttentionCuda.forward(c, q, k, v, o, lse, m, scale));
+            add("attention forward", "B2 T512 H6/2 P128", f, flops, "TFLOP/s", 0);
+            double g = median(c, () -> AttentionCuda.backward(c, o, q, k, v, o, lse, dq, dk, dv, m, scale));
+            add("attention backward", "B2 T512 H6/2 P128", g, 2.5 * flops, "TFLOP/s", 0);
+        }
+        int cap = 4096;
+        Attention.Dims d = new Attention.Dims(1, 1, cap, cap, h, kv, p);
+        try (DevBuf q = randn(c, (long) h * p, 1, 33); DevBuf k = randn(c, (long) cap * kv * p, 1, 34);
+             DevBuf v = randn(c, (long) cap * kv * p, 1, 35); DevBuf o = c.alloc((long) h * p * 4)) {
+            double f = median(c, () -> AttentionCuda.forward(c, q, k, v, o, null, d, scale));
+            add("attention decode", "1 token, 4096 cached", f, 2.0 * cap * kv * p * 4, "GB/s", bw);
         }
     }
 

@@ -15,7 +15,7 @@ public final class Attentions {
      * differentiable in q, k and v.
      */
     public static Tensor causal(Tensor q, Tensor k, Tensor v, double scale) {
-        Attention kern = Dispatch.pick(Attention.REF, Attention.CPU, "attention", q, k, v);
+        Attention kern = Dispatch.pick(Attention.REF, Attention.CPU, () -> CudaKernels.ATTENTION, "attention", q, k, v);
         if (q.rank() != 4 || k.rank() != 4) {
             throw new IllegalArgumentException("attention: q must be (B, T, H, P), k and v (B, T, KV, P)");
         }
@@ -39,7 +39,7 @@ public final class Attentions {
      * the first {@code length} rows of a cache {@code kCache, vCache (B, capacity, KV, P)}; no gradient.
      */
     public static Tensor cached(Tensor q, Tensor kCache, Tensor vCache, int length, double scale) {
-        Attention kern = Dispatch.pick(Attention.REF, Attention.CPU, "cached attention", q, kCache, vCache);
+        Attention kern = Dispatch.pick(Attention.REF, Attention.CPU, () -> CudaKernels.ATTENTION, "cached attention", q, kCache, vCache);
         Attention.Dims m = new Attention.Dims(q.dim(0), q.dim(1), length, kCache.dim(1), q.dim(2), kCache.dim(2), q.dim(3));
         Dispatch.shape("cached attention", "value cache", vCache, kCache.shape());
         Tensor o = Tensor.zerosLike(q);

@@ -2,6 +2,7 @@ package ai.kestrel.engine.ops;
 
 import ai.kestrel.kernels.attention.Attention;
 import ai.kestrel.kernels.conv.CausalConv1d;
+import ai.kestrel.kernels.cuda.AttentionCuda;
 import ai.kestrel.kernels.cuda.CausalConv1dCuda;
 import ai.kestrel.kernels.cuda.CrossEntropyCuda;
 import ai.kestrel.kernels.cuda.ElementwiseCuda;
@@ -29,6 +30,7 @@ final class CudaKernels {
     private CudaKernels() {
     }
 
+    static final Attention ATTENTION = new AttentionCuda();
     static final Elementwise ELEMENTWISE = new ElementwiseCuda();
     static final RmsNorm RMS_NORM = new RmsNormCuda();
     static final GatedRmsNorm GATED_RMS_NORM = new GatedRmsNormCuda();
