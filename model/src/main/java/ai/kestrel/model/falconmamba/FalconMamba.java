@@ -180,7 +180,7 @@ public final class FalconMamba implements LanguageModel {
             Conv1d.Result conv = Conv1d.causal(xz[0], w.conv(), w.convBias(), state == null ? null : state.conv[i]);
             x = Activations.silu(conv.y());
             if (state != null) {
-                MemorySegment.copy(conv.state().segment(), 0, state.conv[i].segment(), 0, state.conv[i].segment().byteSize());
+                Tensor.copyBytes(conv.state(), 0, state.conv[i], 0, state.conv[i].storage().byteSize());
             }
         }
         Tensor[] dbc = Shapes.split(Linalg.linear(x, w.xProj(), null), -1, config.timeStepRank(), n, n);
@@ -195,7 +195,7 @@ public final class FalconMamba implements LanguageModel {
             SelectiveScans.Result r = SelectiveScans.scan(x, dt, w.dtBias(), w.a(), bm, cm, w.d(), state == null ? null : state.ssm[i]);
             y = r.y();
             if (state != null) {
-                MemorySegment.copy(r.state().segment(), 0, state.ssm[i].segment(), 0, state.ssm[i].segment().byteSize());
+                Tensor.copyBytes(r.state(), 0, state.ssm[i], 0, state.ssm[i].storage().byteSize());
             }
         }
         return Linalg.linear(Arith.mul(y, Activations.silu(xz[1])), w.outProj(), null);
