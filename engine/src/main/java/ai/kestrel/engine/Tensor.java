@@ -373,6 +373,25 @@ public final class Tensor {
     }
 
     /**
+     * Overwrites this tensor's values with {@code src}'s (same dtype and element count), across devices too: a
+     * checkpoint read on the host into a parameter on the GPU, say. No autograd.
+     */
+    public void copyFrom(Tensor src) {
+        if (src.dtype != dtype || src.numel() != numel()) {
+            throw new IllegalArgumentException("copyFrom: a " + src.dtype + " tensor of shape " + Arrays.toString(src.shape)
+                    + " into a " + dtype + " tensor of shape " + Arrays.toString(shape));
+        }
+        long bytes = dtype.bytes(numel());
+        if (src.device == device) {
+            copyBytes(src, 0, this, 0, bytes);
+        } else if (storage instanceof Storage.Gpu g) {
+            ai.kestrel.kernels.cuda.Cuda.get().upload(src.segment().asSlice(0, bytes), g.buf());
+        } else {
+            ai.kestrel.kernels.cuda.Cuda.get().download(((Storage.Gpu) src.storage).buf(), segment().asSlice(0, bytes));
+        }
+    }
+
+    /**
      * Rows {@code [start, start + count)} of dimension 0 as a tensor over the same memory (host or GPU), in the
      * current scope's accounting but owned by this tensor's; no autograd (cache rows, batch prefixes).
      */

@@ -24,10 +24,28 @@ final class ModelOptions {
     String device;
 
     LoadedModel load() throws IOException {
+        return load(true);
+    }
+
+    /** The device {@code --device} picks (said once on stderr for {@code auto}). */
+    ai.kestrel.engine.Device device() {
+        if (picked == null) {
+            picked = pickDevice(device, adapter != null);
+        }
+        return picked;
+    }
+
+    private ai.kestrel.engine.Device picked;
+
+    /** The model, on the CPU or (when {@code move}) on the device {@code --device} picks. */
+    LoadedModel load(boolean move) throws IOException {
         if (threads > 0) {
             Parallel.setThreads(threads);
         }
-        ai.kestrel.engine.Device dev = pickDevice(device, adapter != null);
+        ai.kestrel.engine.Device dev = move ? device() : ai.kestrel.engine.Device.CPU;
+        if (!move) {
+            device(); // a bad --device fails before the model loads
+        }
         LoadedModel m = ModelLoader.load(model);
         if (dev == ai.kestrel.engine.Device.CUDA) {
             if (!(m.model() instanceof ai.kestrel.model.falconh1.FalconH1 h1)) {
