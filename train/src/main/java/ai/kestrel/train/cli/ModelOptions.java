@@ -48,12 +48,12 @@ final class ModelOptions {
         }
         LoadedModel m = ModelLoader.load(model);
         if (dev == ai.kestrel.engine.Device.CUDA) {
-            if (!(m.model() instanceof ai.kestrel.model.falconh1.FalconH1 h1)) {
-                m.close();
-                throw new IllegalArgumentException("--device cuda: only Falcon-H1 models run on the GPU so far");
-            }
-            ai.kestrel.model.falconh1.FalconH1 onGpu = h1.to(dev);
-            h1.close();
+            ai.kestrel.model.LanguageModel onGpu = switch (m.model()) {
+                case ai.kestrel.model.falconh1.FalconH1 h1 -> h1.to(dev);
+                case ai.kestrel.model.falconmamba.FalconMamba fm -> fm.to(dev);
+                default -> throw new IllegalArgumentException("--device cuda: " + m.model().describe() + " does not run on the GPU");
+            };
+            m.model().close();
             m = new LoadedModel(m.path(), onGpu, m.tokenizer(), m.chatTemplate(), m.eosIds(), m.bosId(), m.addBos());
         }
         if (adapter != null) {
