@@ -372,7 +372,11 @@ public final class Cuda {
         launch(kernel, gridX, 1, 1, blockX, 1, sharedBytes, args);
     }
 
-    /** Launches {@code kernel} on a 3-D grid of 1-D/2-D blocks; see {@link #launch(String, long, int, int, Object...)}. */
+    /**
+     * Launches {@code kernel} on a 3-D grid of 1-D/2-D blocks; see {@link #launch(String, long, int, int, Object...)}.
+     * Pass the kernel's arguments as one {@code Object[]}: with loose varargs whose first arguments are ints, javac
+     * cannot tell this form from the 1-D one.
+     */
     public void launch(String kernel, long gridX, int gridY, int gridZ, int blockX, int blockY, int sharedBytes, Object... args) {
         if (gridX <= 0 || gridY <= 0 || gridZ <= 0) {
             return; // nothing to do
