@@ -3,6 +3,8 @@
 //   int   emu_launch(name, sig, gx, gy, gz, bx, by, bz, sharedBytes, args, err, errLen)
 //   void* emu_alloc(bytes)   (256-byte aligned, like cuMemAlloc)       void emu_free(p)
 //   int   emu_kernel_count()  const char* emu_kernel_name(i)  const char* emu_kernel_signature(i)
+// With the environment variable KESTREL_CUDA_EMU_TRACE=FILE every launch appends one line (kernel, grid, block,
+// dynamic shared bytes) to FILE.
 //
 // Fibers: every CUDA thread of the running block is a fiber with its own stack (EMU_STACK bytes below a guard
 // page, from one mapping made once); a hand-written x86-64 switch saves the callee-saved registers, MXCSR and the
@@ -328,6 +330,13 @@ extern "C" __attribute__((visibility("default"))) int emu_launch(const char* nam
     if (!ensure_stacks(e)) return fail(err, errLen, e);
     __asm__ volatile("stmxcsr %0" : "=m"(mxcsr_init));
     __asm__ volatile("fnstcw %0" : "=m"(fpucw_init));
+    static const char* trace = getenv("KESTREL_CUDA_EMU_TRACE");  // a file: one line per launch appended to it
+    if (trace && *trace) {
+        if (FILE* f = fopen(trace, "a")) {
+            fprintf(f, "%s grid %u %u %u block %u %u %u shared %u\n", name, gx, gy, gz, bx, by, bz, sharedBytes);
+            fclose(f);
+        }
+    }
     launch = Launch{k, args};
     gridDim = dim3(gx, gy, gz);
     blockDim = dim3(bx, by, bz);
