@@ -116,6 +116,41 @@ void push(int t) {
     rq_count++;
 }
 
+// The order in which threads released together (a block's start, a barrier's release) run:
+// KESTREL_CUDA_EMU_ORDER=forward (default: thread 0 first), reverse, or random (a fixed-seed shuffle). Each order
+// exposes a different set of missing barriers (a thread that runs ahead reads what others have not yet written).
+enum Order { FORWARD, REVERSE, RANDOM };
+Order order() {
+    static Order o = [] {
+        const char* e = getenv("KESTREL_CUDA_EMU_ORDER");
+        if (e && !strcmp(e, "reverse")) return REVERSE;
+        if (e && !strcmp(e, "random")) return RANDOM;
+        return FORWARD;
+    }();
+    return o;
+}
+unsigned long long rng = 0x9e3779b97f4a7c15ull;
+
+// Queues ids[0 .. n) in the configured order.
+void push_all(int* ids, int n) {
+    if (order() == REVERSE) {
+        for (int i = n - 1; i >= 0; i--) push(ids[i]);
+        return;
+    }
+    if (order() == RANDOM) {
+        for (int i = n - 1; i > 0; i--) {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            int j = (int)(rng % (unsigned long long)(i + 1));
+            int t = ids[i];
+            ids[i] = ids[j];
+            ids[j] = t;
+        }
+    }
+    for (int i = 0; i < n; i++) push(ids[i]);
+}
+
 int pop() {
     int t = runq[rq_head];
     rq_head = (rq_head + 1) % MAX_THREADS;
@@ -127,23 +162,27 @@ void yield_to_scheduler() { emu_switch(&cur->sp, sched_sp); }
 
 void release_block() {
     block_arrived = 0;
+    int ids[MAX_THREADS], n = 0;
     for (int t = 0; t < nthreads; t++) {
         if (threads[t].state == WAIT_BLOCK) {
             threads[t].state = READY;
-            push(t);
+            ids[n++] = t;
         }
     }
+    push_all(ids, n);
 }
 
 void release_warp(int w) {
     warp_arrived[w] = 0;
     int end = w * 32 + 32 < nthreads ? w * 32 + 32 : nthreads;
+    int ids[32], n = 0;
     for (int t = w * 32; t < end; t++) {
         if (threads[t].state == WAIT_WARP) {
             threads[t].state = READY;
-            push(t);
+            ids[n++] = t;
         }
     }
+    push_all(ids, n);
 }
 
 void thread_exit() {
@@ -214,7 +253,9 @@ bool run_block(std::string& err) {
     block_arrived = 0;
     rq_head = 0;
     rq_count = 0;
-    for (int t = 0; t < nthreads; t++) push(t);
+    int ids[MAX_THREADS];
+    for (int t = 0; t < nthreads; t++) ids[t] = t;
+    push_all(ids, nthreads);
     while (rq_count > 0) {
         int t = pop();
         cur = &threads[t];
