@@ -3,6 +3,7 @@
 //   int   emu_launch(name, sig, gx, gy, gz, bx, by, bz, sharedBytes, args, err, errLen)
 //   void* emu_alloc(bytes)   (256-byte aligned, like cuMemAlloc)       void emu_free(p)
 //   int   emu_kernel_count()  const char* emu_kernel_name(i)  const char* emu_kernel_signature(i)
+//   const char* emu_sources_sha256()   (the kernel sources the library was built from)
 // With the environment variable KESTREL_CUDA_EMU_TRACE=FILE every launch appends one line (kernel, grid, block,
 // dynamic shared bytes) to FILE.
 //
@@ -400,6 +401,12 @@ extern "C" __attribute__((visibility("default"))) void* emu_alloc(unsigned long 
 }
 
 extern "C" __attribute__((visibility("default"))) void emu_free(void* p) { free(p); }
+
+#ifndef EMU_SOURCES_SHA256
+#define EMU_SOURCES_SHA256 "unknown"
+#endif
+// SHA-256 of the kernel sources the library was built from (scripts/build-cuda's hash of kernels/src/main/cuda).
+extern "C" __attribute__((visibility("default"))) const char* emu_sources_sha256() { return EMU_SOURCES_SHA256; }
 
 extern "C" __attribute__((visibility("default"))) int emu_kernel_count() { return emu::kernel_count; }
 

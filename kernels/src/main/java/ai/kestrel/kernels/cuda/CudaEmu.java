@@ -12,7 +12,14 @@ import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
+import java.io.IOException;
 import java.lang.invoke.MethodHandle;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.HexFormat;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -29,13 +36,15 @@ import java.util.List;
  *
  * <p>The library is {@code -Dkestrel.cuda.emulator=PATH}, or else the first of {@code target/emu/},
  * {@code ../kernels/target/emu/} and {@code kernels/target/emu/} (the module, a sibling module and the repository
- * root as working directory) that holds {@code libkestrel_cuda_emu.so}.
+ * root as working directory) that holds {@code libkestrel_cuda_emu.so}. A library built from other kernel sources than
+ * those next to it is refused (the reason names the build script), so a stale build never passes for the kernels.
  */
 final class CudaEmu {
     static final String LIBRARY = "libkestrel_cuda_emu.so";
 
     private final Path library;
     private final int kernelCount;
+    private final String sourcesSha256;
     private final MethodHandle launch, alloc, free;
 
     private CudaEmu(Path library) {
@@ -47,10 +56,36 @@ final class CudaEmu {
         this.alloc = linker.downcallHandle(lib.findOrThrow("emu_alloc"), FunctionDescriptor.of(ADDRESS, JAVA_LONG));
         this.free = linker.downcallHandle(lib.findOrThrow("emu_free"), FunctionDescriptor.ofVoid(ADDRESS));
         MethodHandle count = linker.downcallHandle(lib.findOrThrow("emu_kernel_count"), FunctionDescriptor.of(JAVA_INT));
+        MethodHandle sha = linker.downcallHandle(lib.findOrThrow("emu_sources_sha256"), FunctionDescriptor.of(ADDRESS));
         try {
             this.kernelCount = (int) count.invokeExact();
+            this.sourcesSha256 = ((MemorySegment) sha.invokeExact()).reinterpret(256).getString(0);
         } catch (Throwable t) {
             throw new IllegalStateException("the CUDA emulator library does not answer: " + t, t);
+        }
+    }
+
+    /**
+     * The SHA-256 of the kernel sources next to the library ({@code <kernels>/src/main/cuda} for a library in
+     * {@code <kernels>/target/emu}), as scripts/build-cuda computes it; null when they are not there.
+     */
+    private static String sourcesSha256(Path library) {
+        Path src = library.getParent().getParent().getParent().resolve(Path.of("src", "main", "cuda"));
+        if (!Files.isDirectory(src)) {
+            return null;
+        }
+        try (var files = Files.list(src)) {
+            MessageDigest md = MessageDigest.getInstance("SHA-256");
+            List<Path> all = files.filter(p -> p.toString().endsWith(".cu") || p.toString().endsWith(".cuh"))
+                    .sorted(Comparator.comparing(p -> p.getFileName().toString().getBytes(StandardCharsets.UTF_8),
+                            Arrays::compareUnsigned))
+                    .toList();
+            for (Path p : all) {
+                md.update(Files.readAllBytes(p));
+            }
+            return HexFormat.of().formatHex(md.digest());
+        } catch (IOException | NoSuchAlgorithmException e) {
+            return null;
         }
     }
 
@@ -67,8 +102,15 @@ final class CudaEmu {
         }
         for (Path p : candidates) {
             if (Files.isRegularFile(p)) {
+                Path lib = p.toAbsolutePath().normalize();
                 try {
-                    return new CudaEmu(p.toAbsolutePath().normalize());
+                    CudaEmu emu = new CudaEmu(lib);
+                    String want = sourcesSha256(lib);
+                    if (want != null && !want.equals(emu.sourcesSha256)) {
+                        return "the CUDA emulator library " + lib + " was built from other kernel sources than "
+                                + "kernels/src/main/cuda: run scripts/build-cuda-emu";
+                    }
+                    return emu;
                 } catch (RuntimeException e) {
                     return "the CUDA emulator library " + p.toAbsolutePath().normalize() + " cannot be loaded: " + e.getMessage();
                 }
