@@ -372,6 +372,57 @@ public final class Tensor {
         return new Tensor(shape.clone(), dtype, device, new Storage.Host(seg), scope);
     }
 
+    /**
+     * Overwrites this tensor's values with {@code src}'s (same dtype and element count), across devices too: a
+     * checkpoint read on the host into a parameter on the GPU, say. No autograd.
+     */
+    public void copyFrom(Tensor src) {
+        if (src.dtype != dtype || src.numel() != numel()) {
+            throw new IllegalArgumentException("copyFrom: a " + src.dtype + " tensor of shape " + Arrays.toString(src.shape)
+                    + " into a " + dtype + " tensor of shape " + Arrays.toString(shape));
+        }
+        long bytes = dtype.bytes(numel());
+        if (src.device == device) {
+            copyBytes(src, 0, this, 0, bytes);
+        } else if (storage instanceof Storage.Gpu g) {
+            ai.kestrel.kernels.cuda.Cuda.get().upload(src.segment().asSlice(0, bytes), g.buf());
+        } else {
+            ai.kestrel.kernels.cuda.Cuda.get().download(((Storage.Gpu) src.storage).buf(), segment().asSlice(0, bytes));
+        }
+    }
+
+    /**
+     * Rows {@code [start, start + count)} of dimension 0 as a tensor over the same memory (host or GPU), in the
+     * current scope's accounting but owned by this tensor's; no autograd (cache rows, batch prefixes).
+     */
+    public Tensor rows(long start, long count) {
+        if (rank() == 0 || start < 0 || count < 0 || start + count > shape[0]) {
+            throw new IllegalArgumentException("rows [" + start + ", " + (start + count) + ") of shape " + Arrays.toString(shape));
+        }
+        long rowBytes = shape[0] == 0 ? 0 : storage.byteSize() / shape[0];
+        long[] s = shape.clone();
+        s[0] = count;
+        Storage st = storage instanceof Storage.Gpu g
+                ? new Storage.Gpu(g.buf().view(start * rowBytes, count * rowBytes))
+                : new Storage.Host(segment().asSlice(start * rowBytes, count * rowBytes));
+        return new Tensor(s, dtype, device, st, scope);
+    }
+
+    /**
+     * Copies {@code bytes} bytes of {@code src}'s storage from byte {@code srcOffset} into {@code dst}'s at
+     * {@code dstOffset}, both on the host or both on the GPU; no autograd (caches, state hand-over).
+     */
+    public static void copyBytes(Tensor src, long srcOffset, Tensor dst, long dstOffset, long bytes) {
+        if (src.device != dst.device) {
+            throw new IllegalArgumentException("copyBytes between " + src.device + " and " + dst.device);
+        }
+        if (src.storage instanceof Storage.Gpu gs && dst.storage instanceof Storage.Gpu gd) {
+            ai.kestrel.kernels.cuda.Cuda.get().copy2d(gs.buf(), srcOffset, bytes, gd.buf(), dstOffset, bytes, bytes, 1);
+        } else {
+            MemorySegment.copy(src.segment(), srcOffset, dst.segment(), dstOffset, bytes);
+        }
+    }
+
     /** Forgets the accumulated gradient (its memory stays with the scope that owns it). */
     public void clearGrad() {
         this.grad = null;

@@ -102,7 +102,7 @@ public abstract class RowCache implements LanguageModel.Cache {
                 throw new IllegalArgumentException("copyRow: state " + i + " differs in shape: " + Arrays.toString(src.states[i].shape())
                         + " vs " + Arrays.toString(states[i].shape()));
             }
-            MemorySegment.copy(src.states[i].segment(), srcRow * rowBytes, states[i].segment(), dstRow * rowBytes, rowBytes);
+            Tensor.copyBytes(src.states[i], srcRow * rowBytes, states[i], dstRow * rowBytes, rowBytes);
         }
         for (int i = 0; i < sequences.length; i++) {
             long posBytes = rowBytes(sequences[i]) / capacity;
@@ -110,14 +110,14 @@ public abstract class RowCache implements LanguageModel.Cache {
             if (posBytes != srcPos) {
                 throw new IllegalArgumentException("copyRow: sequence " + i + " differs in shape");
             }
-            MemorySegment.copy(src.sequences[i].segment(), srcRow * src.capacity * posBytes, sequences[i].segment(),
-                    dstRow * capacity * posBytes, len * posBytes);
+            Tensor.copyBytes(src.sequences[i], srcRow * src.capacity * posBytes, sequences[i], dstRow * capacity * posBytes,
+                    len * posBytes);
         }
         lengths[dstRow] = len;
     }
 
     private static long rowBytes(Tensor t) {
-        return t.segment().byteSize() / t.size(0);
+        return t.storage().byteSize() / t.size(0);
     }
 
     /** {@code a} then {@code b}: a model's per-layer tensors of two kinds as one list for this class. */
@@ -134,19 +134,14 @@ public abstract class RowCache implements LanguageModel.Cache {
         }
         Tensor[] out = new Tensor[ts.length];
         for (int i = 0; i < ts.length; i++) {
-            long[] shape = ts[i].shape();
-            shape[0] = rows;
-            out[i] = Tensor.wrap(ts[i].segment().asSlice(0, rowBytes(ts[i]) * rows), ts[i].dtype(), shape);
+            out[i] = ts[i].rows(0, rows);
         }
         return out;
     }
 
     /** Row {@code r} of a batch tensor as a tensor of batch 1 over the same memory. */
     public static Tensor row(Tensor t, int r) {
-        long[] shape = t.shape();
-        shape[0] = 1;
-        long bytes = rowBytes(t);
-        return Tensor.wrap(t.segment().asSlice(r * bytes, bytes), t.dtype(), shape);
+        return t.rows(r, 1);
     }
 
     @Override

@@ -174,6 +174,16 @@ public final class Arith {
         java.util.SplittableRandom rnd = new java.util.SplittableRandom(seed);
         double keep = 1 / (1 - p);
         long n = src.numel();
+        if (src.device() == ai.kestrel.engine.Device.CUDA) {
+            // the same mask, drawn on the host (it is a function of the seed alone), applied on the GPU
+            float[] mask = new float[Math.toIntExact(n)];
+            for (int i = 0; i < mask.length; i++) {
+                mask[i] = rnd.nextDouble() < p ? 0f : (float) keep;
+            }
+            Tensor m = Tensor.of(mask, n).to(ai.kestrel.engine.Device.CUDA);
+            CudaKernels.ELEMENTWISE.mul(src.buf(), m.buf(), dst.buf(), 1, Math.toIntExact(n), Broadcast.NONE);
+            return;
+        }
         if (src.dtype() == DType.F64) {
             for (long i = 0; i < n; i++) {
                 dst.setDouble(i, rnd.nextDouble() < p ? 0 : src.getDouble(i) * keep);

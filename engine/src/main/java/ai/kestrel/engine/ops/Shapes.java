@@ -28,7 +28,7 @@ public final class Shapes {
         }
         long[] out = shape.clone();
         out[d] = len;
-        Tensor y = Tensor.empty(t.dtype(), out);
+        Tensor y = Tensor.empty(t.device(), t.dtype(), out);
         copyBlocks(t, d, start, y, 0, len);
         return Autograd.record(y, "narrow", (g, needs) -> {
             Tensor dx = Tensor.zerosLike(t);
@@ -77,7 +77,12 @@ public final class Shapes {
         }
         long[] out = shape.clone();
         out[d] = total;
-        Tensor y = Tensor.empty(ts[0].dtype(), out);
+        for (Tensor t : ts) {
+            if (t.device() != ts[0].device()) {
+                throw new IllegalArgumentException("concat: tensors on " + ts[0].device() + " and " + t.device() + " (move them with Tensor.to)");
+            }
+        }
+        Tensor y = Tensor.empty(ts[0].device(), ts[0].dtype(), out);
         long at = 0;
         long[] starts = new long[ts.length];
         for (int i = 0; i < ts.length; i++) {
@@ -117,6 +122,13 @@ public final class Shapes {
         long srcRow = ss[d] * innerBytes;
         long dstRow = ds[d] * innerBytes;
         long bytes = len * innerBytes;
+        if (src.device() != dst.device()) {
+            throw new IllegalArgumentException("copying slices between " + src.device() + " and " + dst.device());
+        }
+        if (src.storage() instanceof ai.kestrel.engine.Storage.Gpu gs && dst.storage() instanceof ai.kestrel.engine.Storage.Gpu gd) {
+            ai.kestrel.kernels.cuda.Cuda.get().copy2d(gs.buf(), srcStart * innerBytes, srcRow, gd.buf(), dstStart * innerBytes, dstRow, bytes, outer);
+            return;
+        }
         MemorySegment s = src.segment();
         MemorySegment t = dst.segment();
         for (long o = 0; o < outer; o++) {

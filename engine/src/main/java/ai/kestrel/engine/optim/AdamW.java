@@ -36,8 +36,8 @@ public final class AdamW implements AutoCloseable {
             if (!p.requiresGrad() || !p.isLeaf()) {
                 throw new IllegalArgumentException("AdamW parameters must be leaf tensors that require gradients: " + p);
             }
-            m.add(Tensor.zeros(state, p.dtype(), p.shape()));
-            v.add(Tensor.zeros(state, p.dtype(), p.shape()));
+            m.add(Tensor.zeros(state, p.device(), p.dtype(), p.shape()));
+            v.add(Tensor.zeros(state, p.device(), p.dtype(), p.shape()));
         }
     }
 
@@ -77,9 +77,16 @@ public final class AdamW implements AutoCloseable {
             if (p.grad() == null) {
                 continue;
             }
-            ai.kestrel.kernels.optim.AdamW k = p.dtype() == DType.F64 ? ai.kestrel.kernels.optim.AdamW.REF : ai.kestrel.kernels.optim.AdamW.CPU;
+            ai.kestrel.kernels.optim.AdamW k = p.device() == ai.kestrel.engine.Device.CUDA ? OnGpu.ADAMW
+                    : p.dtype() == DType.F64 ? ai.kestrel.kernels.optim.AdamW.REF : ai.kestrel.kernels.optim.AdamW.CPU;
             k.step(p.buf(), p.grad().buf(), m.get(i).buf(), v.get(i).buf(), p.numel(), lr, beta1, beta2, eps, weightDecay, step);
         }
+    }
+
+    /** The GPU's AdamW kernels, loaded on first use. */
+    static final class OnGpu {
+        static final ai.kestrel.kernels.optim.AdamW ADAMW = new ai.kestrel.kernels.cuda.AdamWCuda();
+        static final ai.kestrel.kernels.elementwise.Elementwise ELEMENTWISE = new ai.kestrel.kernels.cuda.ElementwiseCuda();
     }
 
     @Override

@@ -21,7 +21,9 @@ public final class GradClip {
         for (Tensor p : params) {
             Tensor g = p.grad();
             if (g != null) {
-                sq += (g.dtype() == DType.F64 ? AdamW.REF : AdamW.CPU).sumSquares(g.buf(), g.numel());
+                AdamW k = g.device() == ai.kestrel.engine.Device.CUDA ? ai.kestrel.engine.optim.AdamW.OnGpu.ADAMW
+                        : g.dtype() == DType.F64 ? AdamW.REF : AdamW.CPU;
+                sq += k.sumSquares(g.buf(), g.numel());
             }
         }
         double norm = Math.sqrt(sq);
@@ -30,7 +32,9 @@ public final class GradClip {
             for (Tensor p : params) {
                 Tensor g = p.grad();
                 if (g != null) {
-                    (g.dtype() == DType.F64 ? Elementwise.REF : Elementwise.CPU).scale(g.buf(), coef, g.buf(), g.numel());
+                    Elementwise k = g.device() == ai.kestrel.engine.Device.CUDA ? ai.kestrel.engine.optim.AdamW.OnGpu.ELEMENTWISE
+                            : g.dtype() == DType.F64 ? Elementwise.REF : Elementwise.CPU;
+                    k.scale(g.buf(), coef, g.buf(), g.numel());
                 }
             }
         }

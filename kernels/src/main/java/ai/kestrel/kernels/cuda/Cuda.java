@@ -434,7 +434,11 @@ public final class Cuda {
         launch(kernel, gridX, 1, 1, blockX, 1, sharedBytes, args);
     }
 
-    /** Launches {@code kernel} on a 3-D grid of 1-D/2-D blocks; see {@link #launch(String, long, int, int, Object...)}. */
+    /**
+     * Launches {@code kernel} on a 3-D grid of 1-D/2-D blocks; see {@link #launch(String, long, int, int, Object...)}.
+     * Pass the kernel's arguments as one {@code Object[]}: with loose varargs whose first arguments are ints, javac
+     * cannot tell this form from the 1-D one.
+     */
     public void launch(String kernel, long gridX, int gridY, int gridZ, int blockX, int blockY, int sharedBytes, Object... args) {
         if (gridX <= 0 || gridY <= 0 || gridZ <= 0) {
             return; // nothing to do
@@ -528,6 +532,37 @@ public final class Cuda {
         }
         makeCurrent();
         JCudaDriver.cuMemcpyDtoDAsync(dst.ptr(), src.ptr(), bytes, null);
+    }
+
+    /**
+     * Copies {@code rows} runs of {@code widthBytes} bytes between device buffers: run {@code r} from
+     * {@code src + srcOffset + r * srcPitch} to {@code dst + dstOffset + r * dstPitch} (asynchronous; what narrowing,
+     * splitting and joining tensors along a dimension need).
+     */
+    public void copy2d(DevBuf src, long srcOffset, long srcPitch, DevBuf dst, long dstOffset, long dstPitch, long widthBytes, long rows) {
+        if (rows <= 0 || widthBytes <= 0) {
+            return;
+        }
+        long srcEnd = srcOffset + (rows - 1) * srcPitch + widthBytes;
+        long dstEnd = dstOffset + (rows - 1) * dstPitch + widthBytes;
+        if (srcOffset < 0 || dstOffset < 0 || srcEnd > src.bytes() || dstEnd > dst.bytes() || widthBytes > srcPitch || widthBytes > dstPitch) {
+            throw new IndexOutOfBoundsException("copy2d of " + rows + " x " + widthBytes + " bytes outside its buffers");
+        }
+        makeCurrent();
+        if (rows == 1 || (srcPitch == widthBytes && dstPitch == widthBytes)) {
+            JCudaDriver.cuMemcpyDtoDAsync(dst.ptr().withByteOffset(dstOffset), src.ptr().withByteOffset(srcOffset), rows * widthBytes, null);
+            return;
+        }
+        jcuda.driver.CUDA_MEMCPY2D m = new jcuda.driver.CUDA_MEMCPY2D();
+        m.srcMemoryType = jcuda.driver.CUmemorytype.CU_MEMORYTYPE_DEVICE;
+        m.srcDevice = src.ptr().withByteOffset(srcOffset);
+        m.srcPitch = srcPitch;
+        m.dstMemoryType = jcuda.driver.CUmemorytype.CU_MEMORYTYPE_DEVICE;
+        m.dstDevice = dst.ptr().withByteOffset(dstOffset);
+        m.dstPitch = dstPitch;
+        m.WidthInBytes = widthBytes;
+        m.Height = rows;
+        JCudaDriver.cuMemcpy2DAsync(m, null);
     }
 
     /** Blocks of {@code threads} needed to cover {@code n} items. */

@@ -178,7 +178,7 @@ public final class FalconH1 implements LanguageModel {
 
     @Override
     public FalconH1Cache newCache(int batch, int capacity) {
-        return FalconH1Cache.create(config, batch, capacity);
+        return FalconH1Cache.create(config, batch, capacity, embed.device());
     }
 
     private double mult(double m) {
@@ -343,8 +343,8 @@ public final class FalconH1 implements LanguageModel {
      */
     private Tensor raggedStep(int i, Tensor qLin, Tensor kLin, Tensor v, FalconH1Cache cache, double scale) {
         double theta = config.ropeTheta();
-        Tensor o = Tensor.empty(DType.F32, qLin.shape());
-        long rowBytes = o.segment().byteSize() / o.size(0);
+        Tensor o = Tensor.empty(qLin.device(), DType.F32, qLin.shape());
+        long rowBytes = o.storage().byteSize() / o.size(0);
         for (int r = 0; r < qLin.dim(0); r++) {
             int pos = cache.length(r);
             Tensor kc = RowCache.row(cache.keys[i], r);
@@ -352,7 +352,7 @@ public final class FalconH1 implements LanguageModel {
             appendRows(Rotary.rope(RowCache.row(kLin, r), pos, theta), kc, pos);
             appendRows(RowCache.row(v, r), vc, pos);
             Tensor or = Attentions.cached(Rotary.rope(RowCache.row(qLin, r), pos, theta), kc, vc, pos + 1, scale);
-            MemorySegment.copy(or.segment(), 0, o.segment(), r * rowBytes, rowBytes);
+            Tensor.copyBytes(or, 0, o, r * rowBytes, rowBytes);
         }
         return o;
     }
@@ -364,12 +364,45 @@ public final class FalconH1 implements LanguageModel {
         long t = src.size(1);
         long cap = cache.size(1);
         for (int bb = 0; bb < b; bb++) {
-            MemorySegment.copy(src.segment(), bb * t * rowBytes, cache.segment(), (bb * cap + start) * rowBytes, t * rowBytes);
+            Tensor.copyBytes(src, bb * t * rowBytes, cache, (bb * cap + start) * rowBytes, t * rowBytes);
         }
     }
 
     private static void copyInto(Tensor src, Tensor dst) {
-        MemorySegment.copy(src.segment(), 0, dst.segment(), 0, dst.segment().byteSize());
+        Tensor.copyBytes(src, 0, dst, 0, dst.storage().byteSize());
+    }
+
+    /** The device the weights are on. */
+    public ai.kestrel.engine.Device device() {
+        return embed.device();
+    }
+
+    /**
+     * This model with every weight on {@code device} (copied into a new scope the returned model owns; this one
+     * stays usable), or this model when it is already there. An adapter set on this model is not carried over.
+     */
+    public FalconH1 to(ai.kestrel.engine.Device device) {
+        if (device == device()) {
+            return this;
+        }
+        Scope scope = Scope.detached("falcon-h1 weights on " + device);
+        try (Scope.Entered e = scope.enter()) {
+            FalconH1Layer[] moved = new FalconH1Layer[layers.length];
+            for (int i = 0; i < layers.length; i++) {
+                FalconH1Layer l = layers[i];
+                moved[i] = new FalconH1Layer(mv(l.inputNorm(), device), mv(l.preFfNorm(), device), mv(l.q(), device),
+                        mv(l.k(), device), mv(l.v(), device), mv(l.o(), device), mv(l.inProj(), device), mv(l.conv(), device),
+                        mv(l.convBias(), device), mv(l.dtBias(), device), mv(l.a(), device), mv(l.d(), device),
+                        mv(l.mambaNorm(), device), mv(l.outProj(), device), mv(l.gate(), device), mv(l.up(), device),
+                        mv(l.down(), device));
+            }
+            return new FalconH1(config, folded, mv(embed, device), mv(finalNorm, device), mv(lmHead, device), moved,
+                    mv(mupVector, device), scope, source + " on " + device);
+        }
+    }
+
+    private static Tensor mv(Tensor t, ai.kestrel.engine.Device device) {
+        return t == null ? null : t.to(device);
     }
 
     /** Logits of a whole prompt (no cache, no gradient): {@code (T, V)} for one sequence. */

@@ -27,6 +27,11 @@ public final class FalconH1Cache extends RowCache {
     }
 
     static FalconH1Cache create(FalconH1Config c, int batch, int capacity) {
+        return create(c, batch, capacity, ai.kestrel.engine.Device.CPU);
+    }
+
+    /** A zeroed cache on {@code device} (the model's). */
+    static FalconH1Cache create(FalconH1Config c, int batch, int capacity, ai.kestrel.engine.Device device) {
         Scope scope = Scope.detached("falcon-h1 cache");
         int n = c.numLayers();
         Tensor[] conv = new Tensor[n];
@@ -34,10 +39,10 @@ public final class FalconH1Cache extends RowCache {
         Tensor[] keys = new Tensor[n];
         Tensor[] values = new Tensor[n];
         for (int i = 0; i < n; i++) {
-            conv[i] = Tensor.zeros(scope, DType.F32, batch, c.mambaDConv() - 1, c.convDim());
-            ssm[i] = Tensor.zeros(scope, DType.F32, batch, c.mambaHeads(), c.mambaHeadDim(), c.mambaDState());
-            keys[i] = Tensor.zeros(scope, DType.F32, batch, capacity, c.numKeyValueHeads(), c.headDim());
-            values[i] = Tensor.zeros(scope, DType.F32, batch, capacity, c.numKeyValueHeads(), c.headDim());
+            conv[i] = Tensor.zeros(scope, device, DType.F32, batch, c.mambaDConv() - 1, c.convDim());
+            ssm[i] = Tensor.zeros(scope, device, DType.F32, batch, c.mambaHeads(), c.mambaHeadDim(), c.mambaDState());
+            keys[i] = Tensor.zeros(scope, device, DType.F32, batch, capacity, c.numKeyValueHeads(), c.headDim());
+            values[i] = Tensor.zeros(scope, device, DType.F32, batch, capacity, c.numKeyValueHeads(), c.headDim());
         }
         return new FalconH1Cache(batch, capacity, new int[batch], conv, ssm, keys, values, scope);
     }

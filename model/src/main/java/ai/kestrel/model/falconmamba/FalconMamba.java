@@ -57,8 +57,8 @@ public final class FalconMamba implements LanguageModel {
         this.weights = weights;
         this.source = source;
         try (var in = weights.enter()) {
-            this.onesRank = ones(config.timeStepRank());
-            this.onesState = ones(config.stateSize());
+            this.onesRank = ones(config.timeStepRank()).to(embed.device());
+            this.onesState = ones(config.stateSize()).to(embed.device());
         }
     }
 
@@ -96,13 +96,13 @@ public final class FalconMamba implements LanguageModel {
             this.ssm = ssm;
         }
 
-        static State create(FalconMambaConfig c, int batch, int capacity) {
+        static State create(FalconMambaConfig c, int batch, int capacity, ai.kestrel.engine.Device device) {
             Scope scope = Scope.detached("falcon-mamba cache");
             Tensor[] conv = new Tensor[c.numLayers()];
             Tensor[] ssm = new Tensor[c.numLayers()];
             for (int i = 0; i < conv.length; i++) {
-                conv[i] = Tensor.zeros(scope, DType.F32, batch, c.convKernel() - 1, c.intermediateSize());
-                ssm[i] = Tensor.zeros(scope, DType.F32, batch, c.intermediateSize(), c.stateSize());
+                conv[i] = Tensor.zeros(scope, device, DType.F32, batch, c.convKernel() - 1, c.intermediateSize());
+                ssm[i] = Tensor.zeros(scope, device, DType.F32, batch, c.intermediateSize(), c.stateSize());
             }
             return new State(batch, capacity, new int[batch], conv, ssm, scope);
         }
@@ -115,7 +115,7 @@ public final class FalconMamba implements LanguageModel {
 
     @Override
     public State newCache(int batch, int capacity) {
-        return State.create(config, batch, capacity);
+        return State.create(config, batch, capacity, embed.device());
     }
 
     /**
@@ -180,7 +180,7 @@ public final class FalconMamba implements LanguageModel {
             Conv1d.Result conv = Conv1d.causal(xz[0], w.conv(), w.convBias(), state == null ? null : state.conv[i]);
             x = Activations.silu(conv.y());
             if (state != null) {
-                MemorySegment.copy(conv.state().segment(), 0, state.conv[i].segment(), 0, state.conv[i].segment().byteSize());
+                Tensor.copyBytes(conv.state(), 0, state.conv[i], 0, state.conv[i].storage().byteSize());
             }
         }
         Tensor[] dbc = Shapes.split(Linalg.linear(x, w.xProj(), null), -1, config.timeStepRank(), n, n);
@@ -195,10 +195,41 @@ public final class FalconMamba implements LanguageModel {
             SelectiveScans.Result r = SelectiveScans.scan(x, dt, w.dtBias(), w.a(), bm, cm, w.d(), state == null ? null : state.ssm[i]);
             y = r.y();
             if (state != null) {
-                MemorySegment.copy(r.state().segment(), 0, state.ssm[i].segment(), 0, state.ssm[i].segment().byteSize());
+                Tensor.copyBytes(r.state(), 0, state.ssm[i], 0, state.ssm[i].storage().byteSize());
             }
         }
         return Linalg.linear(Arith.mul(y, Activations.silu(xz[1])), w.outProj(), null);
+    }
+
+    /** The device the weights are on. */
+    public ai.kestrel.engine.Device device() {
+        return embed.device();
+    }
+
+    /**
+     * This model with every weight on {@code device} (copied into a new scope the returned model owns; this one
+     * stays usable), or this model when it is already there.
+     */
+    public FalconMamba to(ai.kestrel.engine.Device device) {
+        if (device == device()) {
+            return this;
+        }
+        Scope scope = Scope.detached("falcon-mamba weights on " + device);
+        try (Scope.Entered e = scope.enter()) {
+            Layer[] moved = new Layer[layers.length];
+            for (int i = 0; i < layers.length; i++) {
+                Layer l = layers[i];
+                moved[i] = new Layer(l.norm().to(device), l.inProj().to(device), l.conv().to(device), mv(l.convBias(), device),
+                        l.xProj().to(device), l.dtProj().to(device), mv(l.dtBias(), device), l.a().to(device), l.d().to(device),
+                        l.outProj().to(device));
+            }
+            return new FalconMamba(config, embed.to(device), finalNorm.to(device), lmHead.to(device), moved, mixerEps, scope,
+                    source + " on " + device);
+        }
+    }
+
+    private static Tensor mv(Tensor t, ai.kestrel.engine.Device device) {
+        return t == null ? null : t.to(device);
     }
 
     /** Logits of a whole prompt (no cache, no gradient): {@code (T, V)}. */

@@ -184,7 +184,7 @@ public final class BatchGenerator {
                 }
                 LanguageModel.Cache view = n == batch.batch() ? batch : batch.prefix(n);
                 try (Scope s = Scope.open()) {
-                    Tensor logits = model.forwardLast(Tensor.ofInts(ids, n, 1), view);
+                    Tensor logits = model.forwardLast(Tensor.ofInts(ids, n, 1), view).to(ai.kestrel.engine.Device.CPU);
                     int v = logits.dim(2);
                     for (int i = 0; i < n; i++) {
                         Row row = rows.get(i); // each row keeps its logits array from step to step

@@ -93,6 +93,7 @@ public final class Generator {
         try (Scope s = Scope.open(); var ng = ai.kestrel.engine.Autograd.noGrad()) {
             Tensor logits = model.forwardLast(Tensor.ofInts(ids, 1, ids.length), cache);
             int v = logits.dim(2);
+            logits = logits.to(ai.kestrel.engine.Device.CPU);
             float[] row = new float[v];
             java.lang.foreign.MemorySegment.copy(logits.segment(), ai.kestrel.kernels.Buf.F32, 0, row, 0, v);
             return row;

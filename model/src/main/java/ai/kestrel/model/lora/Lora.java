@@ -92,6 +92,27 @@ public final class Lora implements AutoCloseable {
         return new Lora(config, m, s);
     }
 
+    /**
+     * This adapter with its factors on {@code device} (new leaf tensors requiring gradients, in a scope the copy
+     * owns), or this adapter when it is already there. Apply it to a model on the same device.
+     */
+    public Lora to(ai.kestrel.engine.Device device) {
+        Factors any = modules.values().stream().findFirst().orElse(null);
+        if (any == null || any.a().device() == device) {
+            return this;
+        }
+        Scope s = Scope.detached("lora on " + device);
+        Map<String, Factors> m = new LinkedHashMap<>();
+        try (var in = s.enter(); var ng = ai.kestrel.engine.Autograd.noGrad()) {
+            for (var e : modules.entrySet()) {
+                m.put(e.getKey(), new Factors(e.getValue().a().to(device).requiresGrad(true), e.getValue().b().to(device).requiresGrad(true)));
+            }
+        }
+        Lora out = new Lora(config, m, s);
+        out.trainingSeed = trainingSeed;
+        return out;
+    }
+
     /** The wrapped modules (Hugging Face paths, in layer order) and their factors. */
     public Map<String, Factors> modules() {
         return java.util.Collections.unmodifiableMap(modules);
@@ -258,7 +279,11 @@ public final class Lora implements AutoCloseable {
     /** Writes the adapter as PEFT does: {@code dir/adapter_config.json} and {@code dir/adapter_model.safetensors}, each atomically. */
     public void save(Path dir, String baseModel) throws IOException {
         Files.createDirectories(dir);
-        SafeTensorsWriter.write(dir.resolve(WEIGHTS), parameters(), Map.of("format", "pt"));
+        try (Scope host = Scope.open()) {
+            Map<String, Tensor> onHost = new LinkedHashMap<>();
+            parameters().forEach((k, t) -> onHost.put(k, t.to(ai.kestrel.engine.Device.CPU)));
+            SafeTensorsWriter.write(dir.resolve(WEIGHTS), onHost, Map.of("format", "pt"));
+        }
         JsonObject c = new JsonObject();
         c.addProperty("peft_type", "LORA");
         c.addProperty("task_type", "CAUSAL_LM");

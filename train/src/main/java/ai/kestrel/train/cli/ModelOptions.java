@@ -18,11 +18,44 @@ final class ModelOptions {
     @Option(names = "--threads", description = "Kernel threads (default: all cores).", defaultValue = "0")
     int threads;
 
+    @Option(names = "--device", paramLabel = "auto|cpu|cuda", defaultValue = "cpu",
+            description = "Where the model runs: cpu (default), cuda (an NVIDIA GPU; an error naming what is missing"
+                    + " when there is none), or auto (cuda when usable, else cpu; says which on stderr).")
+    String device;
+
     LoadedModel load() throws IOException {
+        return load(true);
+    }
+
+    /** The device {@code --device} picks (said once on stderr for {@code auto}). */
+    ai.kestrel.engine.Device device() {
+        if (picked == null) {
+            picked = pickDevice(device, adapter != null);
+        }
+        return picked;
+    }
+
+    private ai.kestrel.engine.Device picked;
+
+    /** The model, on the CPU or (when {@code move}) on the device {@code --device} picks. */
+    LoadedModel load(boolean move) throws IOException {
         if (threads > 0) {
             Parallel.setThreads(threads);
         }
+        ai.kestrel.engine.Device dev = move ? device() : ai.kestrel.engine.Device.CPU;
+        if (!move) {
+            device(); // a bad --device fails before the model loads
+        }
         LoadedModel m = ModelLoader.load(model);
+        if (dev == ai.kestrel.engine.Device.CUDA) {
+            ai.kestrel.model.LanguageModel onGpu = switch (m.model()) {
+                case ai.kestrel.model.falconh1.FalconH1 h1 -> h1.to(dev);
+                case ai.kestrel.model.falconmamba.FalconMamba fm -> fm.to(dev);
+                default -> throw new IllegalArgumentException("--device cuda: " + m.model().describe() + " does not run on the GPU");
+            };
+            m.model().close();
+            m = new LoadedModel(m.path(), onGpu, m.tokenizer(), m.chatTemplate(), m.eosIds(), m.bosId(), m.addBos());
+        }
         if (adapter != null) {
             try {
                 if (!(m.model() instanceof ai.kestrel.model.falconh1.FalconH1 h1)) {
@@ -35,5 +68,34 @@ final class ModelOptions {
             }
         }
         return m;
+    }
+
+    /**
+     * The device {@code --device} names: {@code cuda} throws naming what is missing when no GPU is usable;
+     * {@code auto} says on stderr which it picked and why.
+     */
+    static ai.kestrel.engine.Device pickDevice(String option, boolean adapter) {
+        String why = ai.kestrel.kernels.cuda.Cuda.unavailableReason();
+        switch (option) {
+            case "cpu":
+                return ai.kestrel.engine.Device.CPU;
+            case "cuda":
+                if (why != null) {
+                    throw new IllegalArgumentException("--device cuda: no CUDA device: " + why);
+                }
+                if (adapter) {
+                    throw new IllegalArgumentException("--device cuda: LoRA adapters run on the CPU only so far; drop --adapter or use --device cpu");
+                }
+                return ai.kestrel.engine.Device.CUDA;
+            case "auto":
+                if (why == null && !adapter) {
+                    System.err.println("device: cuda (" + ai.kestrel.kernels.cuda.Cuda.get().describe() + ")");
+                    return ai.kestrel.engine.Device.CUDA;
+                }
+                System.err.println("device: cpu (" + (why != null ? "no CUDA device: " + why : "LoRA adapters run on the CPU only so far") + ")");
+                return ai.kestrel.engine.Device.CPU;
+            default:
+                throw new IllegalArgumentException("--device must be auto, cpu or cuda, got '" + option + "'");
+        }
     }
 }

@@ -105,7 +105,7 @@ final class TrainCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--adapter: train starts a new adapter (use --resume to continue one)");
         }
         LoraConfig cfg = new LoraConfig(r, alpha, dropout, targets, rslora); // refuses bad targets before any work
-        try (LoadedModel m = model.load()) {
+        try (LoadedModel m = model.load(false)) { // quantized and given its adapter on the host, then moved
             if (!(m.model() instanceof FalconH1 h1)) {
                 throw new IllegalArgumentException("--model: train fine-tunes Falcon-H1 models");
             }
@@ -140,9 +140,12 @@ final class TrainCommand implements Callable<Integer> {
             int eos = m.eosIds().isEmpty() ? 0 : m.eosIds().iterator().next();
             System.out.printf(Locale.ROOT, "%d examples (%d skipped: nothing to learn after --seq-len %d), %d steps, %s schedule, warmup %d%n",
                     examples.size(), skipped, seqLen, total, schedule, w);
+            ai.kestrel.engine.Device dev = model.device();
             try (Scope base = qlora ? Quantizer.quantizeInMemory(h1) : null;
-                 Lora lora = Lora.create(h1, cfg, seed)) {
-                SftRun run = new SftRun(h1, lora, new LoraTrainer.Settings(lr, s, batch, gradAccum, maxGradNorm, weightDecay, eos),
+                 Lora created = Lora.create(h1, cfg, seed);
+                 FalconH1 onDevice = h1.to(dev);
+                 Lora lora = created.to(dev)) {
+                SftRun run = new SftRun(onDevice, lora, new LoraTrainer.Settings(lr, s, batch, gradAccum, maxGradNorm, weightDecay, eos),
                         examples, seed, total, saveEvery, out, model.model.toString());
                 // a progress bar on an interactive terminal; one line per step otherwise (logs, pipes, tests)
                 boolean tty = System.console() != null && System.console().isTerminal();

@@ -165,6 +165,7 @@ public final class LoraTrainer implements AutoCloseable {
 
     /** Positions whose arg-max logit is the label (read in place: no copy of the (rows, vocab) logits). */
     private static int correct(Tensor pred, int[] labels) {
+        pred = pred.to(ai.kestrel.engine.Device.CPU); // logits on the GPU: read a host copy
         int v = pred.dim(1);
         boolean f64 = pred.dtype() == ai.kestrel.engine.DType.F64;
         java.lang.foreign.MemorySegment seg = pred.segment();

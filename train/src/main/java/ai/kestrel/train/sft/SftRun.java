@@ -170,7 +170,7 @@ public final class SftRun {
         Map<String, Tensor> moments = new LinkedHashMap<>();
         List<Tensor> mv = tr.optimizer().moments();
         for (int i = 0; i < mv.size(); i++) {
-            moments.put(String.format("state.%05d.%s", i / 2, i % 2 == 0 ? "exp_avg" : "exp_avg_sq"), mv.get(i));
+            moments.put(String.format("state.%05d.%s", i / 2, i % 2 == 0 ? "exp_avg" : "exp_avg_sq"), mv.get(i).to(ai.kestrel.engine.Device.CPU));
         }
         SafeTensorsWriter.write(tmp.resolve("optimizer.safetensors"), moments, Map.of("format", "kestrel-adamw"));
         JsonObject st = new JsonObject();
@@ -199,7 +199,7 @@ public final class SftRun {
                 if (src == null) {
                     throw new IOException(ck + ": the checkpoint has no '" + e.getKey() + "'");
                 }
-                MemorySegment.copy(src.segment(), 0, e.getValue().segment(), 0, e.getValue().segment().byteSize());
+                e.getValue().copyFrom(src);
             }
             SafeTensors opt = SafeTensors.open(ck.resolve("optimizer.safetensors"), s);
             List<Tensor> mv = tr.optimizer().moments();
@@ -209,7 +209,7 @@ public final class SftRun {
                 if (src.numel() != mv.get(i).numel()) {
                     throw new IOException(ck + ": optimizer tensor '" + key + "' has " + src.numel() + " values, expected " + mv.get(i).numel());
                 }
-                MemorySegment.copy(src.segment(), 0, mv.get(i).segment(), 0, mv.get(i).segment().byteSize());
+                mv.get(i).copyFrom(src);
             }
         }
         tr.optimizer().setStepCount(st.get("optimizer_step").getAsLong());

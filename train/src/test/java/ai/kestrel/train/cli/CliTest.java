@@ -62,6 +62,32 @@ class CliTest {
     }
 
     @Test
+    void deviceOptionSaysWhatItPickedAndWhatIsMissing() {
+        String[] base = {"logits", "--model", fixture("falcon-h1-g1") + "/model-f32.gguf", "--tokens", "1,2"};
+        Run bad = run(concat(base, "--device", "gpu"));
+        assertEquals(1, bad.code());
+        assertEquals("kestrel logits: --device must be auto, cpu or cuda, got 'gpu'", bad.err().strip());
+        Run auto = run(concat(base, "--device", "auto"));
+        assertEquals(0, auto.code(), auto.err());
+        if (!ai.kestrel.kernels.cuda.Cuda.available()) {
+            assertTrue(auto.err().strip().startsWith("device: cpu (no CUDA device: "), auto.err());
+            Run cuda = run(concat(base, "--device", "cuda"));
+            assertEquals(1, cuda.code());
+            String err = cuda.err().strip();
+            assertEquals(1, err.lines().count(), err);
+            assertTrue(err.startsWith("kestrel logits: --device cuda: no CUDA device: "), err);
+        } else {
+            assertTrue(auto.err().strip().startsWith("device: cuda ("), auto.err());
+        }
+    }
+
+    private static String[] concat(String[] a, String... b) {
+        String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
+    }
+
+    @Test
     void errorsAreOneLine() {
         for (String[] args : new String[][] {
             {"generate", "--model", "/no/such/model", "--prompt", "x"},

@@ -1,0 +1,61 @@
+package ai.kestrel.model.falconh1;
+
+import ai.kestrel.engine.Autograd;
+import ai.kestrel.engine.Device;
+import ai.kestrel.engine.Scope;
+import ai.kestrel.engine.Tensor;
+import ai.kestrel.model.LanguageModel;
+import ai.kestrel.model.testing.Fixture;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.condition.EnabledIf;
+
+/** The Falcon-H1 fixtures on the GPU: llama.cpp's logits from every variant, and cached steps equal one full pass. */
+@Tag("cuda")
+@EnabledIf(value = "ai.kestrel.kernels.cuda.Cuda#available", disabledReason = "no CUDA device (Cuda.unavailableReason() says which part is missing)")
+class FalconH1CudaTest {
+    @Test
+    void everyVariantMatchesLlamaCppOnTheGpu() throws IOException {
+        for (String m : List.of("falcon-h1-g1", "falcon-h1-g2")) {
+            Fixture f = Fixture.of(m);
+            try (FalconH1 cpu = FalconH1Loader.fromHuggingFace(f.dir); FalconH1 gpu = cpu.to(Device.CUDA)) {
+                for (Fixture.Prompt p : f.prompts("f32")) {
+                    Fixture.compare(m + " HF on the GPU " + p.name(), p.logits(), gpu.logits(p.inputIds()), 2e-4);
+                }
+            }
+            for (String variant : Fixture.VARIANTS) {
+                try (FalconH1 cpu = FalconH1Loader.fromGguf(f.file("model-" + variant + ".gguf")); FalconH1 gpu = cpu.to(Device.CUDA)) {
+                    for (Fixture.Prompt p : f.prompts(variant)) {
+                        Fixture.compare(m + " " + variant + " on the GPU " + p.name(), p.logits(), gpu.logits(p.inputIds()),
+                                2 * Fixture.tolerance(variant, Fixture.maxAbs(p.logits())));
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void cachedStepsOnTheGpuEqualOneFullPass() throws IOException {
+        Fixture f = Fixture.of("falcon-h1-g2");
+        try (FalconH1 cpu = FalconH1Loader.fromHuggingFace(f.dir); FalconH1 gpu = cpu.to(Device.CUDA)) {
+            Fixture.Prompt p = f.prompts("f32").get(0);
+            int[] prompt = p.inputIds();
+            int[] greedy = p.greedy();
+            List<float[]> steps = new ArrayList<>();
+            try (LanguageModel.Cache cache = gpu.newCache(1, prompt.length + greedy.length); var ng = Autograd.noGrad()) {
+                try (Scope s = Scope.open()) {
+                    gpu.forward(Tensor.ofInts(prompt, 1, prompt.length), cache);
+                }
+                for (int step = 0; step + 1 < greedy.length; step++) {
+                    try (Scope s = Scope.open()) {
+                        steps.add(gpu.forward(Tensor.ofInts(new int[] {greedy[step]}, 1, 1), cache).toFloatArray());
+                    }
+                }
+            }
+            Fixture.compare("falcon-h1-g2 GPU step logits vs llama.cpp", p.stepLogits(), steps.toArray(new float[0][]), 2e-4);
+        }
+    }
+}

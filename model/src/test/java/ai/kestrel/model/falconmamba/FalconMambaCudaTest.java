@@ -1,0 +1,59 @@
+package ai.kestrel.model.falconmamba;
+
+import ai.kestrel.engine.Autograd;
+import ai.kestrel.engine.Device;
+import ai.kestrel.engine.Scope;
+import ai.kestrel.engine.Tensor;
+import ai.kestrel.model.LanguageModel;
+import ai.kestrel.model.testing.Fixture;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.condition.EnabledIf;
+
+/** The Falcon-Mamba fixture on the GPU: llama.cpp's logits from every variant, and its cached step logits. */
+@Tag("cuda")
+@EnabledIf(value = "ai.kestrel.kernels.cuda.Cuda#available", disabledReason = "no CUDA device (Cuda.unavailableReason() says which part is missing)")
+class FalconMambaCudaTest {
+    @Test
+    void everyVariantMatchesLlamaCppOnTheGpu() throws IOException {
+        Fixture f = Fixture.of("falcon-mamba");
+        try (FalconMamba cpu = FalconMambaLoader.fromHuggingFace(f.dir); FalconMamba gpu = cpu.to(Device.CUDA)) {
+            for (Fixture.Prompt p : f.prompts("f32")) {
+                Fixture.compare("falcon-mamba HF on the GPU " + p.name(), p.logits(), gpu.logits(p.inputIds()), 1e-3);
+            }
+        }
+        for (String variant : Fixture.VARIANTS) {
+            try (FalconMamba cpu = FalconMambaLoader.fromGguf(f.file("model-" + variant + ".gguf")); FalconMamba gpu = cpu.to(Device.CUDA)) {
+                for (Fixture.Prompt p : f.prompts(variant)) {
+                    Fixture.compare("falcon-mamba " + variant + " on the GPU " + p.name(), p.logits(), gpu.logits(p.inputIds()),
+                            2 * Fixture.tolerance(variant, Fixture.maxAbs(p.logits())));
+                }
+            }
+        }
+    }
+
+    @Test
+    void cachedStepsOnTheGpuGiveLlamaCppsStepLogits() throws IOException {
+        Fixture f = Fixture.of("falcon-mamba");
+        try (FalconMamba cpu = FalconMambaLoader.fromHuggingFace(f.dir); FalconMamba gpu = cpu.to(Device.CUDA)) {
+            Fixture.Prompt p = f.prompts("f32").get(0);
+            int[] prompt = p.inputIds();
+            int[] greedy = p.greedy();
+            List<float[]> steps = new ArrayList<>();
+            try (LanguageModel.Cache cache = gpu.newCache(1, prompt.length + greedy.length); var ng = Autograd.noGrad()) {
+                try (Scope s = Scope.open()) {
+                    gpu.forward(Tensor.ofInts(prompt, 1, prompt.length), cache);
+                }
+                for (int step = 0; step + 1 < greedy.length; step++) {
+                    try (Scope s = Scope.open()) {
+                        steps.add(gpu.forward(Tensor.ofInts(new int[] {greedy[step]}, 1, 1), cache).toFloatArray());
+                    }
+                }
+            }
+            Fixture.compare("falcon-mamba GPU step logits vs llama.cpp", p.stepLogits(), steps.toArray(new float[0][]), 1e-3);
+        }
+    }
+}
