@@ -548,6 +548,13 @@ public final class Cuda {
         if (srcOffset < 0 || dstOffset < 0 || srcEnd > src.bytes() || dstEnd > dst.bytes() || widthBytes > srcPitch || widthBytes > dstPitch) {
             throw new IndexOutOfBoundsException("copy2d of " + rows + " x " + widthBytes + " bytes outside its buffers");
         }
+        if (emu != null) {
+            MemorySegment from = CudaEmu.segment(src.address(), src.bytes()), to = CudaEmu.segment(dst.address(), dst.bytes());
+            for (long r = 0; r < rows; r++) {
+                MemorySegment.copy(from, srcOffset + r * srcPitch, to, dstOffset + r * dstPitch, widthBytes);
+            }
+            return;
+        }
         makeCurrent();
         if (rows == 1 || (srcPitch == widthBytes && dstPitch == widthBytes)) {
             JCudaDriver.cuMemcpyDtoDAsync(dst.ptr().withByteOffset(dstOffset), src.ptr().withByteOffset(srcOffset), rows * widthBytes, null);
