@@ -51,6 +51,11 @@ import jcuda.driver.JCudaDriver;
  * class and reused, so a training step's allocations do not reach {@code cuMemAlloc} after the first step).
  * All calls run on the primary context of device 0, made current on the calling thread by each entry point;
  * launches go to the default stream and are ordered, copies back to the host synchronise.
+ *
+ * <p>With {@code -Dkestrel.cuda.emulate=true} the device is a CPU emulation instead ({@link CudaEmu}): the same
+ * kernels, compiled from the same sources by g++ ({@code scripts/build-cuda-emu}), run on the CPU through the same
+ * launch code, so the GPU twin tests run on machines without a GPU. It reports itself as an sm_90 device with 132
+ * multiprocessors (an H100/H200, so the kernels take the paths they take there) and runs launches synchronously.
  */
 public final class Cuda {
     /** The fatbin's class-path resource. */
@@ -63,11 +68,26 @@ public final class Cuda {
     private final int major, minor, sms, driverVersion;
     private final long totalMem;
     private final CUmodule module;
+    private final CudaEmu emu; // non-null: the CPU emulation backend (ctx and module are then null)
     private final Map<String, CUfunction> functions = new ConcurrentHashMap<>();
-    private final Map<Long, ArrayDeque<CUdeviceptr>> freeBlocks = new HashMap<>();
+    private final Map<Long, ArrayDeque<DevBuf.Ptr>> freeBlocks = new HashMap<>();
     private long cachedBytes, liveBytes, peakBytes;
 
+    /** The CPU emulation: an sm_90 device with 132 multiprocessors and a nominal 16 GiB. */
+    private Cuda(CudaEmu emu) {
+        this.emu = emu;
+        this.ctx = null;
+        this.module = null;
+        this.name = "CPU emulation of the CUDA kernels";
+        this.major = 9;
+        this.minor = 0;
+        this.sms = 132;
+        this.driverVersion = 0;
+        this.totalMem = 16L << 30;
+    }
+
     private Cuda(CUcontext ctx, CUdevice dev) {
+        this.emu = null;
         this.ctx = ctx;
         byte[] nm = new byte[256];
         cuDeviceGetName(nm, nm.length, dev);
@@ -147,6 +167,10 @@ public final class Cuda {
         if (Boolean.getBoolean("kestrel.cuda.disable")) {
             return "disabled by -Dkestrel.cuda.disable=true";
         }
+        if (Boolean.getBoolean("kestrel.cuda.emulate")) {
+            Object e = CudaEmu.probe();
+            return e instanceof CudaEmu emu ? new Cuda(emu) : e;
+        }
         // Cheap first: without the driver library JCuda would extract its natives and fail with a LinkageError.
         try {
             SymbolLookup.libraryLookup("libcuda.so.1", Arena.global());
@@ -175,7 +199,14 @@ public final class Cuda {
     }
 
     void makeCurrent() {
-        cuCtxSetCurrent(ctx);
+        if (emu == null) {
+            cuCtxSetCurrent(ctx);
+        }
+    }
+
+    /** True for the CPU emulation ({@code -Dkestrel.cuda.emulate=true}). */
+    public boolean emulated() {
+        return emu != null;
     }
 
     /** The GPU's name as the driver reports it, e.g. "NVIDIA H200". */
@@ -205,6 +236,10 @@ public final class Cuda {
 
     /** One line describing the device. */
     public String describe() {
+        if (emu != null) {
+            return name + " (" + emu.library() + ", " + emu.kernelCount() + " kernels; reported as sm_90 with " + sms
+                    + " SMs)";
+        }
         return name + " (sm_" + computeCapability() + ", " + sms + " SMs, " + (totalMem >> 20) + " MiB, driver CUDA "
                 + driverVersion / 1000 + "." + (driverVersion % 1000) / 10 + ")";
     }
@@ -234,9 +269,9 @@ public final class Cuda {
             throw new IllegalArgumentException("negative allocation: " + bytes);
         }
         long cls = sizeClass(bytes);
-        CUdeviceptr p;
+        DevBuf.Ptr p;
         synchronized (this) {
-            ArrayDeque<CUdeviceptr> q = freeBlocks.get(cls);
+            ArrayDeque<DevBuf.Ptr> q = freeBlocks.get(cls);
             p = q == null ? null : q.poll();
             if (p != null) {
                 cachedBytes -= cls;
@@ -244,15 +279,25 @@ public final class Cuda {
             liveBytes += cls;
             peakBytes = Math.max(peakBytes, liveBytes);
         }
-        if (p == null) {
-            makeCurrent();
-            p = new CUdeviceptr();
+        if (p == null && emu != null) {
+            long a;
             try {
-                cuMemAlloc(p, cls);
+                a = emu.alloc(cls);
+            } catch (OutOfMemoryError e) {
+                trim();
+                a = emu.alloc(cls); // once more with the cache released
+            }
+            p = new DevBuf.Ptr(null, a);
+        } else if (p == null) {
+            makeCurrent();
+            CUdeviceptr d = new CUdeviceptr();
+            try {
+                cuMemAlloc(d, cls);
             } catch (RuntimeException e) {
                 trim();
-                cuMemAlloc(p, cls); // once more with the cache released
+                cuMemAlloc(d, cls); // once more with the cache released
             }
+            p = new DevBuf.Ptr(d, 0);
         }
         return new DevBuf(this, p, bytes, cls);
     }
@@ -260,14 +305,16 @@ public final class Cuda {
     /** A zeroed device buffer of {@code bytes} bytes. */
     public DevBuf allocZeroed(long bytes) {
         DevBuf b = alloc(bytes);
-        makeCurrent();
-        if (bytes > 0) {
+        if (bytes > 0 && emu != null) {
+            CudaEmu.segment(b.address(), bytes).fill((byte) 0);
+        } else if (bytes > 0) {
+            makeCurrent();
             cuMemsetD8(b.ptr(), (byte) 0, bytes);
         }
         return b;
     }
 
-    synchronized void release(CUdeviceptr p, long cls) {
+    synchronized void release(DevBuf.Ptr p, long cls) {
         liveBytes -= cls;
         cachedBytes += cls;
         freeBlocks.computeIfAbsent(cls, k -> new ArrayDeque<>()).push(p);
@@ -275,15 +322,19 @@ public final class Cuda {
 
     /** Returns every cached free block to the driver. */
     public void trim() {
-        List<CUdeviceptr> all = new ArrayList<>();
+        List<DevBuf.Ptr> all = new ArrayList<>();
         synchronized (this) {
             freeBlocks.values().forEach(all::addAll);
             freeBlocks.clear();
             cachedBytes = 0;
         }
         makeCurrent();
-        for (CUdeviceptr p : all) {
-            cuMemFree(p);
+        for (DevBuf.Ptr p : all) {
+            if (emu != null) {
+                emu.free(p.address());
+            } else {
+                cuMemFree(p.cu());
+            }
         }
     }
 
@@ -315,6 +366,10 @@ public final class Cuda {
         if (dstOffset < 0 || dstOffset + n > dst.bytes()) {
             throw new IndexOutOfBoundsException("upload of " + n + " bytes at " + dstOffset + " into a device buffer of " + dst.bytes());
         }
+        if (emu != null) {
+            CudaEmu.segment(dst.address() + dstOffset, n).copyFrom(src);
+            return;
+        }
         makeCurrent();
         MemorySegment host = src.isNative() ? src : Arena.ofAuto().allocate(n, 64).copyFrom(src);
         for (long off = 0; off < n; ) {
@@ -334,6 +389,10 @@ public final class Cuda {
         long n = dst.byteSize();
         if (srcOffset < 0 || srcOffset + n > src.bytes()) {
             throw new IndexOutOfBoundsException("download of " + n + " bytes at " + srcOffset + " from a device buffer of " + src.bytes());
+        }
+        if (emu != null) {
+            dst.copyFrom(CudaEmu.segment(src.address() + srcOffset, n));
+            return;
         }
         makeCurrent();
         if (!dst.isNative()) {
@@ -358,6 +417,9 @@ public final class Cuda {
 
     /** Waits until every launch so far has finished (and reports the first kernel fault). */
     public void synchronize() {
+        if (emu != null) {
+            return; // emulated launches run synchronously
+        }
         makeCurrent();
         cuCtxSynchronize();
     }
@@ -383,6 +445,10 @@ public final class Cuda {
         }
         if (gridX > Integer.MAX_VALUE) {
             throw new IllegalArgumentException(kernel + ": grid of " + gridX + " blocks is too large");
+        }
+        if (emu != null) {
+            emu.launch(kernel, (int) gridX, gridY, gridZ, blockX, blockY, 1, sharedBytes, args);
+            return;
         }
         Pointer[] ps = new Pointer[args.length];
         for (int i = 0; i < args.length; i++) {
@@ -417,6 +483,11 @@ public final class Cuda {
      * (host time between launches is not counted when the GPU is kept busy).
      */
     public float timeMs(Runnable work) {
+        if (emu != null) {
+            long t0 = System.nanoTime(); // emulated launches are synchronous: wall-clock time
+            work.run();
+            return (System.nanoTime() - t0) / 1e6f;
+        }
         makeCurrent();
         jcuda.driver.CUevent start = new jcuda.driver.CUevent(), stop = new jcuda.driver.CUevent();
         JCudaDriver.cuEventCreate(start, 0);
@@ -440,6 +511,10 @@ public final class Cuda {
         if (bytes > d.bytes()) {
             throw new IndexOutOfBoundsException("fill of " + bytes + " bytes in a device buffer of " + d.bytes());
         }
+        if (emu != null) {
+            CudaEmu.segment(d.address(), bytes).fill((byte) value);
+            return;
+        }
         makeCurrent();
         if (bytes > 0) {
             JCudaDriver.cuMemsetD8Async(d.ptr(), (byte) value, bytes, null);
@@ -450,6 +525,10 @@ public final class Cuda {
     public void copy(DevBuf src, DevBuf dst, long bytes) {
         if (bytes > src.bytes() || bytes > dst.bytes()) {
             throw new IndexOutOfBoundsException("copy of " + bytes + " bytes between buffers of " + src.bytes() + " and " + dst.bytes());
+        }
+        if (emu != null) {
+            MemorySegment.copy(CudaEmu.segment(src.address(), bytes), 0, CudaEmu.segment(dst.address(), bytes), 0, bytes);
+            return;
         }
         makeCurrent();
         JCudaDriver.cuMemcpyDtoDAsync(dst.ptr(), src.ptr(), bytes, null);
@@ -468,6 +547,13 @@ public final class Cuda {
         long dstEnd = dstOffset + (rows - 1) * dstPitch + widthBytes;
         if (srcOffset < 0 || dstOffset < 0 || srcEnd > src.bytes() || dstEnd > dst.bytes() || widthBytes > srcPitch || widthBytes > dstPitch) {
             throw new IndexOutOfBoundsException("copy2d of " + rows + " x " + widthBytes + " bytes outside its buffers");
+        }
+        if (emu != null) {
+            MemorySegment from = CudaEmu.segment(src.address(), src.bytes()), to = CudaEmu.segment(dst.address(), dst.bytes());
+            for (long r = 0; r < rows; r++) {
+                MemorySegment.copy(from, srcOffset + r * srcPitch, to, dstOffset + r * dstPitch, widthBytes);
+            }
+            return;
         }
         makeCurrent();
         if (rows == 1 || (srcPitch == widthBytes && dstPitch == widthBytes)) {

@@ -7,13 +7,23 @@ import jcuda.driver.CUdeviceptr;
  * the driver); closing twice is an error.
  */
 public final class DevBuf implements AutoCloseable {
+    /**
+     * Where device memory is: a JCuda device pointer on a GPU, or (CPU emulation, {@link CudaEmu}) the address of
+     * native host memory, {@code cu} then null.
+     */
+    record Ptr(CUdeviceptr cu, long address) {
+        Ptr plus(long offset) {
+            return cu != null ? new Ptr(cu.withByteOffset(offset), 0) : new Ptr(null, address + offset);
+        }
+    }
+
     private final Cuda cuda;
-    private final CUdeviceptr ptr;
+    private final Ptr ptr;
     private final long bytes;
     private final long sizeClass;
     private boolean closed;
 
-    DevBuf(Cuda cuda, CUdeviceptr ptr, long bytes, long sizeClass) {
+    DevBuf(Cuda cuda, Ptr ptr, long bytes, long sizeClass) {
         this.cuda = cuda;
         this.ptr = ptr;
         this.bytes = bytes;
@@ -25,7 +35,17 @@ public final class DevBuf implements AutoCloseable {
         return bytes;
     }
 
+    /** The JCuda device pointer (GPU backend). */
     CUdeviceptr ptr() {
+        return handle().cu();
+    }
+
+    /** The memory's address (emulation backend). */
+    long address() {
+        return handle().address();
+    }
+
+    Ptr handle() {
         if (closed) {
             throw new IllegalStateException("device buffer used after close");
         }
@@ -40,7 +60,7 @@ public final class DevBuf implements AutoCloseable {
         if (offset < 0 || bytes < 0 || offset + bytes > this.bytes) {
             throw new IndexOutOfBoundsException("view [" + offset + ", " + (offset + bytes) + ") of a device buffer of " + this.bytes + " bytes");
         }
-        return new DevBuf(cuda, ptr().withByteOffset(offset), bytes, -1);
+        return new DevBuf(cuda, handle().plus(offset), bytes, -1);
     }
 
     @Override

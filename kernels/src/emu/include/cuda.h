@@ -1,0 +1,3 @@
+// Emulation stand-in for CUDA's <cuda.h>: everything lives in cuda_emu.h.
+#pragma once
+#include "../cuda_emu.h"
