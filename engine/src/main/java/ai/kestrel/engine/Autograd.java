@@ -97,7 +97,7 @@ public final class Autograd {
                     backward(y2, g);
                 }
                 if (needs[0]) {
-                    gx = xd.grad() == null ? Tensor.zeros(resultScope, x.dtype(), x.shape()) : xd.grad().copyTo(resultScope);
+                    gx = xd.grad() == null ? Tensor.zeros(resultScope, x.device(), x.dtype(), x.shape()) : xd.grad().copyTo(resultScope);
                 }
             } catch (RuntimeException | Error e) {
                 throw e;
@@ -108,7 +108,7 @@ public final class Autograd {
             out[0] = gx;
             for (int i = 1; i < inputs.length; i++) {
                 // these gradients were accumulated into the tensors' own grad by the recomputed backward
-                out[i] = needs[i] ? Tensor.zeros(resultScope, inputs[i].dtype(), inputs[i].shape()) : null;
+                out[i] = needs[i] ? Tensor.zeros(resultScope, inputs[i].device(), inputs[i].dtype(), inputs[i].shape()) : null;
             }
             return out;
         }, inputs);
@@ -198,6 +198,10 @@ public final class Autograd {
                     if (!gi.sameShape(ins[i])) {
                         throw new IllegalStateException(node.name() + " backward: gradient of input " + i + " has shape "
                                 + Arrays.toString(gi.shape()) + ", input is " + Arrays.toString(ins[i].shape()));
+                    }
+                    if (gi.device() != ins[i].device()) {
+                        throw new IllegalStateException(node.name() + " backward: gradient of input " + i + " is on "
+                                + gi.device() + ", the input on " + ins[i].device());
                     }
                     if (ins[i].isLeaf()) {
                         accumulateLeaf(ins[i], gi);

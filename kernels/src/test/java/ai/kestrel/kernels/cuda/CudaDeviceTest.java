@@ -39,9 +39,10 @@ class CudaDeviceTest {
             DevBuf view = d.view(4000, 4000);
             ElementwiseCuda.scale(c, view, 2f, view, 1000);
             c.download(d, back.seg());
+            float[] got = back.toFloatArray();
             for (int i = 0; i < v.length; i++) {
                 float want = i >= 1000 && i < 2000 ? 2 * v[i] : v[i];
-                assertEquals(want, back.toFloatArray()[i], 0f, "element " + i);
+                assertEquals(want, got[i], 0f, "element " + i);
             }
             assertThrows(IndexOutOfBoundsException.class, () -> d.view(0, v.length * 4L + 4));
         }

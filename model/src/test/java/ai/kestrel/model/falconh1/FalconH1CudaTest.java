@@ -13,7 +13,11 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIf;
 
-/** The Falcon-H1 fixtures on the GPU: llama.cpp's logits from every variant, and cached steps equal one full pass. */
+/**
+ * The Falcon-H1 fixtures on the GPU: llama.cpp's logits from every variant, and cached step logits. The fixtures'
+ * Hugging Face weights are BF16, and the GPU multiplies BF16 weights by BF16-rounded activations on tensor cores
+ * for more than 16 rows (as PyTorch does): those runs are held to the bf16 tolerance.
+ */
 @Tag("cuda")
 @EnabledIf(value = "ai.kestrel.kernels.cuda.Cuda#available", disabledReason = "no CUDA device (Cuda.unavailableReason() says which part is missing)")
 class FalconH1CudaTest {
@@ -23,7 +27,8 @@ class FalconH1CudaTest {
             Fixture f = Fixture.of(m);
             try (FalconH1 cpu = FalconH1Loader.fromHuggingFace(f.dir); FalconH1 gpu = cpu.to(Device.CUDA)) {
                 for (Fixture.Prompt p : f.prompts("f32")) {
-                    Fixture.compare(m + " HF on the GPU " + p.name(), p.logits(), gpu.logits(p.inputIds()), 2e-4);
+                    Fixture.compare(m + " HF on the GPU " + p.name(), p.logits(), gpu.logits(p.inputIds()),
+                            Fixture.tolerance("bf16", Fixture.maxAbs(p.logits())));
                 }
             }
             for (String variant : Fixture.VARIANTS) {
@@ -55,7 +60,8 @@ class FalconH1CudaTest {
                     }
                 }
             }
-            Fixture.compare("falcon-h1-g2 GPU step logits vs llama.cpp", p.stepLogits(), steps.toArray(new float[0][]), 2e-4);
+            Fixture.compare("falcon-h1-g2 GPU step logits vs llama.cpp", p.stepLogits(), steps.toArray(new float[0][]),
+                    Fixture.tolerance("bf16", Fixture.maxAbs(p.stepLogits())));
         }
     }
 }

@@ -60,7 +60,9 @@ class QloraCudaTest {
             assertEquals(losses[0][s], losses[1][s], 1e-3 * Math.max(1, Math.abs(losses[0][s])), "loss of step " + s);
         }
         for (int i = 0; i < factors[0].length; i++) {
-            assertEquals(factors[0][i], factors[1][i], 1e-4 + 1e-3 * Math.abs(factors[0][i]), "first factor, element " + i);
+            // a tenth of one step's size (lr 1e-2): AdamW normalises each gradient, so a tiny gradient computed with
+            // BF16-rounded activations on the GPU (out_proj stays BF16) can move its parameter by a visibly different amount
+            assertEquals(factors[0][i], factors[1][i], 1e-3, "first factor, element " + i);
         }
     }
 }
