@@ -18,8 +18,9 @@ import java.util.SplittableRandom;
 public final class GpuBench {
     private GpuBench() {}
 
-    private static final int WARMUP = 3;
-    private static final int REPS = 15;
+    /** Launches before timing, and timed launches (the median is reported); -Dkestrel.bench.reps=1 for a smoke run. */
+    private static final int WARMUP = Integer.getInteger("kestrel.bench.warmup", 3);
+    private static final int REPS = Integer.getInteger("kestrel.bench.reps", 15);
 
     record Row(String name, String shape, double ms, double amount, String unit, double ceiling) {
         double rate() {
@@ -36,12 +37,12 @@ public final class GpuBench {
             work.run();
         }
         c.synchronize();
-        double[] t = new double[REPS];
-        for (int i = 0; i < REPS; i++) {
+        double[] t = new double[Math.max(1, REPS)];
+        for (int i = 0; i < t.length; i++) {
             t[i] = c.timeMs(work);
         }
         Arrays.sort(t);
-        return t[REPS / 2];
+        return t[t.length / 2];
     }
 
     /** A device buffer of {@code n} float32 values drawn from N(0, scale^2). */
