@@ -106,4 +106,21 @@ class VecTest {
             assertEquals(want, ys[i], "softplus(" + v + ")");
         }
     }
+
+    /**
+     * {@code reduceLanes(ADD)} adds in an order the Vector API leaves open (lane by lane when interpreted, a tree in
+     * C2): a kernel using it gives different bits cold and warm, which broke bit-exact training resume. Kernels sum
+     * lanes with {@link Vec#sum}.
+     */
+    @org.junit.jupiter.api.Test
+    void noKernelSumsLanesInAnUnspecifiedOrder() throws java.io.IOException {
+        java.nio.file.Path src = java.nio.file.Path.of(System.getProperty("kestrel.testdata")).getParent().resolve("kernels/src/main/java");
+        try (var files = java.nio.file.Files.walk(src)) {
+            for (java.nio.file.Path f : files.filter(p -> p.toString().endsWith(".java")).toList()) {
+                String text = java.nio.file.Files.readString(f);
+                org.junit.jupiter.api.Assertions.assertFalse(text.contains("reduceLanes(VectorOperators.ADD)"),
+                        f + " sums lanes with reduceLanes(ADD); use Vec.sum (a fixed order in every JIT tier)");
+            }
+        }
+    }
 }

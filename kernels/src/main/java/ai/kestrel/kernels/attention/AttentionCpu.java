@@ -42,7 +42,7 @@ final class AttentionCpu implements Attention {
             a0 = FloatVector.fromArray(F, a, c).fma(FloatVector.fromMemorySegment(F, b, bo + c * 4L, LE), a0);
             c += l;
         }
-        float s = a0.add(a1).reduceLanes(VectorOperators.ADD);
+        float s = Vec.sum(a0.add(a1));
         for (; c < p; c++) {
             s += a[c] * b.get(Buf.F32, bo + c * 4L);
         }
@@ -218,7 +218,7 @@ final class AttentionCpu implements Attention {
             e.intoArray(s, j);
             sum = sum.add(e);
         }
-        return sum.reduceLanes(VectorOperators.ADD);
+        return Vec.sum(sum);
     }
 
     /** {@code acc += w[j]·V_j + ... + w[j+3]·V_{j+3}}, value rows at byte offsets {@code o0..o3}. */
@@ -602,7 +602,7 @@ final class AttentionCpu implements Attention {
         }
         s.sub(nmax).intoArray(e, r * l);
         expInPlace(e, r * l);
-        sum[r] += FloatVector.fromArray(F, e, r * l).reduceLanes(VectorOperators.ADD);
+        sum[r] += Vec.sum(FloatVector.fromArray(F, e, r * l));
     }
 
     @Override

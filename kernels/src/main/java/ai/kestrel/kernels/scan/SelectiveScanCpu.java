@@ -101,7 +101,7 @@ final class SelectiveScanCpu implements SelectiveScan {
             hv.intoMemorySegment(h, ho + k0 * 4L, LE);
             acc = hv.fma(FloatVector.fromMemorySegment(F, cm, bo + k0 * 4L, LE), acc);
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        return Vec.sum(acc);
     }
 
     private static FloatVector load(MemorySegment s, long byteOff, VectorMask<Float> m) {

@@ -41,14 +41,43 @@ class SftRunTest {
 
     /** Runs {@code steps} steps (resuming when asked) on a fresh model and adapter; returns the final factors and losses. */
     private static Object[] run(Path out, long steps, boolean resume) throws IOException {
-        try (FalconH1 model = FalconH1Loader.fromHuggingFace(FIXTURE);
-             Lora lora = Lora.create(model, new LoraConfig(2, 4, 0, List.of("q_proj", "in_proj", "up_proj"), false), 9)) {
+        return run(out, steps, resume, ai.kestrel.engine.Device.CPU);
+    }
+
+    /** {@link #run(Path, long, boolean)} with the model and adapter moved to {@code device} after they are made. */
+    private static Object[] run(Path out, long steps, boolean resume, ai.kestrel.engine.Device device) throws IOException {
+        try (FalconH1 base = FalconH1Loader.fromHuggingFace(FIXTURE);
+             Lora created = Lora.create(base, new LoraConfig(2, 4, 0, List.of("q_proj", "in_proj", "up_proj"), false), 9);
+             FalconH1 model = base.to(device); Lora lora = created.to(device)) {
             SftRun r = new SftRun(model, lora, settings(), data(), 42, steps, 2, out, "fixture");
             r.run(resume, null);
             List<float[]> factors = new ArrayList<>();
             lora.parameters().values().forEach(t -> factors.add(t.toFloatArray()));
             return new Object[] {factors, Files.readAllLines(out.resolve("metrics.jsonl"))};
         }
+    }
+
+    /**
+     * On the GPU: checkpoints written from and read back into device tensors. Not bit for bit: the GPU's backward
+     * sums some gradients with float atomics, in no fixed order.
+     */
+    @Test
+    @org.junit.jupiter.api.Tag("cuda")
+    @org.junit.jupiter.api.condition.EnabledIf(value = "ai.kestrel.kernels.cuda.Cuda#available", disabledReason = "no CUDA device")
+    @SuppressWarnings("unchecked")
+    void resumeOnTheGpuReachesTheUninterruptedResult(@TempDir Path dir) throws IOException {
+        Object[] whole = run(dir.resolve("a"), 6, false, ai.kestrel.engine.Device.CUDA);
+        Path b = dir.resolve("b");
+        run(b, 3, false, ai.kestrel.engine.Device.CUDA);
+        Object[] resumed = run(b, 6, true, ai.kestrel.engine.Device.CUDA);
+        List<float[]> fa = (List<float[]>) whole[0];
+        List<float[]> fb = (List<float[]>) resumed[0];
+        for (int i = 0; i < fa.size(); i++) {
+            for (int j = 0; j < fa.get(i).length; j++) {
+                assertEquals(fa.get(i)[j], fb.get(i)[j], 1e-5 + 1e-4 * Math.abs(fa.get(i)[j]), "factor " + i + " element " + j);
+            }
+        }
+        assertEquals(6, ((List<String>) resumed[1]).size());
     }
 
     @Test
