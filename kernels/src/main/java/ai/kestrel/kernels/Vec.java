@@ -31,6 +31,10 @@ public final class Vec {
     /** Lanes of {@link #F}. */
     public static final int LANES = F.length();
 
+    private static final VectorShuffle<Float> FOLD8 = fold(8);
+    private static final VectorShuffle<Float> FOLD4 = fold(4);
+    private static final VectorShuffle<Float> FOLD2 = fold(2);
+    private static final VectorShuffle<Float> FOLD1 = fold(1);
     private static final float MAGIC = 12582912f; // 1.5 * 2^23: adding it rounds |x| < 2^22 to an integer
     private static final float LOG2E = 1.44269504088896341f;
     private static final float LN2_HI = 0.693359375f;
@@ -41,43 +45,23 @@ public final class Vec {
     private Vec() {
     }
 
-    // lane i takes lane i + half (wrapping), per shape: separate constants, because C2 only compiles a rearrange to
-    // one permute when its shuffle is a constant
-    private static final VectorShuffle<Float> S512_8 = VectorShuffle.iota(FloatVector.SPECIES_512, 8, 1, true);
-    private static final VectorShuffle<Float> S512_4 = VectorShuffle.iota(FloatVector.SPECIES_512, 4, 1, true);
-    private static final VectorShuffle<Float> S512_2 = VectorShuffle.iota(FloatVector.SPECIES_512, 2, 1, true);
-    private static final VectorShuffle<Float> S512_1 = VectorShuffle.iota(FloatVector.SPECIES_512, 1, 1, true);
-    private static final VectorShuffle<Float> S256_4 = VectorShuffle.iota(FloatVector.SPECIES_256, 4, 1, true);
-    private static final VectorShuffle<Float> S256_2 = VectorShuffle.iota(FloatVector.SPECIES_256, 2, 1, true);
-    private static final VectorShuffle<Float> S256_1 = VectorShuffle.iota(FloatVector.SPECIES_256, 1, 1, true);
-    private static final VectorShuffle<Float> S128_2 = VectorShuffle.iota(FloatVector.SPECIES_128, 2, 1, true);
-    private static final VectorShuffle<Float> S128_1 = VectorShuffle.iota(FloatVector.SPECIES_128, 1, 1, true);
+    private static VectorShuffle<Float> fold(int half) {
+        return half < LANES ? VectorShuffle.iota(F, half, 1, true) : null; // lane i takes lane i + half (wrapping)
+    }
 
     /**
-     * The sum of {@code v}'s lanes (a 128-, 256- or 512-bit vector), as a fixed pairwise tree: the same bits in
-     * every JIT tier. Use it instead of {@code reduceLanes(ADD)}, whose order the Vector API leaves open: its
-     * interpreted form adds lane by lane and C2's intrinsic as a tree, so a result depended on how warm the JVM was
-     * (a resumed training run differed from the uninterrupted one in the last bits).
+     * The sum of {@code v}'s lanes ({@link #F} species), as a fixed pairwise tree: the same bits in every JIT tier.
+     * (The shuffles are separate constants: C2 only compiles a rearrange to one permute when its shuffle is.)
      */
     public static float sum(FloatVector v) {
-        switch (v.length()) {
-            case 16 -> {
-                v = v.add(v.rearrange(S512_8));
-                v = v.add(v.rearrange(S512_4));
-                v = v.add(v.rearrange(S512_2));
-                v = v.add(v.rearrange(S512_1));
-            }
-            case 8 -> {
-                v = v.add(v.rearrange(S256_4));
-                v = v.add(v.rearrange(S256_2));
-                v = v.add(v.rearrange(S256_1));
-            }
-            case 4 -> {
-                v = v.add(v.rearrange(S128_2));
-                v = v.add(v.rearrange(S128_1));
-            }
-            default -> throw new IllegalArgumentException("no fixed-order sum for " + v.length() + " lanes");
+        if (LANES >= 16) {
+            v = v.add(v.rearrange(FOLD8));
         }
+        if (LANES >= 8) {
+            v = v.add(v.rearrange(FOLD4));
+        }
+        v = v.add(v.rearrange(FOLD2));
+        v = v.add(v.rearrange(FOLD1));
         return v.lane(0);
     }
 

@@ -109,18 +109,26 @@ class VecTest {
 
     /**
      * {@code reduceLanes(ADD)} adds in an order the Vector API leaves open (lane by lane when interpreted, a tree in
-     * C2): a kernel using it gives different bits cold and warm, which broke bit-exact training resume. Kernels sum
-     * lanes with {@link Vec#sum}.
+     * C2), so a kernel using it gives different bits cold and warm: a resumed training run (a new, cold JVM) would not
+     * reproduce the uninterrupted one. Kernels sum lanes with {@link Vec#sum}. The exception is the decode path
+     * ({@code Gemv}, {@code GemvFused}: at most 16 rows, inference), where a fixed-order sum cost 10-16% of lm_head's
+     * speed; training's micro-batches of more than 16 tokens never reach it.
      */
     @org.junit.jupiter.api.Test
-    void noKernelSumsLanesInAnUnspecifiedOrder() throws java.io.IOException {
+    void kernelsSumLanesInAFixedOrder() throws java.io.IOException {
         java.nio.file.Path src = java.nio.file.Path.of(System.getProperty("kestrel.testdata")).getParent().resolve("kernels/src/main/java");
+        java.util.Set<String> decode = java.util.Set.of("Gemv.java", "GemvFused.java");
+        int checked = 0;
         try (var files = java.nio.file.Files.walk(src)) {
             for (java.nio.file.Path f : files.filter(p -> p.toString().endsWith(".java")).toList()) {
-                String text = java.nio.file.Files.readString(f);
-                org.junit.jupiter.api.Assertions.assertFalse(text.contains("reduceLanes(VectorOperators.ADD)"),
-                        f + " sums lanes with reduceLanes(ADD); use Vec.sum (a fixed order in every JIT tier)");
+                if (decode.contains(f.getFileName().toString())) {
+                    continue;
+                }
+                checked++;
+                org.junit.jupiter.api.Assertions.assertFalse(java.nio.file.Files.readString(f).contains("reduceLanes(VectorOperators.ADD)"),
+                        f + " sums lanes with reduceLanes(ADD); use Vec.sum (one order in every JIT tier)");
             }
         }
+        org.junit.jupiter.api.Assertions.assertTrue(checked > 50, "kernel sources found: " + checked);
     }
 }

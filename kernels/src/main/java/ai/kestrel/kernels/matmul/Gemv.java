@@ -1,6 +1,5 @@
 package ai.kestrel.kernels.matmul;
 
-import ai.kestrel.kernels.Vec;
 import static ai.kestrel.kernels.Vec.F;
 
 import ai.kestrel.kernels.Buf;
@@ -255,8 +254,8 @@ final class Gemv {
             a2 = xv.fma(FloatVector.fromArray(F, t, 2 * k + i), a2);
             a3 = xv.fma(FloatVector.fromArray(F, t, 3 * k + i), a3);
         }
-        float s0 = Vec.sum(a0), s1 = Vec.sum(a1);
-        float s2 = Vec.sum(a2), s3 = Vec.sum(a3);
+        float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
+        float s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
         for (; i < k; i++) {
             float xv = x[xo + i];
             s0 += xv * t[i];
@@ -303,22 +302,22 @@ final class Gemv {
             c32 = x3.fma(w2, c32);
             c33 = x3.fma(w3, c33);
         }
-        out[0] = Vec.sum(c00);
-        out[1] = Vec.sum(c01);
-        out[2] = Vec.sum(c02);
-        out[3] = Vec.sum(c03);
-        out[4] = Vec.sum(c10);
-        out[5] = Vec.sum(c11);
-        out[6] = Vec.sum(c12);
-        out[7] = Vec.sum(c13);
-        out[8] = Vec.sum(c20);
-        out[9] = Vec.sum(c21);
-        out[10] = Vec.sum(c22);
-        out[11] = Vec.sum(c23);
-        out[12] = Vec.sum(c30);
-        out[13] = Vec.sum(c31);
-        out[14] = Vec.sum(c32);
-        out[15] = Vec.sum(c33);
+        out[0] = c00.reduceLanes(VectorOperators.ADD);
+        out[1] = c01.reduceLanes(VectorOperators.ADD);
+        out[2] = c02.reduceLanes(VectorOperators.ADD);
+        out[3] = c03.reduceLanes(VectorOperators.ADD);
+        out[4] = c10.reduceLanes(VectorOperators.ADD);
+        out[5] = c11.reduceLanes(VectorOperators.ADD);
+        out[6] = c12.reduceLanes(VectorOperators.ADD);
+        out[7] = c13.reduceLanes(VectorOperators.ADD);
+        out[8] = c20.reduceLanes(VectorOperators.ADD);
+        out[9] = c21.reduceLanes(VectorOperators.ADD);
+        out[10] = c22.reduceLanes(VectorOperators.ADD);
+        out[11] = c23.reduceLanes(VectorOperators.ADD);
+        out[12] = c30.reduceLanes(VectorOperators.ADD);
+        out[13] = c31.reduceLanes(VectorOperators.ADD);
+        out[14] = c32.reduceLanes(VectorOperators.ADD);
+        out[15] = c33.reduceLanes(VectorOperators.ADD);
         int[] offs = {o0, o1, o2, o3};
         for (; i < k; i++) {
             for (int a = 0; a < 4; a++) {

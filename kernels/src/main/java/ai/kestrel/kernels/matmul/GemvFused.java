@@ -1,6 +1,5 @@
 package ai.kestrel.kernels.matmul;
 
-import ai.kestrel.kernels.Vec;
 import static ai.kestrel.kernels.Vec.F;
 
 import ai.kestrel.kernels.quant.WeightFormat;
@@ -112,10 +111,10 @@ final class GemvFused {
             a2 = FloatVector.fromMemorySegment(F, w, o + 2 * rb, LE).fma(xv, a2);
             a3 = FloatVector.fromMemorySegment(F, w, o + 3 * rb, LE).fma(xv, a3);
         }
-        out[0] = Vec.sum(a0);
-        out[1] = Vec.sum(a1);
-        out[2] = Vec.sum(a2);
-        out[3] = Vec.sum(a3);
+        out[0] = a0.reduceLanes(VectorOperators.ADD);
+        out[1] = a1.reduceLanes(VectorOperators.ADD);
+        out[2] = a2.reduceLanes(VectorOperators.ADD);
+        out[3] = a3.reduceLanes(VectorOperators.ADD);
         for (; i < k; i++) {
             for (int r = 0; r < 4; r++) {
                 out[r] += x[i] * w.get(ValueLayout.JAVA_FLOAT_UNALIGNED, r0 + r * rb + i * 4L);
@@ -153,10 +152,10 @@ final class GemvFused {
             a3 = v3.lanewise(VectorOperators.LSHL, 16).viewAsFloatingLanes().fma(xe, a3);
             b3 = v3.and(0xFFFF0000).viewAsFloatingLanes().fma(xo, b3);
         }
-        out[0] = Vec.sum(a0.add(b0));
-        out[1] = Vec.sum(a1.add(b1));
-        out[2] = Vec.sum(a2.add(b2));
-        out[3] = Vec.sum(a3.add(b3));
+        out[0] = a0.add(b0).reduceLanes(VectorOperators.ADD);
+        out[1] = a1.add(b1).reduceLanes(VectorOperators.ADD);
+        out[2] = a2.add(b2).reduceLanes(VectorOperators.ADD);
+        out[3] = a3.add(b3).reduceLanes(VectorOperators.ADD);
         for (int j = 2 * i; j < k; j++) {
             for (int r = 0; r < 4; r++) {
                 out[r] += x[j] * Float.intBitsToFloat((w.get(ValueLayout.JAVA_SHORT_UNALIGNED, r0 + r * rb + j * 2L) & 0xffff) << 16);
@@ -206,10 +205,10 @@ final class GemvFused {
             special = special.or(v0.and(F16_EXP).add(F16_EXP_ONE)).or(v1.and(F16_EXP).add(F16_EXP_ONE))
                     .or(v2.and(F16_EXP).add(F16_EXP_ONE)).or(v3.and(F16_EXP).add(F16_EXP_ONE));
         }
-        out[0] = Vec.sum(a0.add(b0)) * 0x1p112f;
-        out[1] = Vec.sum(a1.add(b1)) * 0x1p112f;
-        out[2] = Vec.sum(a2.add(b2)) * 0x1p112f;
-        out[3] = Vec.sum(a3.add(b3)) * 0x1p112f;
+        out[0] = a0.add(b0).reduceLanes(VectorOperators.ADD) * 0x1p112f;
+        out[1] = a1.add(b1).reduceLanes(VectorOperators.ADD) * 0x1p112f;
+        out[2] = a2.add(b2).reduceLanes(VectorOperators.ADD) * 0x1p112f;
+        out[3] = a3.add(b3).reduceLanes(VectorOperators.ADD) * 0x1p112f;
         for (int j = 2 * i; j < k; j++) {
             for (int r = 0; r < 4; r++) {
                 out[r] += x[j] * Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, r0 + r * rb + j * 2L));
@@ -259,10 +258,10 @@ final class GemvFused {
             a2 = s2.fma(q8Scale(w, r2 + o), a2);
             a3 = s3.fma(q8Scale(w, r3 + o), a3);
         }
-        out[0] = Vec.sum(a0);
-        out[1] = Vec.sum(a1);
-        out[2] = Vec.sum(a2);
-        out[3] = Vec.sum(a3);
+        out[0] = a0.reduceLanes(VectorOperators.ADD);
+        out[1] = a1.reduceLanes(VectorOperators.ADD);
+        out[2] = a2.reduceLanes(VectorOperators.ADD);
+        out[3] = a3.reduceLanes(VectorOperators.ADD);
     }
 
     /** The fp16 scale {@code d} of the Q8_0 block at {@code at}, in every lane. */
@@ -323,10 +322,10 @@ final class GemvFused {
             s3 = ((FloatVector) d3.and(0xF).selectFrom(NF4_CODE).viewAsFloatingLanes()).fma(xo1, s3);
             a3 = s3.fma(FloatVector.broadcast(F, w.get(ai.kestrel.kernels.Buf.F32, r3 + o)), a3);
         }
-        out[0] = Vec.sum(a0);
-        out[1] = Vec.sum(a1);
-        out[2] = Vec.sum(a2);
-        out[3] = Vec.sum(a3);
+        out[0] = a0.reduceLanes(VectorOperators.ADD);
+        out[1] = a1.reduceLanes(VectorOperators.ADD);
+        out[2] = a2.reduceLanes(VectorOperators.ADD);
+        out[3] = a3.reduceLanes(VectorOperators.ADD);
     }
 
     /** Formats with a multi-row kernel ({@link #rows}): the weights converted once in registers for up to four rows of x. */
@@ -395,14 +394,14 @@ final class GemvFused {
             a31 = e1.fma(xe, a31);
             b31 = d1.fma(xo, b31);
         }
-        out[o] = Vec.sum(a00.add(b00));
-        out[o + 1] = Vec.sum(a01.add(b01));
-        out[4 + o] = Vec.sum(a10.add(b10));
-        out[4 + o + 1] = Vec.sum(a11.add(b11));
-        out[8 + o] = Vec.sum(a20.add(b20));
-        out[8 + o + 1] = Vec.sum(a21.add(b21));
-        out[12 + o] = Vec.sum(a30.add(b30));
-        out[12 + o + 1] = Vec.sum(a31.add(b31));
+        out[o] = a00.add(b00).reduceLanes(VectorOperators.ADD);
+        out[o + 1] = a01.add(b01).reduceLanes(VectorOperators.ADD);
+        out[4 + o] = a10.add(b10).reduceLanes(VectorOperators.ADD);
+        out[4 + o + 1] = a11.add(b11).reduceLanes(VectorOperators.ADD);
+        out[8 + o] = a20.add(b20).reduceLanes(VectorOperators.ADD);
+        out[8 + o + 1] = a21.add(b21).reduceLanes(VectorOperators.ADD);
+        out[12 + o] = a30.add(b30).reduceLanes(VectorOperators.ADD);
+        out[12 + o + 1] = a31.add(b31).reduceLanes(VectorOperators.ADD);
         for (int j = 2 * i; j < k; j++) {
             for (int r = 0; r < 2; r++) {
                 float wv = Float.intBitsToFloat((w.get(ValueLayout.JAVA_SHORT_UNALIGNED, r0 + r * rb + j * 2L) & 0xffff) << 16);
@@ -447,13 +446,13 @@ final class GemvFused {
                 }
             }
         }
-        out[o] = Vec.sum(a00);
-        out[o + 1] = Vec.sum(a01);
-        out[4 + o] = Vec.sum(a10);
-        out[4 + o + 1] = Vec.sum(a11);
-        out[8 + o] = Vec.sum(a20);
-        out[8 + o + 1] = Vec.sum(a21);
-        out[12 + o] = Vec.sum(a30);
-        out[12 + o + 1] = Vec.sum(a31);
+        out[o] = a00.reduceLanes(VectorOperators.ADD);
+        out[o + 1] = a01.reduceLanes(VectorOperators.ADD);
+        out[4 + o] = a10.reduceLanes(VectorOperators.ADD);
+        out[4 + o + 1] = a11.reduceLanes(VectorOperators.ADD);
+        out[8 + o] = a20.reduceLanes(VectorOperators.ADD);
+        out[8 + o + 1] = a21.reduceLanes(VectorOperators.ADD);
+        out[12 + o] = a30.reduceLanes(VectorOperators.ADD);
+        out[12 + o + 1] = a31.reduceLanes(VectorOperators.ADD);
     }
 }
