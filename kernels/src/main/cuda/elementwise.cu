@@ -76,3 +76,49 @@ extern "C" __global__ void ew_sum_cols(const float* x, float* out, int rows, int
     s = block_sum(s, scratch);
     if (threadIdx.x == 0) out[r] = accumulate ? out[r] + s : s;
 }
+
+// Arg-max of each row of x (rows, cols): the first (lowest) column holding the row's largest value; NaN is never
+// the maximum unless the whole row is NaN (then column 0). One block per row.
+extern "C" __global__ void ew_argmax_rows(const float* x, int* out, int rows, int cols) {
+    __shared__ float sv[32];
+    __shared__ int si[32];
+    int r = blockIdx.x;
+    const float* row = x + (long long)r * cols;
+    float best = -INFINITY;
+    int bi = -1;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        float v = row[c];
+        if (v > best || (bi < 0 && v == best)) {  // strictly greater keeps the first column of a tie
+            best = v;
+            bi = c;
+        }
+    }
+    // warp then block: prefer the larger value, then the lower column
+    for (int o = 16; o > 0; o >>= 1) {
+        float ov = __shfl_xor_sync(0xffffffffu, best, o);
+        int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+        if (oi >= 0 && (bi < 0 || ov > best || (ov == best && oi < bi))) {
+            best = ov;
+            bi = oi;
+        }
+    }
+    int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    if (lane == 0) {
+        sv[wid] = best;
+        si[wid] = bi;
+    }
+    __syncthreads();
+    if (wid == 0) {
+        best = lane < nw ? sv[lane] : -INFINITY;
+        bi = lane < nw ? si[lane] : -1;
+        for (int o = 16; o > 0; o >>= 1) {
+            float ov = __shfl_xor_sync(0xffffffffu, best, o);
+            int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+            if (oi >= 0 && (bi < 0 || ov > best || (ov == best && oi < bi))) {
+                best = ov;
+                bi = oi;
+            }
+        }
+        if (lane == 0) out[r] = bi < 0 ? 0 : bi;
+    }
+}

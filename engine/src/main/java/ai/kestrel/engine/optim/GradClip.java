@@ -18,12 +18,24 @@ public final class GradClip {
      */
     public static double clipGlobalNorm(List<Tensor> params, double maxNorm) {
         double sq = 0;
+        ai.kestrel.kernels.cuda.DevBuf acc = null; // GPU gradients: every square summed on the device, one download
         for (Tensor p : params) {
             Tensor g = p.grad();
-            if (g != null) {
-                AdamW k = g.device() == ai.kestrel.engine.Device.CUDA ? ai.kestrel.engine.optim.AdamW.OnGpu.ADAMW
-                        : g.dtype() == DType.F64 ? AdamW.REF : AdamW.CPU;
-                sq += k.sumSquares(g.buf(), g.numel());
+            if (g != null && g.device() == ai.kestrel.engine.Device.CUDA) {
+                ai.kestrel.kernels.cuda.Cuda c = ai.kestrel.kernels.cuda.Cuda.get();
+                if (acc == null) {
+                    acc = c.allocZeroed(8);
+                }
+                ai.kestrel.kernels.cuda.AdamWCuda.sumSquares(c, g.buf().devBuf(), g.numel(), acc);
+            } else if (g != null) {
+                sq += (g.dtype() == DType.F64 ? AdamW.REF : AdamW.CPU).sumSquares(g.buf(), g.numel());
+            }
+        }
+        if (acc != null) {
+            try (ai.kestrel.kernels.cuda.DevBuf total = acc; java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+                java.lang.foreign.MemorySegment h = a.allocate(8, 8);
+                ai.kestrel.kernels.cuda.Cuda.get().download(total, h);
+                sq += h.get(ai.kestrel.kernels.Buf.F64, 0);
             }
         }
         double norm = Math.sqrt(sq);

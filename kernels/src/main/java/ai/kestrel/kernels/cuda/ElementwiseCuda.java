@@ -52,6 +52,30 @@ public final class ElementwiseCuda implements Elementwise {
         c.launch("ew_sum_cols", rows, THREADS, 0, x, out, rows, cols, accumulate ? 1 : 0);
     }
 
+    /**
+     * {@code out[r]} (int32, device) = the first column of row {@code r} of {@code x (rows, cols)} holding the row's
+     * largest value (0 for a row of NaN): greedy decoding and token accuracy without copying logits to the host.
+     */
+    public static void argmaxRows(Cuda c, DevBuf x, DevBuf out, int rows, int cols) {
+        c.launch("ew_argmax_rows", rows, THREADS, 0, x, out, rows, cols);
+    }
+
+    /** {@link #argmaxRows} of host or device {@code x}, the indices returned on the host. */
+    public static int[] argmaxRows(Buf x, int rows, int cols) {
+        try (Staging st = new Staging(Cuda.get()); DevBuf out = st.cuda().alloc(rows * 4L)) {
+            argmaxRows(st.cuda(), st.in(x), out, rows, cols);
+            int[] idx = new int[rows];
+            try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+                java.lang.foreign.MemorySegment h = a.allocate(Math.max(4, rows * 4L), 4);
+                st.cuda().download(out, h.asSlice(0, rows * 4L));
+                for (int r = 0; r < rows; r++) {
+                    idx[r] = h.getAtIndex(java.lang.foreign.ValueLayout.JAVA_INT, r);
+                }
+            }
+            return idx;
+        }
+    }
+
     // ---- host buffers, staged
 
     private static void binary(String op, Buf a, Buf b, Buf out, int rows, int cols, Broadcast bc) {

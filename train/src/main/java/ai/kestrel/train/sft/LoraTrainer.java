@@ -165,8 +165,18 @@ public final class LoraTrainer implements AutoCloseable {
 
     /** Positions whose arg-max logit is the label (read in place: no copy of the (rows, vocab) logits). */
     private static int correct(Tensor pred, int[] labels) {
-        pred = pred.to(ai.kestrel.engine.Device.CPU); // logits on the GPU: read a host copy
         int v = pred.dim(1);
+        if (pred.device() == ai.kestrel.engine.Device.CUDA) {
+            // arg-max on the GPU: the (rows, vocab) logits never cross to the host
+            int[] best = ai.kestrel.kernels.cuda.ElementwiseCuda.argmaxRows(pred.buf(), labels.length, v);
+            int n = 0;
+            for (int r = 0; r < labels.length; r++) {
+                if (labels[r] != -100 && best[r] == labels[r]) {
+                    n++;
+                }
+            }
+            return n;
+        }
         boolean f64 = pred.dtype() == ai.kestrel.engine.DType.F64;
         java.lang.foreign.MemorySegment seg = pred.segment();
         int n = 0;
