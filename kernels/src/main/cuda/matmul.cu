@@ -15,6 +15,7 @@
 //   mm_gemm_nn_<fmt>   dx (M, K) (+)= dy (M, N) · W: the same tiles, W read along its rows.
 //   mm_gemm_tn_f32     dw (N, K) += dyᵀ · x.
 //   mm_wmma_nt_<bf16|f16>  y = x · Wᵀ + bias on tensor cores (x rounded to W's 16-bit type), float accumulation.
+//   mm_wmma128_nt_<bf16|f16>  the same with 128x128 tiles and double-buffered shared tiles (large M and N).
 //   mm_dequant_<fmt>   out (N, K) = W as float32 (the decode the tiled kernels share, on its own).
 #include "common.cuh"
 #include <mma.h>
@@ -439,6 +440,142 @@ extern "C" __global__ void mm_wmma_nt_bf16(const float* x, const unsigned char* 
 extern "C" __global__ void mm_wmma_nt_f16(const float* x, const unsigned char* w, const float* bias, float* y, int m,
                                           int n, int k) {
     mm_wmma_body<__half>(x, w, bias, y, m, n, k);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The same product with 128x128 tiles of y: 256 threads (8 warps, 2 along M x 4 along N) per tile, each warp 64x32
+// as 4 x 2 accumulator fragments; K in steps of 32 through double-buffered shared tiles: while the tensor cores work
+// on the current slice, each thread holds its part of the next slice (4 float4 of x, 2 x 16 bytes of W) in
+// registers, then stores it (x converted as above) into the other buffer; one __syncthreads per step. The epilogue
+// reuses the tiles' shared memory: each warp stages 16 rows x 32 columns of its accumulators at a time, and a lane
+// writes one column (bias loaded once), bounds checked. Same preconditions as mm_wmma_nt: K % 16 == 0.
+// __launch_bounds__(256, 2) caps the registers at 128 so two blocks share an SM (without it ptxas takes ~170 for
+// bf16: one block); the 16-column halves of a slice are not unrolled, which keeps sm_90 free of spills.
+
+#define MM_W128_TILE (128 * MM_WLD)        // 16-bit elements of one 128 x 32 shared tile (padded rows)
+#define MM_W128_CLD 36                     // floats per row of a warp's 16 x 32 epilogue staging (16-byte multiple)
+
+template <typename T>
+static __device__ __forceinline__ void mm_wmma128_body(const float* __restrict__ x, const unsigned char* __restrict__ w,
+                                                       const float* __restrict__ bias, float* __restrict__ y, int m,
+                                                       int n, int k) {
+    using namespace nvcuda;
+    // [A0 | A1 | B0 | B1]: as_b[r * MM_WLD + c] = x[m0 + r, k0 + c], bs_b[r * MM_WLD + c] = W[n0 + r, k0 + c]
+    __shared__ __align__(32) unsigned char smem[4 * MM_W128_TILE * sizeof(T)];  // 40960 bytes
+    T* tiles = reinterpret_cast<T*>(smem);
+    int tid = threadIdx.x;
+    int lane = tid & 31;
+    int warp = tid >> 5;
+    int wm = warp >> 2, wn = warp & 3;  // warp tile: rows wm * 64 .. +64, columns wn * 32 .. +32
+    int m0 = blockIdx.y * 128;
+    int n0 = blockIdx.x * 128;
+    const unsigned short* wb = reinterpret_cast<const unsigned short*>(w);
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[4][2];
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 2; j++) wmma::fill_fragment(acc[i][j], 0.f);
+
+    float4 xr[4];  // x: 128 rows x 32 columns as 1024 float4, 4 per thread
+    uint4 wr[2];   // W: 128 rows x 32 columns as 512 chunks of 8 (16 bytes), 2 per thread
+    auto load = [&](int k0) {
+#pragma unroll
+        for (int t = 0; t < 4; t++) {
+            int idx = tid + 256 * t;
+            int r = idx >> 3, c = (idx & 7) * 4;
+            int i = m0 + r, col = k0 + c;
+            xr[t] = make_float4(0.f, 0.f, 0.f, 0.f);
+            if (i < m && col < k) xr[t] = *reinterpret_cast<const float4*>(x + (long long)i * k + col);  // k % 4 == 0
+        }
+#pragma unroll
+        for (int t = 0; t < 2; t++) {
+            int idx = tid + 256 * t;
+            int r = idx >> 2, c = (idx & 3) * 8;
+            int j = n0 + r, col = k0 + c;
+            wr[t] = make_uint4(0u, 0u, 0u, 0u);
+            if (j < n && col < k) wr[t] = __ldg(reinterpret_cast<const uint4*>(wb + (long long)j * k + col));
+        }
+    };
+    auto store = [&](int buf) {
+        T* as = tiles + buf * MM_W128_TILE;
+        T* bs = tiles + (2 + buf) * MM_W128_TILE;
+#pragma unroll
+        for (int t = 0; t < 4; t++) {
+            int idx = tid + 256 * t;
+            int r = idx >> 3, c = (idx & 7) * 4;
+            uint2 p;
+            p.x = mm_pack2<T>(xr[t].x, xr[t].y);
+            p.y = mm_pack2<T>(xr[t].z, xr[t].w);
+            *reinterpret_cast<uint2*>(as + r * MM_WLD + c) = p;
+        }
+#pragma unroll
+        for (int t = 0; t < 2; t++) {
+            int idx = tid + 256 * t;
+            int r = idx >> 2, c = (idx & 3) * 8;
+            *reinterpret_cast<uint4*>(bs + r * MM_WLD + c) = wr[t];
+        }
+    };
+
+    load(0);
+    store(0);
+    __syncthreads();
+    int buf = 0;
+    for (int k0 = 0; k0 < k; k0 += MM_WK) {
+        bool more = k0 + MM_WK < k;
+        if (more) load(k0 + MM_WK);  // in flight while the tensor cores work on this slice
+        const T* as = tiles + buf * MM_W128_TILE;
+        const T* bs = tiles + (2 + buf) * MM_W128_TILE;
+#pragma unroll 1
+        for (int kk = 0; kk < MM_WK; kk += 16) {
+            wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa[4];
+            wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> fb[2];
+#pragma unroll
+            for (int i = 0; i < 4; i++) wmma::load_matrix_sync(fa[i], as + (wm * 64 + i * 16) * MM_WLD + kk, MM_WLD);
+            // B (k, n) = W[n, k]: column-major with W's rows as columns
+#pragma unroll
+            for (int j = 0; j < 2; j++) wmma::load_matrix_sync(fb[j], bs + (wn * 32 + j * 16) * MM_WLD + kk, MM_WLD);
+#pragma unroll
+            for (int i = 0; i < 4; i++)
+#pragma unroll
+                for (int j = 0; j < 2; j++) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
+        }
+        // the other buffer was last read in the previous step, which every thread finished (its barrier)
+        if (more) store(buf ^ 1);
+        __syncthreads();  // the stores are visible, and this slice is consumed, before the next step
+        buf ^= 1;
+    }
+
+    // epilogue: the last step's barrier leaves the tiles free; a warp's staging is 16 x MM_W128_CLD floats
+    float* cs = reinterpret_cast<float*>(smem) + warp * 16 * MM_W128_CLD;
+    int j = n0 + wn * 32 + lane;
+    float b = (bias != nullptr && j < n) ? bias[j] : 0.f;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+#pragma unroll
+        for (int jj = 0; jj < 2; jj++)
+            wmma::store_matrix_sync(cs + jj * 16, acc[i][jj], MM_W128_CLD, wmma::mem_row_major);
+        __syncwarp();
+        int rbase = m0 + wm * 64 + i * 16;
+        if (j < n) {
+#pragma unroll 4
+            for (int r = 0; r < 16; r++) {
+                int row = rbase + r;
+                if (row < m) y[(long long)row * n + j] = cs[r * MM_W128_CLD + lane] + b;
+            }
+        }
+        __syncwarp();  // read before the next fragment row overwrites the staging
+    }
+}
+
+// y (m, n) = x (m, k) · Wᵀ + bias, W BF16 (or F16) with k % 16 == 0; grid (ceil(n / 128), ceil(m / 128)), 256 threads.
+extern "C" __global__ void __launch_bounds__(256, 2) mm_wmma128_nt_bf16(const float* x, const unsigned char* w,
+                                                                     const float* bias, float* y, int m, int n, int k) {
+    mm_wmma128_body<__nv_bfloat16>(x, w, bias, y, m, n, k);
+}
+
+extern "C" __global__ void __launch_bounds__(256, 2) mm_wmma128_nt_f16(const float* x, const unsigned char* w,
+                                                                    const float* bias, float* y, int m, int n, int k) {
+    mm_wmma128_body<__half>(x, w, bias, y, m, n, k);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

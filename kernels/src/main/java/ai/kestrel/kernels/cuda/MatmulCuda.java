@@ -17,7 +17,12 @@ import ai.kestrel.kernels.quant.Weights;
  *       dequantized into shared memory. For BF16 and F16 weights, when {@code k} is a multiple of 16,
  *       {@code mm_wmma_nt_<format>} runs instead on tensor cores (WMMA 16x16x16, float accumulation): x is rounded
  *       to the weight's 16-bit type, so the result's error against the reference is that of a bf16 (or f16) x, not
- *       float32's (see {@link #usesTensorCores}); with F16 weights an |x| above 65504 becomes infinite.</li>
+ *       float32's (see {@link #usesTensorCores}); with F16 weights an |x| above 65504 becomes infinite. With
+ *       {@code m >= 128} and {@code n >= 128}, {@code mm_wmma128_nt_<format>} takes its place: 128x128 tiles, 256
+ *       threads (8 warps of 64x32), the shared tiles double-buffered (the next K-slice loaded while the current one
+ *       is multiplied); the same rounding and preconditions. The system property {@value #WMMA_PROPERTY} = {@code 64}
+ *       or {@code 128} forces one of the two tensor-core kernels for every tensor-core shape (for benchmarking);
+ *       unset (or any other value), the shape chooses.</li>
  *   <li>{@code dx = dy·W}: {@code mm_gemm_nn_<format>}; {@code dW += dyᵀ·x}: {@code mm_gemm_tn_f32}; float32 tiles.</li>
  * </ul>
  * The static methods take device buffers ({@code w} holds the weight bytes in their stored layout, see
@@ -32,6 +37,25 @@ public final class MatmulCuda implements Matmul {
     private static final int TILE = 64;
     private static final int GEMM_THREADS = 256;
     private static final int WMMA_THREADS = 128;
+    private static final int WMMA128_TILE = 128;
+    private static final int WMMA128_THREADS = 256;
+    /** System property forcing the tensor-core kernel: {@code 64} ({@code mm_wmma_nt}) or {@code 128} ({@code mm_wmma128_nt}). */
+    public static final String WMMA_PROPERTY = "kestrel.cuda.wmma";
+
+    /**
+     * Whether the tensor-core product of {@code m x n} takes the 128x128 tiles ({@code mm_wmma128_nt}) rather than
+     * the 64x64 ones: {@value #WMMA_PROPERTY} when it is {@code 64} or {@code 128}, else {@code m >= 128 && n >= 128}.
+     */
+    static boolean wmma128(int m, int n) {
+        String p = System.getProperty(WMMA_PROPERTY, "").trim();
+        if (p.equals("64")) {
+            return false;
+        }
+        if (p.equals("128")) {
+            return true;
+        }
+        return m >= WMMA128_TILE && n >= WMMA128_TILE;
+    }
 
     private static String suffix(WeightFormat f) {
         return switch (f) {
@@ -82,6 +106,11 @@ public final class MatmulCuda implements Matmul {
             return;
         }
         if (usesTensorCores(format, m, k)) {
+            if (wmma128(m, n)) {
+                c.launch("mm_wmma128_nt_" + s, Cuda.blocks(n, WMMA128_TILE), (int) Cuda.blocks(m, WMMA128_TILE), 1,
+                        WMMA128_THREADS, 1, 0, new Object[] {x, w, bias, y, m, n, k});
+                return;
+            }
             c.launch("mm_wmma_nt_" + s, Cuda.blocks(n, TILE), (int) Cuda.blocks(m, TILE), 1, WMMA_THREADS, 1, 0,
                     new Object[] {x, w, bias, y, m, n, k});
             return;
