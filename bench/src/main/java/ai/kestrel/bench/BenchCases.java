@@ -144,9 +144,17 @@ final class BenchCases {
                         if (f == WeightFormat.F32 || f == WeightFormat.BF16 || f == WeightFormat.NF4) {
                             int m = TOKENS;
                             try (DevBuf xm = randn(c, (long) m * k, 1, 2); DevBuf ym = c.alloc((long) m * n * 4)) {
-                                double g = median(c, () -> MatmulCuda.forward(c, xm, f, wd, n, k, null, ym, m));
-                                add("matmul M=1024" + (MatmulCuda.usesTensorCores(f, m, k) ? " (tensor cores)" : ""), shape, g,
-                                        2.0 * m * n * k, "TFLOP/s", 0);
+                                if (MatmulCuda.usesTensorCores(f, m, k)) {
+                                    for (String tile : new String[] {"64", "128"}) { // both tensor-core kernels, to pick one
+                                        System.setProperty(MatmulCuda.WMMA_PROPERTY, tile);
+                                        double g = median(c, () -> MatmulCuda.forward(c, xm, f, wd, n, k, null, ym, m));
+                                        add("matmul M=1024 (tensor cores, " + tile + "x" + tile + ")", shape, g, 2.0 * m * n * k, "TFLOP/s", 0);
+                                    }
+                                    System.clearProperty(MatmulCuda.WMMA_PROPERTY);
+                                } else {
+                                    double g = median(c, () -> MatmulCuda.forward(c, xm, f, wd, n, k, null, ym, m));
+                                    add("matmul M=1024", shape, g, 2.0 * m * n * k, "TFLOP/s", 0);
+                                }
                             }
                         }
                     }
