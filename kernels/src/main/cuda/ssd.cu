@@ -267,3 +267,158 @@ extern "C" __global__ void ssd_backward(const float* dy, const float* x, const f
 extern "C" __global__ void ssd_zero(float* p, long long n) {
     KESTREL_GRID_STRIDE(i, n) p[i] = 0.f;
 }
+
+// ---- Chunked forward (ssdc_*): the same forward as ssd_forward, parallel over chunks of L steps.
+// Within a chunk starting at t0 (len = min(L, T - t0) steps), with l_i = A * sum_{r<=i} delta_r:
+//   y_i   = sum_{j<=i} (C_i.B_j) exp(l_i - l_j) delta_j x_j  +  exp(l_i) S.C_i  +  D x_i
+//   S_end = exp(l_last) S  +  sum_j exp(l_last - l_j) delta_j x_j (x) B_j
+// Four launches: ssdc_decay (delta, l), ssdc_chunk_state (each chunk's own state contribution dS_c),
+// ssdc_pass (states across chunks, sequential over chunks; dS_c replaced by the state entering chunk c),
+// ssdc_output (intra-chunk quadratic term plus the entering state's read). Plain float FMA on 16 x 16 tiles.
+// Scratch: dl, ll (B * H, T); st (B * H, ceil(T / L), P, N).
+#define SSDC_T 16   // tile edge (rows p, columns n, steps i, j)
+#define SSDC_J 32   // steps per staged tile in ssdc_chunk_state
+#define SSDC_K 32   // state columns per staged tile in ssdc_output
+
+// delta and chunk-local cumulative l, per (b, h): grid (B * H), threads over the chunks.
+extern "C" __global__ void ssdc_decay(const float* dt, const float* dt_bias, const float* A, float* dl, float* ll,
+                                     int T, int H, int L) {
+    const int bh = blockIdx.x, b = bh / H, h = bh % H;
+    const float a = A[h], bias = dt_bias ? dt_bias[h] : 0.f;
+    const int nc = (T + L - 1) / L;
+    for (int c = threadIdx.x; c < nc; c += blockDim.x) {
+        const int t0 = c * L, t1 = min(T, t0 + L);
+        float cum = 0.f;
+        for (int t = t0; t < t1; t++) {
+            const float delta = softplusf_(dt[((long long)b * T + t) * H + h] + bias);
+            cum = fmaf(delta, a, cum);
+            dl[(long long)bh * T + t] = delta;
+            ll[(long long)bh * T + t] = cum;
+        }
+    }
+}
+
+// dS_c[p][n] = sum_j exp(l_last - l_j) delta_j x_j[p] B_j[n]. Grid (B * H * nc, ceil(P / 16), ceil(N / 16)),
+// block 256 threads: thread (p = tid / 16, n = tid % 16) of the tile.
+extern "C" __global__ void ssdc_chunk_state(const float* x, const float* Bm, const float* dl, const float* ll,
+                                           float* st, int T, int H, int P, int G, int N, int L) {
+    __shared__ float ws[SSDC_J];
+    __shared__ float xs[SSDC_J][SSDC_T];
+    __shared__ float bs[SSDC_J][SSDC_T];
+    const int nc = (T + L - 1) / L;
+    const int bh = blockIdx.x / nc, c = blockIdx.x % nc, b = bh / H, h = bh % H, g = h / (H / G);
+    const int t0 = c * L, len = min(L, T - t0);
+    const int p0 = blockIdx.y * SSDC_T, n0 = blockIdx.z * SSDC_T;
+    const int tp = threadIdx.x / SSDC_T, tn = threadIdx.x % SSDC_T;
+    const float llast = ll[(long long)bh * T + t0 + len - 1];
+    float acc = 0.f;
+    for (int j0 = 0; j0 < len; j0 += SSDC_J) {
+        const int jl = min(SSDC_J, len - j0);
+        __syncthreads();
+        for (int i = threadIdx.x; i < SSDC_J; i += blockDim.x) {
+            const long long o = (long long)bh * T + t0 + j0 + i;
+            ws[i] = i < jl ? expf(llast - ll[o]) * dl[o] : 0.f;
+        }
+        for (int i = threadIdx.x; i < SSDC_J * SSDC_T; i += blockDim.x) {
+            const int jj = i / SSDC_T, k = i % SSDC_T, t = t0 + j0 + jj;
+            const bool in = jj < jl;
+            xs[jj][k] = (in && p0 + k < P) ? x[(((long long)b * T + t) * H + h) * P + p0 + k] : 0.f;
+            bs[jj][k] = (in && n0 + k < N) ? Bm[(((long long)b * T + t) * G + g) * N + n0 + k] : 0.f;
+        }
+        __syncthreads();
+        for (int jj = 0; jj < jl; jj++) acc = fmaf(ws[jj] * xs[jj][tp], bs[jj][tn], acc);
+    }
+    const int p = p0 + tp, n = n0 + tn;
+    if (p < P && n < N) st[(((long long)bh * nc + c) * P + p) * N + n] = acc;
+}
+
+// Across chunks, per state element: S = s0; for each chunk c: (st[c], S) = (S, exp(l_last_c) S + st[c]); sT = S.
+// Grid (B * H, ceil(P * N / 256)), block 256. s0, sT may be NULL.
+extern "C" __global__ void ssdc_pass(const float* ll, const float* s0, float* st, float* sT,
+                                     int T, int H, int P, int N, int L) {
+    const int bh = blockIdx.x;
+    const int e = blockIdx.y * blockDim.x + threadIdx.x;
+    if (e >= P * N) return;
+    const int nc = (T + L - 1) / L;
+    const long long so = (long long)bh * P * N + e;
+    float s = s0 ? s0[so] : 0.f;
+    for (int c = 0; c < nc; c++) {
+        const int last = min(T, (c + 1) * L) - 1;
+        const long long o = ((long long)bh * nc + c) * P * N + e;
+        const float ds = st[o];
+        st[o] = s;
+        s = fmaf(expf(ll[(long long)bh * T + last]), s, ds);
+    }
+    if (sT) sT[so] = s;
+}
+
+// y_i[p] = sum_{j<=i} (C_i.B_j) exp(l_i - l_j) delta_j x_j[p] + exp(l_i) sum_n S[p][n] C_i[n] + D x_i[p], S the
+// state entering the chunk (st after ssdc_pass). Grid (B * H * nc, ceil(L / 16), ceil(P / 16)), block 256 threads:
+// thread (i = tid / 16, p = tid % 16) of the output tile; thread (i = tid / 16, j = tid % 16) of the weight tile.
+extern "C" __global__ void ssdc_output(const float* x, const float* Bm, const float* Cm, const float* D,
+                                      const float* dl, const float* ll, const float* st, float* y,
+                                      int T, int H, int P, int G, int N, int L) {
+    __shared__ float cs[SSDC_T][SSDC_K + 1];  // C_i, a column tile
+    __shared__ float bs[SSDC_T][SSDC_K + 1];  // B_j or S[p], a column tile
+    __shared__ float ws[SSDC_T][SSDC_T + 1];  // weights (i, j)
+    __shared__ float xs[SSDC_T][SSDC_T + 1];  // x_j[p]
+    const int nc = (T + L - 1) / L;
+    const int bh = blockIdx.x / nc, c = blockIdx.x % nc, b = bh / H, h = bh % H, g = h / (H / G);
+    const int t0 = c * L, len = min(L, T - t0);
+    const int i0 = blockIdx.y * SSDC_T, p0 = blockIdx.z * SSDC_T;
+    if (i0 >= len) return;  // whole block: uniform
+    const int ti = threadIdx.x / SSDC_T, tq = threadIdx.x % SSDC_T;
+    const int il = min(SSDC_T, len - i0);
+    const int i = i0 + ti;  // chunk-local step of this thread's row
+    const float li = ti < il ? ll[(long long)bh * T + t0 + i] : 0.f;
+    float acc = 0.f;
+    // intra-chunk term, over j tiles up to the tile's last row
+    for (int j0 = 0; j0 < i0 + il; j0 += SSDC_T) {
+        const int jl = min(SSDC_T, len - j0);
+        float cb = 0.f;
+        for (int k0 = 0; k0 < N; k0 += SSDC_K) {
+            __syncthreads();
+            for (int e = threadIdx.x; e < SSDC_T * SSDC_K; e += blockDim.x) {
+                const int r = e / SSDC_K, k = e % SSDC_K;
+                const bool kin = k0 + k < N;
+                cs[r][k] = (r < il && kin) ? Cm[(((long long)b * T + t0 + i0 + r) * G + g) * N + k0 + k] : 0.f;
+                bs[r][k] = (r < jl && kin) ? Bm[(((long long)b * T + t0 + j0 + r) * G + g) * N + k0 + k] : 0.f;
+            }
+            __syncthreads();
+            for (int k = 0; k < SSDC_K; k++) cb = fmaf(cs[ti][k], bs[tq][k], cb);
+        }
+        {
+            const int j = j0 + tq;
+            float w = 0.f;
+            if (ti < il && tq < jl && j <= i) {
+                const long long o = (long long)bh * T + t0 + j;
+                w = cb * expf(li - ll[o]) * dl[o];
+            }
+            ws[ti][tq] = w;
+            const int p = p0 + ti;  // x tile, loaded transposed: thread (p = ti, j = tq) writes xs[j][p]
+            xs[tq][ti] = (tq < jl && p < P) ? x[(((long long)b * T + t0 + j) * H + h) * P + p] : 0.f;
+        }
+        __syncthreads();
+        for (int jj = 0; jj < SSDC_T; jj++) acc = fmaf(ws[ti][jj], xs[jj][tq], acc);
+    }
+    // the entering state's read: sum_n C_i[n] S[p][n]
+    const float* sp = st + ((long long)bh * nc + c) * P * N;
+    float sc = 0.f;
+    for (int k0 = 0; k0 < N; k0 += SSDC_K) {
+        __syncthreads();
+        for (int e = threadIdx.x; e < SSDC_T * SSDC_K; e += blockDim.x) {
+            const int r = e / SSDC_K, k = e % SSDC_K;
+            const bool kin = k0 + k < N;
+            cs[r][k] = (r < il && kin) ? Cm[(((long long)b * T + t0 + i0 + r) * G + g) * N + k0 + k] : 0.f;
+            bs[r][k] = (p0 + r < P && kin) ? sp[(long long)(p0 + r) * N + k0 + k] : 0.f;
+        }
+        __syncthreads();
+        for (int k = 0; k < SSDC_K; k++) sc = fmaf(cs[ti][k], bs[tq][k], sc);
+    }
+    const int p = p0 + tq;
+    if (ti < il && p < P) {
+        const long long o = (((long long)b * T + t0 + i) * H + h) * P + p;
+        const float dh = D ? D[h] : 0.f;
+        y[o] = fmaf(dh, x[o], fmaf(expf(li), sc, acc));
+    }
+}

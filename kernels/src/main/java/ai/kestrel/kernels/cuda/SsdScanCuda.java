@@ -16,6 +16,19 @@ import ai.kestrel.kernels.ssd.SsdScan.Dims;
  *       and the row blocks) and {@code ddt} (over the row blocks) are float atomic sums, so their last bits depend on
  *       the order the blocks run in.</li>
  * </ul>
+ * <p>The forward has two variants, chosen by the constructor ({@link #SsdScanCuda(boolean)}) or, for the no-argument
+ * instance and the static {@link #forward(Cuda, DevBuf, DevBuf, DevBuf, DevBuf, DevBuf, DevBuf, DevBuf, DevBuf,
+ * DevBuf, DevBuf, Dims)}, by the system property {@value #PROPERTY}, read on every call:
+ * <ul>
+ *   <li>{@code step} (the default): the sequential recurrence above ({@code ssd_forward}).</li>
+ *   <li>{@code chunked}: the chunked SSD algorithm ({@code ssdc_*} kernels), parallel over chunks of
+ *       {@code Dims.chunk} steps: per (batch, chunk, head) the chunk's own state contribution, then per (batch, head)
+ *       the states passed across chunks in order, then per (batch, chunk, head) the quadratic intra-chunk term plus
+ *       the entering state's read. Plain float FMA on 16 x 16 shared-memory tiles. Device scratch:
+ *       {@code B * H * (2 T + ceil(T / chunk) * P * N)} floats. Its sums run in another order than the recurrence,
+ *       so results agree to float rounding, not bit for bit.</li>
+ * </ul>
+ * {@link #step} (generation, {@code T = 1}) always runs {@code ssd_forward}.
  * The static methods take device buffers (float32, layouts as {@link SsdScan} documents; optional ones may be
  * {@code null}); the interface methods stage host buffers through them.
  */
@@ -23,6 +36,32 @@ public final class SsdScanCuda implements SsdScan {
     private static final int ROWS = 8; // SSD_ROWS in ssd.cu
     private static final int TILE = 8; // SSD_TILE in ssd.cu
     private static final int THREADS = ROWS * 32;
+    private static final int CT = 16; // SSDC_T in ssd.cu
+    /** The system property choosing the forward variant: {@code step} (default) or {@code chunked}. */
+    public static final String PROPERTY = "kestrel.cuda.ssd";
+
+    /** {@code null}: the variant {@value #PROPERTY} names on each call; else true for chunked. */
+    private final Boolean chunked;
+
+    /** The forward variant {@value #PROPERTY} names, read on every call. */
+    public SsdScanCuda() {
+        this.chunked = null;
+    }
+
+    /** A fixed forward variant: chunked ({@code ssdc_*}) when true, else the sequential recurrence. */
+    public SsdScanCuda(boolean chunked) {
+        this.chunked = chunked;
+    }
+
+    /** Whether {@value #PROPERTY} asks for the chunked forward now. */
+    public static boolean chunkedByProperty() {
+        String v = System.getProperty(PROPERTY, "step");
+        return switch (v) {
+            case "chunked" -> true;
+            case "step" -> false;
+            default -> throw new IllegalArgumentException(PROPERTY + " must be chunked or step, not " + v);
+        };
+    }
 
     private static int forwardShared(int n) {
         return 4 * (ROWS * n + 2 * TILE * n + TILE * ROWS + 2 * TILE);
@@ -40,11 +79,48 @@ public final class SsdScanCuda implements SsdScan {
     // (the 2-D launches pass their arguments as an Object[]: with varargs, launch(name, gx, gy, 1, ...) would be
     // ambiguous between Cuda's 1-D and 3-D overloads)
 
-    /** Computes {@code y (B, T, H, P)}, and the final state into {@code sT} when not {@code null}. */
+    /**
+     * Computes {@code y (B, T, H, P)}, and the final state into {@code sT} when not {@code null}, with the variant
+     * {@value #PROPERTY} names.
+     */
     public static void forward(Cuda c, DevBuf x, DevBuf dt, DevBuf dtBias, DevBuf a, DevBuf bm, DevBuf cm, DevBuf d,
                                DevBuf s0, DevBuf y, DevBuf sT, Dims m) {
+        forward(c, x, dt, dtBias, a, bm, cm, d, s0, y, sT, m, chunkedByProperty());
+    }
+
+    /** {@link #forward(Cuda, DevBuf, DevBuf, DevBuf, DevBuf, DevBuf, DevBuf, DevBuf, DevBuf, DevBuf, DevBuf, Dims)}
+     * with the variant given: chunked ({@code ssdc_*}) when {@code chunked}, else the sequential recurrence. */
+    public static void forward(Cuda c, DevBuf x, DevBuf dt, DevBuf dtBias, DevBuf a, DevBuf bm, DevBuf cm, DevBuf d,
+                               DevBuf s0, DevBuf y, DevBuf sT, Dims m, boolean chunked) {
+        if (chunked && m.t() > 0 && m.b() > 0) {
+            forwardChunked(c, x, dt, dtBias, a, bm, cm, d, s0, y, sT, m);
+        } else {
+            forwardStep(c, x, dt, dtBias, a, bm, cm, d, s0, y, sT, m);
+        }
+    }
+
+    private static void forwardStep(Cuda c, DevBuf x, DevBuf dt, DevBuf dtBias, DevBuf a, DevBuf bm, DevBuf cm,
+                                    DevBuf d, DevBuf s0, DevBuf y, DevBuf sT, Dims m) {
         c.launch("ssd_forward", (long) m.b() * m.h(), rowBlocks(m), 1, THREADS, 1, forwardShared(m.n()),
                 new Object[] {x, dt, dtBias, a, bm, cm, d, s0, y, sT, m.t(), m.h(), m.p(), m.g(), m.n()});
+    }
+
+    private static void forwardChunked(Cuda c, DevBuf x, DevBuf dt, DevBuf dtBias, DevBuf a, DevBuf bm, DevBuf cm,
+                                       DevBuf d, DevBuf s0, DevBuf y, DevBuf sT, Dims m) {
+        int l = Math.min(m.chunk(), m.t());
+        int nc = (m.t() + l - 1) / l;
+        long bh = (long) m.b() * m.h();
+        long pn = (long) m.p() * m.n();
+        try (DevBuf dl = c.alloc(bh * m.t() * 4); DevBuf ll = c.alloc(bh * m.t() * 4);
+             DevBuf st = c.alloc(bh * nc * pn * 4)) {
+            c.launch("ssdc_decay", bh, 1, 1, 128, 1, 0, new Object[] {dt, dtBias, a, dl, ll, m.t(), m.h(), l});
+            c.launch("ssdc_chunk_state", bh * nc, (m.p() + CT - 1) / CT, (m.n() + CT - 1) / CT, CT * CT, 1, 0,
+                    new Object[] {x, bm, dl, ll, st, m.t(), m.h(), m.p(), m.g(), m.n(), l});
+            c.launch("ssdc_pass", bh, (int) ((pn + 255) / 256), 1, 256, 1, 0,
+                    new Object[] {ll, s0, st, sT, m.t(), m.h(), m.p(), m.n(), l});
+            c.launch("ssdc_output", bh * nc, (l + CT - 1) / CT, (m.p() + CT - 1) / CT, CT * CT, 1, 0,
+                    new Object[] {x, bm, cm, d, dl, ll, st, y, m.t(), m.h(), m.p(), m.g(), m.n(), l});
+        }
     }
 
     /**
@@ -54,7 +130,7 @@ public final class SsdScanCuda implements SsdScan {
     public static void step(Cuda c, DevBuf x, DevBuf dt, DevBuf dtBias, DevBuf a, DevBuf bm, DevBuf cm, DevBuf d,
                             DevBuf state, DevBuf y, Dims m) {
         Dims one = new Dims(m.b(), 1, m.h(), m.p(), m.g(), m.n(), 1);
-        forward(c, x, dt, dtBias, a, bm, cm, d, state, y, state, one);
+        forwardStep(c, x, dt, dtBias, a, bm, cm, d, state, y, state, one);
     }
 
     private static void zero(Cuda c, DevBuf v, long n) {
@@ -91,7 +167,7 @@ public final class SsdScanCuda implements SsdScan {
     public void forward(Buf x, Buf dt, Buf dtBias, Buf a, Buf bm, Buf cm, Buf d, Buf s0, Buf y, Buf sT, Dims dims) {
         try (Staging s = new Staging(Cuda.get())) {
             forward(s.cuda(), s.in(x), s.in(dt), s.in(dtBias), s.in(a), s.in(bm), s.in(cm), s.in(d), s.in(s0),
-                    s.out(y), s.out(sT), dims);
+                    s.out(y), s.out(sT), dims, chunked != null ? chunked : chunkedByProperty());
         }
     }
 
