@@ -73,9 +73,11 @@ final class BenchCases {
                  DevBuf d = randn(c, m.h(), 1, 13); DevBuf y = c.alloc(xs * 4); DevBuf dx = c.alloc(xs * 4);
                  DevBuf ddt = c.alloc(dts * 4); DevBuf ddtb = c.allocZeroed(m.h() * 4L); DevBuf da = c.allocZeroed(m.h() * 4L);
                  DevBuf db = c.alloc(bcs * 4); DevBuf dc = c.alloc(bcs * 4); DevBuf dd = c.allocZeroed(m.h() * 4L)) {
-                double f = median(c, () -> SsdScanCuda.forward(c, x, dt, dtb, a, bm, cm, d, null, y, null, m));
                 double bytes = 4.0 * (2 * xs + dts + 2 * bcs);
-                add("ssd scan forward", "B2 T512 H24 P64 N256", f, bytes, "GB/s", bw);
+                double fc = median(c, () -> SsdScanCuda.forward(c, x, dt, dtb, a, bm, cm, d, null, y, null, m, true));
+                add("ssd scan forward (chunked)", "B2 T512 H24 P64 N256", fc, bytes, "GB/s", bw);
+                double f = median(c, () -> SsdScanCuda.forward(c, x, dt, dtb, a, bm, cm, d, null, y, null, m, false));
+                add("ssd scan forward (per step)", "B2 T512 H24 P64 N256", f, bytes, "GB/s", bw);
                 double g = median(c, () -> SsdScanCuda.backward(c, y, x, dt, dtb, a, bm, cm, d, null, dx, ddt, ddtb, da, db, dc, dd, null, m));
                 add("ssd scan backward", "B2 T512 H24 P64 N256", g, 4.0 * (3 * xs + 2 * dts + 4 * bcs), "GB/s", bw);
                 add("ssd scan forward+backward", "B2 T512 H24 P64 N256", f + g, bytes + 4.0 * (3 * xs + 2 * dts + 4 * bcs), "GB/s", bw);
