@@ -175,11 +175,7 @@ public final class MatmulCuda implements Matmul {
         check(w);
         int n = w.n();
         int k = w.k();
-        x.requireF32("x", (long) m * k);
-        y.requireF32("y", (long) m * n);
-        if (bias != null) {
-            bias.requireF32("bias", n);
-        }
+        Matmul.requireForward(x, w, bias, y, m);
         if (m == 0 || n == 0) {
             return;
         }
@@ -192,23 +188,12 @@ public final class MatmulCuda implements Matmul {
     /** One upload of {@code x} for all the matrices, then one {@link #forward} launch per matrix. */
     @Override
     public void forwardMany(Buf x, Weights[] ws, Buf[] biases, Buf[] ys, int m) {
-        if (ws.length != ys.length || (biases != null && biases.length != ws.length)) {
-            throw new IllegalArgumentException(ws.length + " matrices, " + ys.length + " outputs, " + (biases == null ? 0 : biases.length) + " biases");
+        for (Weights w : ws) {
+            check(w);
         }
+        int k = Matmul.requireMany(x, ws, biases, ys, m);
         if (ws.length == 0) {
             return;
-        }
-        int k = ws[0].k();
-        x.requireF32("x", (long) m * k);
-        for (int j = 0; j < ws.length; j++) {
-            check(ws[j]);
-            if (ws[j].k() != k) {
-                throw new IllegalArgumentException("matrix " + j + " has k = " + ws[j].k() + ", matrix 0 has " + k + ": they must share x");
-            }
-            ys[j].requireF32("y", (long) m * ws[j].n());
-            if (biases != null && biases[j] != null) {
-                biases[j].requireF32("bias", ws[j].n());
-            }
         }
         if (m == 0) {
             return;
@@ -231,8 +216,7 @@ public final class MatmulCuda implements Matmul {
         check(w);
         int n = w.n();
         int k = w.k();
-        dy.requireF32("dy", (long) m * n);
-        dx.requireF32("dx", (long) m * k);
+        Matmul.requireBackwardInput(dy, w, dx, m);
         if (m == 0 || k == 0) {
             return;
         }
@@ -246,9 +230,7 @@ public final class MatmulCuda implements Matmul {
 
     @Override
     public void backwardWeight(Buf dy, Buf x, Buf dw, int m, int n, int k) {
-        dy.requireF32("dy", (long) m * n);
-        x.requireF32("x", (long) m * k);
-        dw.requireF32("dw", (long) n * k);
+        Matmul.requireBackwardWeight(dy, x, dw, m, n, k);
         if (m == 0 || n == 0 || k == 0) {
             return;
         }

@@ -34,4 +34,51 @@ public interface Matmul {
 
     /** {@code dw += dyᵀ·x}: the weight gradient, summed over the {@code m} rows. */
     void backwardWeight(Buf dy, Buf x, Buf dw, int m, int n, int k);
+
+    /** Throws unless the buffers of {@link #forward} hold float32 {@code x (m, k)}, {@code y (m, n)} and {@code bias (n)}. */
+    static void requireForward(Buf x, Weights w, Buf bias, Buf y, int m) {
+        x.requireF32("x", (long) m * w.k());
+        y.requireF32("y", (long) m * w.n());
+        if (bias != null) {
+            bias.requireF32("bias", w.n());
+        }
+    }
+
+    /**
+     * Throws unless {@link #forwardMany}'s arguments agree: as many outputs (and biases) as matrices, one {@code k}
+     * shared by every matrix, each buffer large enough. Returns that {@code k} (0 for no matrices).
+     */
+    static int requireMany(Buf x, Weights[] ws, Buf[] biases, Buf[] ys, int m) {
+        if (ws.length != ys.length || (biases != null && biases.length != ws.length)) {
+            throw new IllegalArgumentException(ws.length + " matrices, " + ys.length + " outputs, " + (biases == null ? 0 : biases.length) + " biases");
+        }
+        if (ws.length == 0) {
+            return 0;
+        }
+        int k = ws[0].k();
+        x.requireF32("x", (long) m * k);
+        for (int j = 0; j < ws.length; j++) {
+            if (ws[j].k() != k) {
+                throw new IllegalArgumentException("matrix " + j + " has k = " + ws[j].k() + ", matrix 0 has " + k + ": they must share x");
+            }
+            ys[j].requireF32("y", (long) m * ws[j].n());
+            if (biases != null && biases[j] != null) {
+                biases[j].requireF32("bias", ws[j].n());
+            }
+        }
+        return k;
+    }
+
+    /** Throws unless {@link #backwardInput}'s buffers hold float32 {@code dy (m, n)} and {@code dx (m, k)}. */
+    static void requireBackwardInput(Buf dy, Weights w, Buf dx, int m) {
+        dy.requireF32("dy", (long) m * w.n());
+        dx.requireF32("dx", (long) m * w.k());
+    }
+
+    /** Throws unless {@link #backwardWeight}'s buffers hold float32 {@code dy (m, n)}, {@code x (m, k)}, {@code dw (n, k)}. */
+    static void requireBackwardWeight(Buf dy, Buf x, Buf dw, int m, int n, int k) {
+        dy.requireF32("dy", (long) m * n);
+        x.requireF32("x", (long) m * k);
+        dw.requireF32("dw", (long) n * k);
+    }
 }

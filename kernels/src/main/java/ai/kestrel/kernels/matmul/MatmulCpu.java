@@ -24,11 +24,7 @@ final class MatmulCpu implements Matmul {
         check(w);
         int n = w.n();
         int k = w.k();
-        x.requireF32("x", (long) m * k);
-        y.requireF32("y", (long) m * n);
-        if (bias != null) {
-            bias.requireF32("bias", n);
-        }
+        Matmul.requireForward(x, w, bias, y, m);
         if (m == 0 || n == 0) {
             return;
         }
@@ -42,22 +38,11 @@ final class MatmulCpu implements Matmul {
 
     @Override
     public void forwardMany(Buf x, Weights[] ws, Buf[] biases, Buf[] ys, int m) {
-        if (ws.length != ys.length || (biases != null && biases.length != ws.length)) {
-            throw new IllegalArgumentException(ws.length + " matrices, " + ys.length + " outputs, " + (biases == null ? 0 : biases.length) + " biases");
+        for (Weights w : ws) {
+            check(w);
         }
-        int k = ws[0].k();
-        x.requireF32("x", (long) m * k);
-        for (int j = 0; j < ws.length; j++) {
-            check(ws[j]);
-            if (ws[j].k() != k) {
-                throw new IllegalArgumentException("matrix " + j + " has k = " + ws[j].k() + ", matrix 0 has " + k + ": they must share x");
-            }
-            ys[j].requireF32("y", (long) m * ws[j].n());
-            if (biases != null && biases[j] != null) {
-                biases[j].requireF32("bias", ws[j].n());
-            }
-        }
-        if (m == 0 || m > GEMV_MAX_ROWS || ws.length == 1) {
+        Matmul.requireMany(x, ws, biases, ys, m);
+        if (m == 0 || m > GEMV_MAX_ROWS || ws.length <= 1) {
             Matmul.super.forwardMany(x, ws, biases, ys, m);
         } else {
             Gemv.forwardMany(x, ws, biases, ys, m);
@@ -69,8 +54,7 @@ final class MatmulCpu implements Matmul {
         check(w);
         int n = w.n();
         int k = w.k();
-        dy.requireF32("dy", (long) m * n);
-        dx.requireF32("dx", (long) m * k);
+        Matmul.requireBackwardInput(dy, w, dx, m);
         if (m == 0 || k == 0) {
             return;
         }
@@ -86,9 +70,7 @@ final class MatmulCpu implements Matmul {
 
     @Override
     public void backwardWeight(Buf dy, Buf x, Buf dw, int m, int n, int k) {
-        dy.requireF32("dy", (long) m * n);
-        x.requireF32("x", (long) m * k);
-        dw.requireF32("dw", (long) n * k);
+        Matmul.requireBackwardWeight(dy, x, dw, m, n, k);
         if (m == 0 || n == 0 || k == 0) {
             return;
         }
