@@ -45,7 +45,9 @@ class MatmulTest {
             // decode over many rows: the four streams of a chunk, chunks of uneven size, a partial last quad
             {1, 9001, 64}, {1, 2053, 96}, {3, 2053, 96}, {6, 1030, 64},
             // m, n >= 128: the CUDA 128x128 tensor-core tiles, partial in both, K with a half last slice (k % 32 == 16)
-            {130, 129, 80}, {257, 260, 176}};
+            {130, 129, 80}, {257, 260, 176},
+            // a reduction past KMAX in blocks (panels cut at k0 > 0), rows in whole and partial 16-row pairs
+            {41, 37, 4200}};
         long seed = 1;
         for (WeightFormat f : FAST) {
             for (int[] s : mnk) {
