@@ -19,8 +19,11 @@ import java.util.SplittableRandom;
 /**
  * End-to-end speed of a model file: load time, prefill throughput over a prompt of {@code --prompt} random
  * tokens (one forward pass, chunked scans), decode throughput over {@code --decode} single-token steps from
- * the cache, and the process's peak resident memory. Each measurement follows a warm-up pass (the JIT
- * compiles the kernels during the first calls) and is the median of {@code --repeats} runs.
+ * the cache, and the process's peak resident memory. Each measurement follows a warm-up run of the same length
+ * (the JIT compiles the kernels during the first calls; llama.cpp's harness, {@code bench/llamacpp/bench.mjs},
+ * likewise runs one unmeasured repeat) and is the median of {@code --repeats} runs. (With a 64-token, 4-step
+ * warm-up, the JIT was still compiling decode kernels through the measured runs, and the caller's waits for a
+ * preempted worker cost 20-40% of the first seconds; see RESULTS.md.)
  *
  * With {@code --batch B}, also the decode throughput of B sequences generated side by side ({@link BatchGenerator}).
  *
@@ -59,7 +62,7 @@ public final class EndToEnd {
                 for (int i = 0; i < ids.length; i++) {
                     ids[i] = 12 + rnd.nextInt(200);
                 }
-                run(model, Arrays.copyOf(ids, Math.min(64, prompt)), 4); // warm-up
+                run(model, ids, decode); // warm-up: one whole unmeasured run, as bench/llamacpp/bench.mjs gives llama.cpp
                 double[] pre = new double[repeats];
                 double[] dec = new double[repeats];
                 for (int r = 0; r < repeats; r++) {
