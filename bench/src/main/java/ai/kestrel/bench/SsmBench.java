@@ -28,7 +28,7 @@ public class SsmBench extends BenchBase {
     Buf x, dt, dtBias, a, bm, cm, d, y, dy, dx, ddt, gb, ga, gd, dB, dC, xs, dts, bs, cs, state, ys;
     Buf[] states;
     Buf cx, cw, cb, cy, cdy, cdx, cdw, cdb, cstate, cxs, cys;
-    Buf mx, mdt, ma, mb, mc, md, my, mstate, mxs, mdts, mbs, mcs, mys;
+    Buf mx, mdt, ma, mb, mc, md, my, mstate, mxs, mdts, mbs, mcs, mys, mdy, mdx, mddt, mdA, mdB, mdC, mdD;
     final SsdScan.Dims dims = new SsdScan.Dims(1, T, H, P, 1, N, L);
 
     static double[] work(String method, java.util.function.Function<String, String> param) {
@@ -45,6 +45,8 @@ public class SsmBench extends BenchBase {
             case "conv1dStep" -> new double[] {2.0 * CONV * W, 4.0 * 2 * (W - 1) * CONV};
             case "mamba1Forward" -> new double[] {6.0 * T1 * DIN * N1, 4.0 * 3 * T1 * DIN};
             case "mamba1Step" -> new double[] {6.0 * DIN * N1, 4.0 * 2 * DIN * N1};
+            // the backward recomputes the forward's states, then ~14 flops per (step, channel, state) going back
+            case "mamba1ForwardBackward" -> new double[] {(6.0 + 6.0 + 14.0) * T1 * DIN * N1, 4.0 * 9 * T1 * DIN};
             default -> new double[] {0, 0};
         };
     }
@@ -96,6 +98,13 @@ public class SsmBench extends BenchBase {
         mc = Data.randn(arena, (long) T1 * N1, 24, 0.3);
         md = Data.randn(arena, DIN, 25, 1);
         my = Buf.allocF32(arena, (long) T1 * DIN);
+        mdy = Data.randn(arena, (long) T1 * DIN, 26, 1);
+        mdx = Buf.allocF32(arena, (long) T1 * DIN);
+        mddt = Buf.allocF32(arena, (long) T1 * DIN);
+        mdA = Buf.allocF32(arena, (long) DIN * N1);
+        mdB = Buf.allocF32(arena, (long) T1 * N1);
+        mdC = Buf.allocF32(arena, (long) T1 * N1);
+        mdD = Buf.allocF32(arena, DIN);
         mstate = Data.randn(arena, (long) DIN * N1, 26, 0.1);
         mxs = Data.randn(arena, DIN, 27, 1);
         mdts = Data.uniform(arena, DIN, 28, -4, 0);
@@ -152,6 +161,13 @@ public class SsmBench extends BenchBase {
     @Benchmark
     public void mamba1Forward() {
         SelectiveScan.CPU.forward(mx, mdt, null, ma, mb, mc, md, null, my, null, 1, T1, DIN, N1);
+    }
+
+    /** Forward, then every gradient (x, dt, A, B, C, D), as a training step runs the scan. */
+    @Benchmark
+    public void mamba1ForwardBackward() {
+        SelectiveScan.CPU.forward(mx, mdt, null, ma, mb, mc, md, null, my, null, 1, T1, DIN, N1);
+        SelectiveScan.CPU.backward(mdy, mx, mdt, null, ma, mb, mc, md, null, mdx, mddt, null, mdA, mdB, mdC, mdD, null, 1, T1, DIN, N1);
     }
 
     @Benchmark

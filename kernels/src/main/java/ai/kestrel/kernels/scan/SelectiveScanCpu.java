@@ -178,6 +178,78 @@ final class SelectiveScanCpu implements SelectiveScan {
         }
     }
 
+    /**
+     * The backward pass's forward recomputation for one batch row and channel block: {@code hs[s]} (from
+     * {@code hs[0]}, the initial state) becomes the state after s steps. A method of its own (one {@link Vec#exp} per
+     * method body), as {@link #backStep}.
+     */
+    private static void recompute(MemorySegment x, MemorySegment bm, float[] at, float[] dl, float[] hs, int bb, int t, int din,
+                                  int d0, int n) {
+        int l = F.length();
+        VectorMask<Float> m = F.indexInRange(d0, din);
+        for (int tt = 0; tt < t; tt++) {
+            long xo = (((long) bb * t + tt) * din + d0) * 4;
+            long bo = ((long) bb * t + tt) * n * 4;
+            FloatVector delta = FloatVector.fromArray(F, dl, tt * l);
+            FloatVector dxv = delta.mul(load(x, xo, m));
+            int prev = tt * n * l;
+            int next = (tt + 1) * n * l;
+            for (int k = 0; k < n; k++) {
+                FloatVector decay = Vec.exp(delta.mul(FloatVector.fromArray(F, at, k * din + d0, m)));
+                FloatVector.fromArray(F, hs, prev + k * l).mul(decay).add(dxv.mul(bm.get(Buf.F32, bo + k * 4L)))
+                        .intoArray(hs, next + k * l);
+            }
+        }
+    }
+
+    /**
+     * One step of the backward pass through time (step {@code tt} of batch row {@code bb}, channels from {@code d0}):
+     * updates {@code gh} (dL/dh) to the state before the step, adds the step's B and C gradients lane by lane into
+     * {@code pb}, {@code pc} (a vector per step and state index, summed over lanes once every channel block and
+     * group is in: two horizontal sums per step, state index and channel block, each a call that boxed its vector,
+     * were most of the backward's time) and its A gradient into {@code gA}, and leaves in {@code gxd} the gradient
+     * reaching x through the state (lanes {@code [0, L)}) and the gradient of the step size before the softplus
+     * (lanes {@code [L, 2L)}). A method of its own with array parameters only, as {@link #recompute}: in one lambda
+     * with the rest of the pass, C2 left some vector operations to the Vector API's Java fallbacks (JFR:
+     * {@code lanewiseTemplate} frames). Together: the falcon-mamba-7b scan (T 128, d_inner 8192, N 16) forward and
+     * backward 47.5-61.7 -> 23.2-28.0 ms ({@code SsmBench.mamba1ForwardBackward}, two threads).
+     */
+    private static void backStep(MemorySegment dy, MemorySegment x, MemorySegment bm, MemorySegment cm, float[] at, float[] dl,
+                                 float[] hs, float[] gh, float[] pb, float[] pc, float[] gA, float[] gxd, int bb, int t, int tt,
+                                 int din, int d0, int n) {
+        int l = F.length();
+        VectorMask<Float> m = F.indexInRange(d0, din);
+        long xo = (((long) bb * t + tt) * din + d0) * 4;
+        long bo = ((long) bb * t + tt) * n * 4;
+        int row = (int) (((long) bb * t + tt) * n);
+        FloatVector delta = FloatVector.fromArray(F, dl, tt * l);
+        FloatVector xv = load(x, xo, m);
+        FloatVector gy = load(dy, xo, m);
+        FloatVector gx = FloatVector.zero(F);
+        FloatVector gdelta = FloatVector.zero(F);
+        int prev = tt * n * l;
+        int cur = (tt + 1) * n * l;
+        for (int k = 0; k < n; k++) {
+            float bk = bm.get(Buf.F32, bo + k * 4L);
+            float ck = cm.get(Buf.F32, bo + k * 4L);
+            FloatVector ak = FloatVector.fromArray(F, at, k * din + d0, m);
+            FloatVector decay = Vec.exp(delta.mul(ak));
+            FloatVector hPrev = FloatVector.fromArray(F, hs, prev + k * l);
+            FloatVector gk = FloatVector.fromArray(F, gh, k * l).add(gy.mul(ck));
+            int at0 = (row + k) * l;
+            gy.fma(FloatVector.fromArray(F, hs, cur + k * l), FloatVector.fromArray(F, pc, at0)).intoArray(pc, at0);
+            gk.mul(delta).fma(xv, FloatVector.fromArray(F, pb, at0)).intoArray(pb, at0);
+            gx = gk.mul(delta).fma(FloatVector.broadcast(F, bk), gx);
+            FloatVector gDecayH = gk.mul(decay).mul(hPrev);
+            gdelta = gDecayH.fma(ak, gdelta).add(gk.mul(bk).mul(xv));
+            FloatVector gAk = FloatVector.fromArray(F, gA, k * din + d0, m).add(gDecayH.mul(delta));
+            gAk.intoArray(gA, k * din + d0, m);
+            gk.mul(decay).intoArray(gh, k * l);
+        }
+        gx.intoArray(gxd, 0);
+        gdelta.intoArray(gxd, l);
+    }
+
     @Override
     public void backward(Buf dyb, Buf xb, Buf dtb, Buf dtBias, Buf a, Buf bmb, Buf cmb, Buf dskip, Buf h0b,
                          Buf dxb, Buf ddtb, Buf ddtBiasb, Buf dAb, Buf dBb, Buf dCb, Buf dDb, Buf dh0b,
@@ -211,14 +283,17 @@ final class SelectiveScanCpu implements SelectiveScan {
             float[] gh = new float[n * l];
             float[] dl = new float[t * l];
             float[] sg = new float[t * l];
+            float[] gxd = new float[2 * l];
             for (int g = glo; g < ghi; g++) {
-                float[] pb = new float[(int) (bt * n)];
-                float[] pc = new float[(int) (bt * n)];
+                // B and C gradients lane by lane (a vector per step and state index), summed over lanes at the end:
+                // L times the memory of one sum each (e.g. 8 groups x 2 x 1 MB for 1024 tokens, N 16, 16 lanes)
+                float[] pbv = new float[(int) (bt * n) * l];
+                float[] pcv = new float[(int) (bt * n) * l];
                 float[] gA = new float[n * din];
                 float[] gBias = new float[din];
                 float[] gD = new float[din];
-                partB[g] = pb;
-                partC[g] = pc;
+                partB[g] = pbv;
+                partC[g] = pcv;
                 partA[g] = gA;
                 partBias[g] = gBias;
                 partD[g] = gD;
@@ -232,55 +307,21 @@ final class SelectiveScanCpu implements SelectiveScan {
                     float[] h = new float[n * l];
                     loadState(h0, h, bb, d0, din, n, l);
                     System.arraycopy(h, 0, hs, 0, n * l);
-                    for (int tt = 0; tt < t; tt++) {
-                        long xo = (((long) bb * t + tt) * din + d0) * 4;
-                        long bo = ((long) bb * t + tt) * n * 4;
-                        FloatVector delta = FloatVector.fromArray(F, dl, tt * l);
-                        FloatVector dxv = delta.mul(load(x, xo, m));
-                        int prev = tt * n * l;
-                        int next = (tt + 1) * n * l;
-                        for (int k = 0; k < n; k++) {
-                            FloatVector decay = Vec.exp(delta.mul(FloatVector.fromArray(F, at, k * din + d0, m)));
-                            FloatVector.fromArray(F, hs, prev + k * l).mul(decay).add(dxv.mul(bm.get(Buf.F32, bo + k * 4L)))
-                                    .intoArray(hs, next + k * l);
-                        }
-                    }
+                    recompute(x, bm, at, dl, hs, bb, t, din, d0, n);
                     // 2. backwards through time; gh holds dL/dh for the state after step tt
                     java.util.Arrays.fill(gh, 0f);
                     FloatVector accBias = FloatVector.zero(F);
                     FloatVector accD = FloatVector.zero(F);
                     for (int tt = t - 1; tt >= 0; tt--) {
                         long xo = (((long) bb * t + tt) * din + d0) * 4;
-                        long bo = ((long) bb * t + tt) * n * 4;
-                        int row = (int) (((long) bb * t + tt) * n);
-                        FloatVector delta = FloatVector.fromArray(F, dl, tt * l);
-                        FloatVector xv = load(x, xo, m);
+                        backStep(dy, x, bm, cm, at, dl, hs, gh, pbv, pcv, gA, gxd, bb, t, tt, din, d0, n);
                         FloatVector gy = load(dy, xo, m);
-                        FloatVector gx = dv.mul(gy);
-                        FloatVector gdelta = FloatVector.zero(F);
-                        accD = gy.fma(xv, accD);
-                        int prev = tt * n * l;
-                        int cur = (tt + 1) * n * l;
-                        for (int k = 0; k < n; k++) {
-                            float bk = bm.get(Buf.F32, bo + k * 4L);
-                            float ck = cm.get(Buf.F32, bo + k * 4L);
-                            FloatVector ak = FloatVector.fromArray(F, at, k * din + d0, m);
-                            FloatVector decay = Vec.exp(delta.mul(ak));
-                            FloatVector hPrev = FloatVector.fromArray(F, hs, prev + k * l);
-                            FloatVector gk = FloatVector.fromArray(F, gh, k * l).add(gy.mul(ck));
-                            pc[row + k] += Vec.sum(gy.mul(FloatVector.fromArray(F, hs, cur + k * l)));
-                            pb[row + k] += Vec.sum(gk.mul(delta).mul(xv));
-                            gx = gk.mul(delta).fma(FloatVector.broadcast(F, bk), gx);
-                            FloatVector gDecayH = gk.mul(decay).mul(hPrev);
-                            gdelta = gDecayH.fma(ak, gdelta).add(gk.mul(bk).mul(xv));
-                            FloatVector gAk = FloatVector.fromArray(F, gA, k * din + d0, m).add(gDecayH.mul(delta));
-                            gAk.intoArray(gA, k * din + d0, m);
-                            gk.mul(decay).intoArray(gh, k * l);
-                        }
+                        accD = gy.fma(load(x, xo, m), accD);
+                        FloatVector gx = FloatVector.fromArray(F, gxd, 0).add(dv.mul(gy));
                         if (dx != null) {
                             gx.intoMemorySegment(dx, xo, LE, m);
                         }
-                        FloatVector graw = gdelta.mul(FloatVector.fromArray(F, sg, tt * l));
+                        FloatVector graw = FloatVector.fromArray(F, gxd, l).mul(FloatVector.fromArray(F, sg, tt * l));
                         if (ddt != null) {
                             graw.intoMemorySegment(ddt, xo, LE, m);
                         }
@@ -294,20 +335,21 @@ final class SelectiveScanCpu implements SelectiveScan {
                 }
             }
         });
-        // cross-channel sums, group by group in a fixed order; per-channel sums straight into the outputs
+        // cross-channel sums: the groups' lane vectors added in group order, then the lanes (Vec.sum); per-channel
+        // sums straight into the outputs
         if (dBb != null || dCb != null) {
             for (long i = 0; i < bt * n; i++) {
-                double sb = 0;
-                double sc = 0;
+                FloatVector sb = FloatVector.zero(F);
+                FloatVector sc = FloatVector.zero(F);
                 for (int g = 0; g < groups; g++) {
-                    sb += partB[g][(int) i];
-                    sc += partC[g][(int) i];
+                    sb = sb.add(FloatVector.fromArray(F, partB[g], (int) i * l));
+                    sc = sc.add(FloatVector.fromArray(F, partC[g], (int) i * l));
                 }
                 if (dBb != null) {
-                    dBb.set(i, sb);
+                    dBb.set(i, Vec.sum(sb));
                 }
                 if (dCb != null) {
-                    dCb.set(i, sc);
+                    dCb.set(i, Vec.sum(sc));
                 }
             }
         }
