@@ -9,10 +9,6 @@ import jdk.incubator.vector.FloatVector;
 /** 16 x 16 transposes in registers (16-lane vectors only), for packing the GEMM's operands. */
 final class Transpose {
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
-
-    private Transpose() {
-    }
-
     private static final FloatVector[] LO = new FloatVector[4];
     private static final FloatVector[] HI = new FloatVector[4];
 
@@ -34,6 +30,9 @@ final class Transpose {
                 HI[t] = FloatVector.fromArray(F, hi, 0);
             }
         }
+    }
+
+    private Transpose() {
     }
 
     /**

@@ -7,7 +7,6 @@ import ai.kestrel.kernels.quant.Dequant;
 import ai.kestrel.kernels.quant.WeightFormat;
 import ai.kestrel.kernels.quant.Weights;
 import java.lang.foreign.MemorySegment;
-import jdk.incubator.vector.FloatVector;
 
 /** B panels cut from a weight matrix, in the two orientations the products need. */
 final class WeightPanels {
