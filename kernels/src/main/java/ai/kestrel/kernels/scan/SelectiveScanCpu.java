@@ -205,9 +205,9 @@ final class SelectiveScanCpu implements SelectiveScan {
     /**
      * One step of the backward pass through time (step {@code tt} of batch row {@code bb}, channels from {@code d0}):
      * updates {@code gh} (dL/dh) to the state before the step, adds the step's B and C gradients lane by lane into
-     * {@code pb}, {@code pc} (a vector per step and state index, summed over lanes once every channel block and
-     * group is in: two horizontal sums per step, state index and channel block, each a call that boxed its vector,
-     * were most of the backward's time) and its A gradient into {@code gA}, and leaves in {@code gxd} the gradient
+     * {@code pb}, {@code pc} (a vector per step and state index, summed over lanes once the group's channel blocks
+     * are in: two horizontal sums per step, state index and channel block, each a call that boxed its vector, were
+     * most of the backward's time) and its A gradient into {@code gA}, and leaves in {@code gxd} the gradient
      * reaching x through the state (lanes {@code [0, L)}) and the gradient of the step size before the softplus
      * (lanes {@code [L, 2L)}). A method of its own with array parameters only, as {@link #recompute}: in one lambda
      * with the rest of the pass, C2 left some vector operations to the Vector API's Java fallbacks (JFR:
@@ -250,6 +250,14 @@ final class SelectiveScanCpu implements SelectiveScan {
         gdelta.intoArray(gxd, l);
     }
 
+    /** {@code out[i]} = the sum of the lanes of the i-th vector of {@code v} ({@link Vec#sum}), for every i. */
+    private static void laneSums(float[] v, float[] out) {
+        int l = F.length();
+        for (int i = 0; i < out.length; i++) {
+            out[i] = Vec.sum(FloatVector.fromArray(F, v, i * l));
+        }
+    }
+
     @Override
     public void backward(Buf dyb, Buf xb, Buf dtb, Buf dtBias, Buf a, Buf bmb, Buf cmb, Buf dskip, Buf h0b,
                          Buf dxb, Buf ddtb, Buf ddtBiasb, Buf dAb, Buf dBb, Buf dCb, Buf dDb, Buf dh0b,
@@ -284,16 +292,16 @@ final class SelectiveScanCpu implements SelectiveScan {
             float[] dl = new float[t * l];
             float[] sg = new float[t * l];
             float[] gxd = new float[2 * l];
+            // the group's B and C gradients lane by lane (a vector per step and state index), summed over the lanes
+            // once the group's channel blocks are in: L times the memory of the sums, once per thread
+            float[] pbv = new float[(int) (bt * n) * l];
+            float[] pcv = new float[(int) (bt * n) * l];
             for (int g = glo; g < ghi; g++) {
-                // B and C gradients lane by lane (a vector per step and state index), summed over lanes at the end:
-                // L times the memory of one sum each (e.g. 8 groups x 2 x 1 MB for 1024 tokens, N 16, 16 lanes)
-                float[] pbv = new float[(int) (bt * n) * l];
-                float[] pcv = new float[(int) (bt * n) * l];
+                java.util.Arrays.fill(pbv, 0f);
+                java.util.Arrays.fill(pcv, 0f);
                 float[] gA = new float[n * din];
                 float[] gBias = new float[din];
                 float[] gD = new float[din];
-                partB[g] = pbv;
-                partC[g] = pcv;
                 partA[g] = gA;
                 partBias[g] = gBias;
                 partD[g] = gD;
@@ -333,23 +341,28 @@ final class SelectiveScanCpu implements SelectiveScan {
                         storeState(dh0, gh, bb, d0, din, n, l);
                     }
                 }
+                float[] pb = new float[(int) (bt * n)];
+                float[] pc = new float[(int) (bt * n)];
+                laneSums(pbv, pb);
+                laneSums(pcv, pc);
+                partB[g] = pb;
+                partC[g] = pc;
             }
         });
-        // cross-channel sums: the groups' lane vectors added in group order, then the lanes (Vec.sum); per-channel
-        // sums straight into the outputs
+        // cross-channel sums, group by group in a fixed order; per-channel sums straight into the outputs
         if (dBb != null || dCb != null) {
             for (long i = 0; i < bt * n; i++) {
-                FloatVector sb = FloatVector.zero(F);
-                FloatVector sc = FloatVector.zero(F);
+                double sb = 0;
+                double sc = 0;
                 for (int g = 0; g < groups; g++) {
-                    sb = sb.add(FloatVector.fromArray(F, partB[g], (int) i * l));
-                    sc = sc.add(FloatVector.fromArray(F, partC[g], (int) i * l));
+                    sb += partB[g][(int) i];
+                    sc += partC[g][(int) i];
                 }
                 if (dBb != null) {
-                    dBb.set(i, Vec.sum(sb));
+                    dBb.set(i, sb);
                 }
                 if (dCb != null) {
-                    dCb.set(i, Vec.sum(sc));
+                    dCb.set(i, sc);
                 }
             }
         }
