@@ -9,15 +9,15 @@ import java.util.SplittableRandom;
 /**
  * Kernel results that must not depend on the JIT: sums across lanes, tasks and chunks in the Mamba-1 scan's and
  * the SSD scan's backward passes, attention (prompt forward and backward, a decoding step) and AdamW's sum of
- * squares, on seeded data. {@link DeterminismTest} computes
- * them warm in its own JVM and cold in a child JVM run with {@code -Xint} ({@link #main} prints their bits).
+ * squares, on seeded data. {@link DeterminismTest} computes them with 1, 2 and 3 threads, warm in its own JVM,
+ * and cold in a child JVM run with {@code -Xint} ({@link #main} prints their bits); compare them bit for bit.
  */
 final class DeterminismProbe {
     private DeterminismProbe() {
     }
 
     static float[] results() {
-        try (Arena arena = Arena.ofConfined()) {
+        try (Arena arena = Arena.ofShared()) { // shared: the pool's threads read it
             SplittableRandom rnd = new SplittableRandom(7);
             int b = 2;
             int t = 9;
@@ -62,12 +62,12 @@ final class DeterminismProbe {
             Buf o1 = Buf.allocF32(arena, 4 * 40);
             ai.kestrel.kernels.attention.Attention.CPU.forward(q1, k, v, o1, null, new ai.kestrel.kernels.attention.Attention.Dims(1, 1, 24, 24, 4, 2, 40), 0.15);
 
-            Buf g = Twin.randn(arena, rnd, 30_001);
-            double squares = AdamW.CPU.sumSquares(g, 30_001);
+            Buf g = Twin.randn(arena, rnd, 300_001); // several chunks for the pool's threads
+            long squares = Double.doubleToRawLongBits(AdamW.CPU.sumSquares(g, 300_001));
 
             float[][] parts = {dA.toFloatArray(), dB.toFloatArray(), dD.toFloatArray(), sdA.toFloatArray(), sdB.toFloatArray(),
                 o.toFloatArray(), lse.toFloatArray(), dq.toFloatArray(), dk.toFloatArray(), dv.toFloatArray(), o1.toFloatArray(),
-                {(float) squares, (float) (squares - (float) squares)}};
+                {Float.intBitsToFloat((int) (squares >>> 32)), Float.intBitsToFloat((int) squares)}}; // the double's bits
             int total = 0;
             for (float[] p : parts) {
                 total += p.length;

@@ -1,14 +1,8 @@
 package ai.kestrel.model.falconmamba;
 
-import ai.kestrel.engine.Autograd;
 import ai.kestrel.engine.Device;
-import ai.kestrel.engine.Scope;
-import ai.kestrel.engine.Tensor;
-import ai.kestrel.model.LanguageModel;
 import ai.kestrel.model.testing.Fixture;
 import java.io.IOException;
-import java.util.ArrayList;
-import java.util.List;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIf;
@@ -40,20 +34,7 @@ class FalconMambaCudaTest {
         Fixture f = Fixture.of("falcon-mamba");
         try (FalconMamba cpu = FalconMambaLoader.fromHuggingFace(f.dir); FalconMamba gpu = cpu.to(Device.CUDA)) {
             Fixture.Prompt p = f.prompts("f32").get(0);
-            int[] prompt = p.inputIds();
-            int[] greedy = p.greedy();
-            List<float[]> steps = new ArrayList<>();
-            try (LanguageModel.Cache cache = gpu.newCache(1, prompt.length + greedy.length); var ng = Autograd.noGrad()) {
-                try (Scope s = Scope.open()) {
-                    gpu.forward(Tensor.ofInts(prompt, 1, prompt.length), cache);
-                }
-                for (int step = 0; step + 1 < greedy.length; step++) {
-                    try (Scope s = Scope.open()) {
-                        steps.add(gpu.forward(Tensor.ofInts(new int[] {greedy[step]}, 1, 1), cache).toFloatArray());
-                    }
-                }
-            }
-            Fixture.compare("falcon-mamba GPU step logits vs llama.cpp", p.stepLogits(), steps.toArray(new float[0][]), 1e-3);
+            Fixture.compare("falcon-mamba GPU step logits vs llama.cpp", p.stepLogits(), Fixture.cachedStepLogits(gpu, p.inputIds(), p.greedy()), 1e-3);
         }
     }
 }

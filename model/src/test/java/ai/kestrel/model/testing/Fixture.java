@@ -1,5 +1,9 @@
 package ai.kestrel.model.testing;
 
+import ai.kestrel.engine.Autograd;
+import ai.kestrel.engine.Scope;
+import ai.kestrel.engine.Tensor;
+import ai.kestrel.model.LanguageModel;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
@@ -118,6 +122,26 @@ public final class Fixture {
             fb.get(r[i]);
         }
         return r;
+    }
+
+    /**
+     * The logits of each cached single-token step after a prefill of {@code prompt}: step s feeds {@code greedy[s]}
+     * (all but the last greedy id), as llama.cpp's {@code step_logits} were made.
+     */
+    public static float[][] cachedStepLogits(LanguageModel model, int[] prompt, int[] greedy) {
+        List<float[]> steps = new ArrayList<>();
+        try (LanguageModel.Cache cache = model.newCache(1, prompt.length + greedy.length);
+             var ng = Autograd.noGrad()) {
+            try (Scope s = Scope.open()) {
+                model.forward(Tensor.ofInts(prompt, 1, prompt.length), cache);
+            }
+            for (int step = 0; step + 1 < greedy.length; step++) {
+                try (Scope s = Scope.open()) {
+                    steps.add(model.forward(Tensor.ofInts(new int[] {greedy[step]}, 1, 1), cache).toFloatArray());
+                }
+            }
+        }
+        return steps.toArray(new float[0][]);
     }
 
     public static double maxAbs(float[][] rows) {

@@ -20,7 +20,7 @@ class LoraTrainerTest {
     }
 
     /** A prompt (no loss) followed by a response (loss), as SFT on a chat template gives. */
-    private static LoraTrainer.Example example(int seed) {
+    static LoraTrainer.Example example(int seed) {
         int[] ids = new int[12];
         int[] labels = new int[12];
         for (int i = 0; i < ids.length; i++) {

@@ -20,20 +20,10 @@ import org.junit.jupiter.api.condition.EnabledIf;
 @Tag("cuda")
 @EnabledIf(value = "ai.kestrel.kernels.cuda.Cuda#available", disabledReason = "no CUDA device (Cuda.unavailableReason() says which part is missing)")
 class QloraCudaTest {
-    private static LoraTrainer.Example example(int seed) {
-        int[] ids = new int[12];
-        int[] labels = new int[12];
-        for (int i = 0; i < ids.length; i++) {
-            ids[i] = 3 + (seed * 7 + i * 5) % 40;
-            labels[i] = i < 5 ? -100 : ids[i];
-        }
-        return new LoraTrainer.Example(ids, labels);
-    }
-
     @Test
     void qloraStepsOnTheGpuGiveTheCpusLosses() throws IOException {
         Path dir = Path.of(System.getProperty("kestrel.testdata"), "fixtures", "falcon-h1-g1");
-        List<LoraTrainer.Example> data = List.of(example(1), example(2));
+        List<LoraTrainer.Example> data = List.of(LoraTrainerTest.example(1), LoraTrainerTest.example(2));
         LoraConfig cfg = new LoraConfig(4, 8, 0.1, LoraConfig.FALCON_H1_TARGETS, false);
         LoraTrainer.Settings settings = new LoraTrainer.Settings(1e-2, new Schedule.Constant(0), 2, 1, 1.0, 0, 0);
         double[][] losses = new double[2][3];
