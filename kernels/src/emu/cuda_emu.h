@@ -457,25 +457,28 @@ static inline void fill_fragment(fragment<Use, M, N, K, T, Layout>& f, V v) {
     for (int i = 0; i < f.num_elements; i++) f.x[i] = T(v);
 }
 
+// A whole 16 x 16 operand tile into x[r * 16 + c] (r the row of A or the k of B), from memory laid out by rows
+// (element (r, c) at p[r * ldm + c]) or by columns (at p[c * ldm + r]).
+template <class T>
+static inline void load_tile(T* x, const T* p, unsigned ldm, bool byRows) {
+    for (int r = 0; r < 16; r++)
+        for (int c = 0; c < 16; c++) x[r * 16 + c] = byRows ? p[(long long)r * ldm + c] : p[(long long)c * ldm + r];
+}
 template <class T>
 static inline void load_matrix_sync(fragment<matrix_a, 16, 16, 16, T, row_major>& f, const T* p, unsigned ldm) {
-    for (int i = 0; i < 16; i++)
-        for (int k = 0; k < 16; k++) f.x[i * 16 + k] = p[(long long)i * ldm + k];
+    load_tile(f.x, p, ldm, true);
 }
 template <class T>
 static inline void load_matrix_sync(fragment<matrix_a, 16, 16, 16, T, col_major>& f, const T* p, unsigned ldm) {
-    for (int i = 0; i < 16; i++)
-        for (int k = 0; k < 16; k++) f.x[i * 16 + k] = p[(long long)k * ldm + i];
+    load_tile(f.x, p, ldm, false);
 }
 template <class T>
 static inline void load_matrix_sync(fragment<matrix_b, 16, 16, 16, T, row_major>& f, const T* p, unsigned ldm) {
-    for (int k = 0; k < 16; k++)
-        for (int j = 0; j < 16; j++) f.x[k * 16 + j] = p[(long long)k * ldm + j];
+    load_tile(f.x, p, ldm, true);
 }
 template <class T>
 static inline void load_matrix_sync(fragment<matrix_b, 16, 16, 16, T, col_major>& f, const T* p, unsigned ldm) {
-    for (int k = 0; k < 16; k++)
-        for (int j = 0; j < 16; j++) f.x[k * 16 + j] = p[(long long)j * ldm + k];
+    load_tile(f.x, p, ldm, false);
 }
 template <class T>
 static inline void load_matrix_sync(fragment<accumulator, 16, 16, 16, T>& f, const T* p, unsigned ldm, layout_t l) {

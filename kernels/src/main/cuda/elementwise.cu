@@ -77,6 +77,18 @@ extern "C" __global__ void ew_sum_cols(const float* x, float* out, int rows, int
     if (threadIdx.x == 0) out[r] = accumulate ? out[r] + s : s;
 }
 
+// (best, bi) over the warp: the larger value, then the lower column; bi < 0 marks an empty candidate.
+static __device__ __forceinline__ void warp_argmax(float& best, int& bi) {
+    for (int o = 16; o > 0; o >>= 1) {
+        float ov = __shfl_xor_sync(0xffffffffu, best, o);
+        int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+        if (oi >= 0 && (bi < 0 || ov > best || (ov == best && oi < bi))) {
+            best = ov;
+            bi = oi;
+        }
+    }
+}
+
 // Arg-max of each row of x (rows, cols): the first (lowest) column holding the row's largest value; NaN is never
 // the maximum unless the whole row is NaN (then column 0). One block per row.
 extern "C" __global__ void ew_argmax_rows(const float* x, int* out, int rows, int cols) {
@@ -94,14 +106,7 @@ extern "C" __global__ void ew_argmax_rows(const float* x, int* out, int rows, in
         }
     }
     // warp then block: prefer the larger value, then the lower column
-    for (int o = 16; o > 0; o >>= 1) {
-        float ov = __shfl_xor_sync(0xffffffffu, best, o);
-        int oi = __shfl_xor_sync(0xffffffffu, bi, o);
-        if (oi >= 0 && (bi < 0 || ov > best || (ov == best && oi < bi))) {
-            best = ov;
-            bi = oi;
-        }
-    }
+    warp_argmax(best, bi);
     int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
     if (lane == 0) {
         sv[wid] = best;
@@ -111,14 +116,7 @@ extern "C" __global__ void ew_argmax_rows(const float* x, int* out, int rows, in
     if (wid == 0) {
         best = lane < nw ? sv[lane] : -INFINITY;
         bi = lane < nw ? si[lane] : -1;
-        for (int o = 16; o > 0; o >>= 1) {
-            float ov = __shfl_xor_sync(0xffffffffu, best, o);
-            int oi = __shfl_xor_sync(0xffffffffu, bi, o);
-            if (oi >= 0 && (bi < 0 || ov > best || (ov == best && oi < bi))) {
-                best = ov;
-                bi = oi;
-            }
-        }
+        warp_argmax(best, bi);
         if (lane == 0) out[r] = bi < 0 ? 0 : bi;
     }
 }
