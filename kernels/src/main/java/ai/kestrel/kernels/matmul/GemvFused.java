@@ -264,9 +264,22 @@ final class GemvFused {
         out[3] = a3.reduceLanes(VectorOperators.ADD);
     }
 
+    /**
+     * Every fp16 value as a float, indexed by its bits: a block scale is one load of its bits and one broadcast
+     * from this table instead of a load, a move to a vector register, a conversion and a broadcast. The scales of
+     * one matrix span a few binades, so the entries a product touches stay in L1.
+     */
+    private static final float[] F16 = new float[1 << 16];
+
+    static {
+        for (int h = 0; h < F16.length; h++) {
+            F16[h] = Float.float16ToFloat((short) h);
+        }
+    }
+
     /** The fp16 scale {@code d} of the Q8_0 block at {@code at}, in every lane. */
     private static FloatVector q8Scale(MemorySegment w, long at) {
-        return FloatVector.broadcast(F, Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, at)));
+        return FloatVector.broadcast(F, F16[w.get(ValueLayout.JAVA_SHORT_UNALIGNED, at) & 0xffff]);
     }
 
     private static final VectorSpecies<Byte> B128 = ByteVector.SPECIES_128;
@@ -421,8 +434,8 @@ final class GemvFused {
         for (int b = 0; b < blocks; b++) {
             long o0 = r0 + b * 34L;
             long o1 = o0 + rb;
-            FloatVector d0 = FloatVector.broadcast(F, Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, o0)));
-            FloatVector d1 = FloatVector.broadcast(F, Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, o1)));
+            FloatVector d0 = q8Scale(w, o0);
+            FloatVector d1 = q8Scale(w, o1);
             int xo = b * WeightFormat.Q8_0_BLOCK;
             for (int j = 0; j < WeightFormat.Q8_0_BLOCK; j += B.length()) {
                 ByteVector q0 = ByteVector.fromMemorySegment(B, w, o0 + 2 + j, LE);
