@@ -25,6 +25,11 @@ import java.util.concurrent.locks.ReentrantLock;
  * microseconds apart, and waking a parked thread on this VM took about 100 µs per call (a parallel call after
  * a 0.5 ms pause: 116 µs for 19 µs of work with a fork-join pool).
  *
+ * <p>The caller waits at the end only for workers that joined the job: once every chunk is claimed it closes
+ * the job, and a worker that had not seen it yet (descheduled, or waking) skips it. Q8_0 decode products
+ * (100 matrices of 1280 x 3072 cycled, 2 threads) ran 1.014x and 1.033x faster for it, in 10 of 12 alternating
+ * rounds each time.
+ *
  * <p>A call made from inside a running body, or from a second thread while the pool is busy, runs inline on
  * its caller.
  */
@@ -132,8 +137,12 @@ public final class Parallel {
         final int divisor;
         final int helpers;
         final AtomicInteger next = new AtomicInteger();
-        final AtomicInteger running;
+        /** Helpers inside {@link #work} ({@link #join}ed, not yet {@link #leave}n), plus {@link #CLOSED} once set. */
+        final AtomicInteger state = new AtomicInteger();
         final AtomicReference<Throwable> failure = new AtomicReference<>();
+
+        /** Set in {@link #state} by the caller when every chunk is claimed: helpers that come later stay out. */
+        static final int CLOSED = 1 << 30;
 
         Job(RangeBody body, int n, int grain, int divisor, int helpers) {
             this.body = body;
@@ -141,7 +150,36 @@ public final class Parallel {
             this.grain = grain;
             this.divisor = divisor;
             this.helpers = helpers;
-            this.running = new AtomicInteger(helpers);
+        }
+
+        /** A helper's entry: false once the caller has closed the job (nothing left to claim). */
+        boolean join() {
+            while (true) {
+                int s = state.get();
+                if ((s & CLOSED) != 0) {
+                    return false;
+                }
+                if (state.compareAndSet(s, s + 1)) {
+                    return true;
+                }
+            }
+        }
+
+        void leave() {
+            state.decrementAndGet();
+        }
+
+        /**
+         * The caller's close, after its own {@link #work} found nothing left to claim; then it waits only for the
+         * helpers that joined (a helper that had not seen the job yet, descheduled or waking up, is not waited
+         * for: it finds the job closed and skips it).
+         */
+        void close() {
+            state.getAndAdd(CLOSED);
+        }
+
+        boolean helpersInside() {
+            return (state.get() & ~CLOSED) != 0;
         }
 
         /** The end of the chunk that starts at {@code lo}: a share of what is left, at least the grain. */
@@ -192,9 +230,9 @@ public final class Parallel {
                 if (j != last) {
                     // a published job is always served, even by a pool that is shutting down
                     last = j;
-                    if (index < j.helpers) {
+                    if (index < j.helpers && j.join()) {
                         j.work();
-                        j.running.decrementAndGet();
+                        j.leave();
                     }
                     continue;
                 }
@@ -240,8 +278,9 @@ public final class Parallel {
                 }
             }
             j.work();
+            j.close();
             long spins = 0;
-            while (j.running.get() != 0) {
+            while (j.helpersInside()) {
                 // helpers still on their last chunk: spin, then back off if one was descheduled
                 if (++spins < 100_000) {
                     Thread.onSpinWait();
