@@ -234,6 +234,54 @@ class MatmulTest {
     }
 
     @Test
+    void q8ScalesOfEveryKindDecodeAsTheReferenceDoes() {
+        // the decode kernels look Q8_0 block scales up in a table of every fp16 value; scales from a foreign file
+        // may be negative, negative zero, subnormal, the largest half or infinite, and must read as the reference
+        // reads them (Float.float16ToFloat), one row per kind, over the single-row and the multi-row kernels
+        short[] kinds = {(short) 0x3C00, (short) 0xBC00, (short) 0x8000, 0x0001, (short) 0x83FF, 0x7BFF, (short) 0xFBFF,
+            0x2E66, (short) 0x7C00, (short) 0xFC00};
+        int n = kinds.length;
+        int k = 96; // three blocks
+        SplittableRandom rnd = new SplittableRandom(77);
+        try (Arena arena = Arena.ofShared()) {
+            long rowBytes = WeightFormat.Q8_0.rowBytes(k);
+            java.lang.foreign.MemorySegment data = arena.allocate(n * rowBytes);
+            for (int r = 0; r < n; r++) {
+                for (int b = 0; b < k / 32; b++) {
+                    long at = r * rowBytes + b * 34L;
+                    // the middle block keeps the kind; the others get random finite scales of either sign
+                    short bits = b == 1 ? kinds[r] : (short) ((rnd.nextInt(2) << 15) | (rnd.nextInt(0x7800) + 1));
+                    data.set(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, at, bits);
+                    for (int j = 0; j < 32; j++) {
+                        data.set(java.lang.foreign.ValueLayout.JAVA_BYTE, at + 2 + j, (byte) (rnd.nextInt(255) - 127));
+                    }
+                }
+            }
+            Weights w = new Weights(WeightFormat.Q8_0, n, k, data);
+            for (int m : new int[] {1, 3}) {
+                Buf x = Twin.randn(arena, rnd, m * k);
+                Buf yr = Buf.allocF32(arena, (long) m * n);
+                Buf yc = Buf.allocF32(arena, (long) m * n);
+                Matmul.REF.forward(x, w, null, yr, m);
+                impl().forward(x, w, null, yc, m);
+                for (int i = 0; i < m * n; i++) {
+                    float e = (float) yr.get(i);
+                    float a = (float) yc.get(i);
+                    if (!Float.isFinite(e)) {
+                        // an infinite scale: +inf and -inf terms make NaN or not as the order of the sums decides
+                        assertTrue(!Float.isFinite(a), "m " + m + ", output " + i + ": " + e + " against " + a);
+                    } else {
+                        assertEquals(e, a, Math.abs(e) * 1e-5 + 1e-30, "m " + m + ", output " + i + " (scale bits "
+                                + Integer.toHexString(kinds[i % n] & 0xffff) + ")");
+                    }
+                }
+                assertTrue(!Double.isFinite(yr.get(8)) && !Double.isFinite(yr.get(9)) && Double.isFinite(yr.get(3)) && yr.get(3) != 0,
+                        "the rows test what they mean to: " + yr.get(3) + " " + yr.get(8) + " " + yr.get(9));
+            }
+        }
+    }
+
+    @Test
     void knownAnswer() {
         // x = [1 2; 3 4], W = [1 0; 0 1; 1 1] (N=3, K=2), b = [0 0 10] -> y = [1 2 13; 3 4 17]
         try (Arena arena = Arena.ofShared()) {
