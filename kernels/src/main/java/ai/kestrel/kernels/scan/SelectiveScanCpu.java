@@ -238,8 +238,9 @@ final class SelectiveScanCpu implements SelectiveScan {
             FloatVector gk = FloatVector.fromArray(F, gh, k * l).add(gy.mul(ck));
             int at0 = (row + k) * l;
             gy.fma(FloatVector.fromArray(F, hs, cur + k * l), FloatVector.fromArray(F, pc, at0)).intoArray(pc, at0);
-            gk.mul(delta).fma(xv, FloatVector.fromArray(F, pb, at0)).intoArray(pb, at0);
-            gx = gk.mul(delta).fma(FloatVector.broadcast(F, bk), gx);
+            FloatVector gkDelta = gk.mul(delta);
+            gkDelta.fma(xv, FloatVector.fromArray(F, pb, at0)).intoArray(pb, at0);
+            gx = gkDelta.fma(FloatVector.broadcast(F, bk), gx);
             FloatVector gDecayH = gk.mul(decay).mul(hPrev);
             gdelta = gDecayH.fma(ak, gdelta).add(gk.mul(bk).mul(xv));
             FloatVector gAk = FloatVector.fromArray(F, gA, k * din + d0, m).add(gDecayH.mul(delta));
