@@ -233,6 +233,10 @@ final class GemvFused {
      * checks of the old one-row loop).
      */
     private static void q8(MemorySegment w, long r0, long rb, MemorySegment x, int k, float[] out) {
+        if (B.length() == 16 && F.length() == 16) {
+            q8w16(w, r0, rb, x, k, out);
+            return;
+        }
         FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
         int blocks = k / WeightFormat.Q8_0_BLOCK;
         long r1 = r0 + rb, r2 = r1 + rb, r3 = r2 + rb;
@@ -257,6 +261,38 @@ final class GemvFused {
             a1 = s1.fma(q8Scale(w, r1 + o), a1);
             a2 = s2.fma(q8Scale(w, r2 + o), a2);
             a3 = s3.fma(q8Scale(w, r3 + o), a3);
+        }
+        out[0] = a0.reduceLanes(VectorOperators.ADD);
+        out[1] = a1.reduceLanes(VectorOperators.ADD);
+        out[2] = a2.reduceLanes(VectorOperators.ADD);
+        out[3] = a3.reduceLanes(VectorOperators.ADD);
+    }
+
+    /**
+     * {@link #q8} for 512-bit vectors (a block is two 16-byte loads), written out: each row's block sum starts with a
+     * multiply instead of an FMA into a zero vector, which C2 compiled to a register copy per row and block. 1.03x
+     * on the lm_head product from DRAM (10 of 12 alternating rounds), 1.01x over sixteen 1280x3072 matrices (9 of 12).
+     */
+    private static void q8w16(MemorySegment w, long r0, long rb, MemorySegment x, int k, float[] out) {
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+        int blocks = k / WeightFormat.Q8_0_BLOCK;
+        for (int b = 0; b < blocks; b++) {
+            long o0 = r0 + b * 34L, o1 = o0 + rb, o2 = o1 + rb, o3 = o2 + rb;
+            long xo = b * 128L;
+            FloatVector xa = FloatVector.fromMemorySegment(F, x, xo, LE);
+            FloatVector xb = FloatVector.fromMemorySegment(F, x, xo + 64, LE);
+            FloatVector s0 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o0 + 2, LE).convertShape(VectorOperators.B2F, F, 0)).mul(xa);
+            FloatVector s1 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o1 + 2, LE).convertShape(VectorOperators.B2F, F, 0)).mul(xa);
+            FloatVector s2 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o2 + 2, LE).convertShape(VectorOperators.B2F, F, 0)).mul(xa);
+            FloatVector s3 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o3 + 2, LE).convertShape(VectorOperators.B2F, F, 0)).mul(xa);
+            s0 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o0 + 18, LE).convertShape(VectorOperators.B2F, F, 0)).fma(xb, s0);
+            s1 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o1 + 18, LE).convertShape(VectorOperators.B2F, F, 0)).fma(xb, s1);
+            s2 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o2 + 18, LE).convertShape(VectorOperators.B2F, F, 0)).fma(xb, s2);
+            s3 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o3 + 18, LE).convertShape(VectorOperators.B2F, F, 0)).fma(xb, s3);
+            a0 = s0.fma(q8Scale(w, o0), a0);
+            a1 = s1.fma(q8Scale(w, o1), a1);
+            a2 = s2.fma(q8Scale(w, o2), a2);
+            a3 = s3.fma(q8Scale(w, o3), a3);
         }
         out[0] = a0.reduceLanes(VectorOperators.ADD);
         out[1] = a1.reduceLanes(VectorOperators.ADD);
