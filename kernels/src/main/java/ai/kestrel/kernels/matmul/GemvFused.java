@@ -123,13 +123,13 @@ final class GemvFused {
     }
 
     /**
-     * The 32-bit lanes (bf16 pairs) one run of {@link #bf16}'s inner loop covers: 32 iterations of 16. C2 sizes its
+     * The 32-bit lanes (bf16 pairs) one run of {@link #bf16}'s inner loop covers: 32 iterations. C2 sizes its
      * unrolling by the loop's profiled trip count: over a whole row of 3072 (the MLP's down projection) it unrolled
      * eight times and spilled the accumulators to the stack on every iteration (59 against 111-136 GB/s at k up to
      * 2048, in cache; 34 against 49 GB/s from DRAM). An inner loop of at most 32 iterations is unrolled four times
      * whatever the row's length.
      */
-    private static final int BF16_SPAN = 32 * 16;
+    private static final int BF16_SPAN = 32 * I.length();
 
     /**
      * BF16 without lane conversions, four rows {@code rb} bytes apart: each 32-bit lane of a weight row holds an
