@@ -242,8 +242,8 @@ final class AttentionCpu implements Attention {
      * (16-lane vectors, {@code p} a multiple of 16). Each key gets a vector accumulator over the head width, so the
      * FMAs form 16 independent chains; the 16 sums are then taken together: four rounds of folding two vectors
      * into one (a blend, its mirror permuted, an add), 15 folds in all instead of 16 horizontal sums of four
-     * shuffles and four adds each. Written out: the same folds through a helper method were a risk to C2's
-     * inlining of vector code (see {@code GemvFused}).
+     * shuffles and four adds each. Written out like the matmul kernels: a vector helper that C2 leaves out of
+     * line boxes its vectors (see {@code GemvFused}); a fold helper was not tried.
      */
     private static void scores16(float[] q, MemorySegment k, long base, long stride, int p, float sc, float[] out, int j0) {
         FloatVector t0 = FloatVector.zero(F), t1 = FloatVector.zero(F), t2 = FloatVector.zero(F), t3 = FloatVector.zero(F);

@@ -246,7 +246,7 @@ final class GemvFused {
      * checks of the old one-row loop).
      */
     private static void q8(MemorySegment w, long r0, long rb, MemorySegment x, int k, float[] out) {
-        if (B.length() == 16 && F.length() == 16) {
+        if (F.length() == 16) { // then B holds 16 bytes: a block is two loads
             q8w16(w, r0, rb, x, k, out);
             return;
         }
