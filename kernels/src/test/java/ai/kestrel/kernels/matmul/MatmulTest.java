@@ -233,6 +233,34 @@ class MatmulTest {
         }
     }
 
+    /**
+     * BF16 rows that start off a vector boundary, as weights mapped from files do (GGUF aligns tensors to 32 bytes
+     * only, safetensors to 8): the single-row kernel, alone and in a job with an aligned matrix, sums what the
+     * reference sums at offsets from 2 to 60 bytes, k a multiple of the vector or not, a partial last quad.
+     */
+    @ParameterizedTest(name = "offset={0} N={1} K={2}")
+    @org.junit.jupiter.params.provider.CsvSource({"2, 8, 64", "4, 8, 64", "8, 7, 96", "16, 33, 1280", "32, 12, 1280", "32, 9, 32",
+        "48, 4, 3072", "60, 13, 160", "32, 5, 40", "20, 6, 4096"})
+    void bf16RowsOffTheVectorBoundaryDecodeAsTheReferenceDoes(int offset, int n, int k) {
+        try (Arena arena = Arena.ofShared()) {
+            SplittableRandom rnd = new SplittableRandom(31L * offset + k);
+            Weights packed = Codecs.encode(arena, Twin.normal(rnd, n * k, 1), n, k, WeightFormat.BF16);
+            java.lang.foreign.MemorySegment at = arena.allocate(packed.data().byteSize() + 64, 64).asSlice(offset, packed.data().byteSize());
+            at.copyFrom(packed.data());
+            Weights w = new Weights(WeightFormat.BF16, n, k, at);
+            Buf x = Twin.randn(arena, rnd, k);
+            Buf yr = Buf.allocF32(arena, n);
+            Buf yc = Buf.allocF32(arena, n);
+            Matmul.REF.forward(x, w, null, yr, 1);
+            impl().forward(x, w, null, yc, 1);
+            Twin.assertClose("offset " + offset + " BF16 N=" + n + " K=" + k, yr, yc, tol(k), 1e-5);
+            Buf[] ys = {Buf.allocF32(arena, n), Buf.allocF32(arena, n)};
+            impl().forwardMany(x, new Weights[] {w, packed}, null, ys, 1);
+            Twin.assertClose("offset " + offset + " in a job with an aligned copy", yr, ys[0], tol(k), 1e-5);
+            Twin.assertClose("the aligned copy in that job", yr, ys[1], tol(k), 1e-5);
+        }
+    }
+
     @Test
     void q8ScalesOfEveryKindDecodeAsTheReferenceDoes() {
         // the decode kernels look Q8_0 block scales up in a table of every fp16 value; scales from a foreign file
