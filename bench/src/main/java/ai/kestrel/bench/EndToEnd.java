@@ -27,6 +27,11 @@ import java.util.SplittableRandom;
  *
  * With {@code --batch B}, also the decode throughput of B sequences generated side by side ({@link BatchGenerator}).
  *
+ * The last column says how the model file's resident pages were mapped at the end: the share of them mapped 2 MiB
+ * at a time ({@code FilePmdMapped} over {@code Rss} in {@code /proc/self/smaps}; "-" where unknown). It depends on
+ * how the file came into the page cache, not on Kestrel, and moves decode speed by up to 1.7x (RESULTS.md, "Twelfth
+ * session"): compare runs, and engines, only at similar shares.
+ *
  * <pre>java -cp bench/target/benchmarks.jar ai.kestrel.bench.EndToEnd MODEL... [--prompt 512] [--decode 32] [--threads 2] [--batch 8]</pre>
  */
 public final class EndToEnd {
@@ -50,8 +55,8 @@ public final class EndToEnd {
             }
         }
         String batchCol = batch > 1 ? " batch-" + batch + " decode tok/s |" : "";
-        System.out.printf(Locale.ROOT, "| model | load s | prefill %d tok/s | decode tok/s (%d steps) |%s peak RSS GB |%n|---|---|---|---|%s---|%n", prompt, decode,
-                batchCol, batch > 1 ? "---|" : "");
+        System.out.printf(Locale.ROOT, "| model | load s | prefill %d tok/s | decode tok/s (%d steps) |%s peak RSS GB | file in 2 MiB maps |%n"
+                + "|---|---|---|---|%s---|---|%n", prompt, decode, batchCol, batch > 1 ? "---|" : "");
         for (Path p : models) {
             long t0 = System.nanoTime();
             try (LoadedModel m = ModelLoader.load(p)) {
@@ -81,8 +86,9 @@ public final class EndToEnd {
                     Arrays.sort(b);
                     batched = String.format(Locale.ROOT, " %.2f |", b[repeats / 2]);
                 }
-                System.out.printf(Locale.ROOT, "| %s | %.1f | %.1f | %.2f |%s %.2f |%n", p.getFileName(), load, pre[repeats / 2], dec[repeats / 2],
-                        batched, peakRssBytes() / 1e9);
+                double huge = hugeMappedShare(p);
+                System.out.printf(Locale.ROOT, "| %s | %.1f | %.1f | %.2f |%s %.2f | %s |%n", p.getFileName(), load, pre[repeats / 2], dec[repeats / 2],
+                        batched, peakRssBytes() / 1e9, huge < 0 ? "-" : String.format(Locale.ROOT, "%.0f%%", 100 * huge));
                 System.out.flush();
             }
         }
@@ -139,6 +145,39 @@ public final class EndToEnd {
             }
         }
         return best;
+    }
+
+    /**
+     * Of the resident pages of this process's mappings of {@code model} (a file, or the files under a folder), the
+     * share mapped by 2 MiB page-table entries, from {@code /proc/self/smaps}; -1 where that cannot be read or no
+     * page of the model is resident.
+     */
+    static double hugeMappedShare(Path model) {
+        String file = model.toAbsolutePath().normalize().toString();
+        String under = file + "/";
+        long rss = 0;
+        long pmd = 0;
+        boolean inModel = false;
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/smaps"))) {
+                String[] f = line.trim().split("\\s+", 6);
+                if (f.length >= 5 && f[0].matches("[0-9a-f]+-[0-9a-f]+")) {
+                    // a mapping's header: address range, permissions, offset, device, inode, then the path if any
+                    String path = f.length == 6 ? f[5].trim() : "";
+                    inModel = path.equals(file) || path.startsWith(under);
+                } else if (inModel && f.length >= 2 && (f[0].equals("Rss:") || f[0].equals("FilePmdMapped:"))) {
+                    long kb = Long.parseLong(f[1]);
+                    if (f[0].equals("Rss:")) {
+                        rss += kb;
+                    } else {
+                        pmd += kb;
+                    }
+                }
+            }
+        } catch (java.io.IOException | RuntimeException e) {
+            return -1;
+        }
+        return rss == 0 ? -1 : (double) pmd / rss;
     }
 
     static long peakRssBytes() throws java.io.IOException {
