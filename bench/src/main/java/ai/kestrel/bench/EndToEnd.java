@@ -153,12 +153,12 @@ public final class EndToEnd {
      * page of the model is resident.
      */
     static double hugeMappedShare(Path model) {
-        String file = model.toAbsolutePath().normalize().toString();
-        String under = file + "/";
         long rss = 0;
         long pmd = 0;
         boolean inModel = false;
         try {
+            String file = model.toRealPath().toString(); // smaps names the file a link points to
+            String under = file + "/";
             for (String line : Files.readAllLines(Path.of("/proc/self/smaps"))) {
                 String[] f = line.trim().split("\\s+", 6);
                 if (f.length >= 5 && f[0].matches("[0-9a-f]+-[0-9a-f]+")) {
