@@ -167,12 +167,10 @@ final class AttentionCpu implements Attention {
     /**
      * One query row of each head that shares KV head {@code g} ({@code qr[r]}) against keys {@code 0..last}, head
      * width a multiple of the vector length. Three passes instead of the online softmax, since a row's scores fit
-     * in {@code scores[r]}: all scores and their max (with 16-lane vectors 16 keys at a time, {@link #scores16},
-     * their key rows in L1 for the group's other heads); the exponentials, a vector at a time; then the values,
-     * four keys per pass (each value vector loaded once for all the heads, each accumulator loaded and stored once
-     * per four keys). Leaves the output rows in {@code acc} and their log-sum-exp in {@code lse}.
-     * {@code AttentionBench.decode} (2 threads): cache 512 39.0 / 40.7 -> 31.3 / 32.0 us, cache 4096 339 / 356 ->
-     * 220 / 226 us (two alternating runs).
+     * in {@code scores[r]}: all scores and their max (with 16-lane vectors 16 keys and three heads at a time,
+     * {@link #scores16x3}); the exponentials, a vector at a time; then the values (head width a multiple of 64:
+     * {@link #values3x64}, 64 columns of three heads over all the keys; else four keys per pass, {@link #valuesOf4}).
+     * Leaves the output rows in {@code acc} and their log-sum-exp in {@code lse}.
      */
     private static void decodeGroup(float[][] qr, MemorySegment k, MemorySegment v, Dims m, int bb, int g, int last, float sc,
             float[][] scores, float[][] acc, float[] lse) {
@@ -184,8 +182,8 @@ final class AttentionCpu implements Attention {
             long stride = (m.kOff(bb, 1, g) - m.kOff(bb, 0, g)) * 4;
             for (; j0 + 16 <= n; j0 += 16) {
                 long base = m.kOff(bb, j0, g) * 4;
-                for (int r = 0; r < group; r++) {
-                    scores16(qr[r], k, base, stride, p, sc, scores[r], j0);
+                for (int r0 = 0; r0 < group; r0 += 3) {
+                    scores16x3(qr, r0, k, base, stride, p, sc, scores, j0);
                 }
             }
         }
@@ -211,6 +209,16 @@ final class AttentionCpu implements Attention {
                 s[j] *= total; // normalised weights: the value pass needs no final scaling
             }
         }
+        if (F.length() == 16 && p % 64 == 0) {
+            long stride = (m.kOff(bb, 1, g) - m.kOff(bb, 0, g)) * 4;
+            long first = m.kOff(bb, 0, g) * 4;
+            for (int r0 = 0; r0 < group; r0 += 3) {
+                for (int c = 0; c < p; c += 64) {
+                    values3x64(scores, r0, v, first + c * 4L, stride, n, acc, c);
+                }
+            }
+            return;
+        }
         int j = 0;
         for (; j + 4 <= n; j += 4) {
             long o0 = m.kOff(bb, j, g) * 4, o1 = m.kOff(bb, j + 1, g) * 4, o2 = m.kOff(bb, j + 2, g) * 4, o3 = m.kOff(bb, j + 3, g) * 4;
@@ -220,6 +228,60 @@ final class AttentionCpu implements Attention {
             for (int r = 0; r < group; r++) {
                 axpy(scores[r][j], v, m.kOff(bb, j, g) * 4, acc[r], p);
             }
+        }
+    }
+
+    /**
+     * {@code acc[r][c, c + 64) = sum over keys j < n of w_r[j] * V_j[c, c + 64)} for heads {@code r0, r0 + 1, r0 + 2}
+     * of the group (those past its end computed on the last head's weights and dropped), value rows {@code stride}
+     * bytes apart from byte {@code at}: twelve accumulators stay in registers over all the keys, each value vector is
+     * loaded once for the three heads, and the loads walk one row after another.
+     */
+    private static void values3x64(float[][] w, int r0, MemorySegment v, long at, long stride, int n, float[][] acc, int c) {
+        int last = w.length - 1;
+        float[] w0 = w[r0];
+        float[] w1 = w[Math.min(r0 + 1, last)];
+        float[] w2 = w[Math.min(r0 + 2, last)];
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+        FloatVector b0 = FloatVector.zero(F), b1 = FloatVector.zero(F), b2 = FloatVector.zero(F), b3 = FloatVector.zero(F);
+        FloatVector d0 = FloatVector.zero(F), d1 = FloatVector.zero(F), d2 = FloatVector.zero(F), d3 = FloatVector.zero(F);
+        for (int j = 0; j < n; j++) {
+            long o = at + j * stride;
+            FloatVector v0 = FloatVector.fromMemorySegment(F, v, o, LE);
+            FloatVector v1 = FloatVector.fromMemorySegment(F, v, o + 64, LE);
+            FloatVector v2 = FloatVector.fromMemorySegment(F, v, o + 128, LE);
+            FloatVector v3 = FloatVector.fromMemorySegment(F, v, o + 192, LE);
+            FloatVector x = FloatVector.broadcast(F, w0[j]);
+            a0 = v0.fma(x, a0);
+            a1 = v1.fma(x, a1);
+            a2 = v2.fma(x, a2);
+            a3 = v3.fma(x, a3);
+            x = FloatVector.broadcast(F, w1[j]);
+            b0 = v0.fma(x, b0);
+            b1 = v1.fma(x, b1);
+            b2 = v2.fma(x, b2);
+            b3 = v3.fma(x, b3);
+            x = FloatVector.broadcast(F, w2[j]);
+            d0 = v0.fma(x, d0);
+            d1 = v1.fma(x, d1);
+            d2 = v2.fma(x, d2);
+            d3 = v3.fma(x, d3);
+        }
+        a0.intoArray(acc[r0], c);
+        a1.intoArray(acc[r0], c + 16);
+        a2.intoArray(acc[r0], c + 32);
+        a3.intoArray(acc[r0], c + 48);
+        if (r0 + 1 <= last) {
+            b0.intoArray(acc[r0 + 1], c);
+            b1.intoArray(acc[r0 + 1], c + 16);
+            b2.intoArray(acc[r0 + 1], c + 32);
+            b3.intoArray(acc[r0 + 1], c + 48);
+        }
+        if (r0 + 2 <= last) {
+            d0.intoArray(acc[r0 + 2], c);
+            d1.intoArray(acc[r0 + 2], c + 16);
+            d2.intoArray(acc[r0 + 2], c + 32);
+            d3.intoArray(acc[r0 + 2], c + 48);
         }
     }
 
@@ -238,56 +300,187 @@ final class AttentionCpu implements Attention {
             ? VectorShuffle.fromOp(F, i -> Integer.reverse(i) >>> 28) : null;
 
     /**
-     * {@code out[j0 + i] = sc · q · key row i} for 16 key rows {@code stride} bytes apart from byte {@code base}
-     * (16-lane vectors, {@code p} a multiple of 16). Each key gets a vector accumulator over the head width, so the
-     * FMAs form 16 independent chains; the 16 sums are then taken together: four rounds of folding two vectors
-     * into one (a blend, its mirror permuted, an add), 15 folds in all instead of 16 horizontal sums of four
-     * shuffles and four adds each. Written out like the matmul kernels: a vector helper that C2 leaves out of
-     * line boxes its vectors (see {@code GemvFused}); a fold helper was not tried.
+     * {@code out[r][j0 + i] = sc · q_r · key row i} for 16 key rows {@code stride} bytes apart from byte {@code base}
+     * and heads {@code r = r0, r0 + 1, r0 + 2} of the group (those past its end computed on the last head and
+     * dropped); 16-lane vectors, {@code p} a multiple of 16. Each key vector is loaded once for the three heads,
+     * eight keys at a time: 24 accumulators, one per key and head, so the FMAs form 24 independent chains. Each
+     * head's 16 sums are then taken together by folding two vectors into one (a blend, its mirror permuted, an add):
+     * keys 0-7 in three rounds into one vector, keys 8-15 into another, and those two in a fourth round, 15 folds
+     * instead of 16 horizontal sums of four shuffles and four adds each. Written out like the matmul kernels: a vector
+     * helper that C2 leaves out of line boxes its vectors (see {@code GemvFused}). It replaced a kernel of 16 keys
+     * for one head at a time, whose C2 code reloaded the 16 row offsets from the stack for every load:
+     * {@code AttentionBench.decode} (2 threads, alternating runs) with {@link #values3x64}: cache 512 37.6 / 39.6 ->
+     * 19.8 / 19.7 us, 2048 149 / 154 -> 108 / 74 us; the value kernel alone gave 25.4 / 35.6 -> 19.9 / 28.8 and
+     * 111 / 144 -> 82 / 111 us.
      */
-    private static void scores16(float[] q, MemorySegment k, long base, long stride, int p, float sc, float[] out, int j0) {
-        FloatVector t0 = FloatVector.zero(F), t1 = FloatVector.zero(F), t2 = FloatVector.zero(F), t3 = FloatVector.zero(F);
-        FloatVector t4 = FloatVector.zero(F), t5 = FloatVector.zero(F), t6 = FloatVector.zero(F), t7 = FloatVector.zero(F);
-        FloatVector t8 = FloatVector.zero(F), t9 = FloatVector.zero(F), t10 = FloatVector.zero(F), t11 = FloatVector.zero(F);
-        FloatVector t12 = FloatVector.zero(F), t13 = FloatVector.zero(F), t14 = FloatVector.zero(F), t15 = FloatVector.zero(F);
+    private static void scores16x3(float[][] qr, int r0, MemorySegment k, long base, long stride, int p, float sc,
+            float[][] out, int j0) {
+        int last = qr.length - 1;
+        float[] q0 = qr[r0];
+        float[] q1 = qr[Math.min(r0 + 1, last)];
+        float[] q2 = qr[Math.min(r0 + 2, last)];
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+        FloatVector a4 = FloatVector.zero(F), a5 = FloatVector.zero(F), a6 = FloatVector.zero(F), a7 = FloatVector.zero(F);
+        FloatVector b0 = FloatVector.zero(F), b1 = FloatVector.zero(F), b2 = FloatVector.zero(F), b3 = FloatVector.zero(F);
+        FloatVector b4 = FloatVector.zero(F), b5 = FloatVector.zero(F), b6 = FloatVector.zero(F), b7 = FloatVector.zero(F);
+        FloatVector d0 = FloatVector.zero(F), d1 = FloatVector.zero(F), d2 = FloatVector.zero(F), d3 = FloatVector.zero(F);
+        FloatVector d4 = FloatVector.zero(F), d5 = FloatVector.zero(F), d6 = FloatVector.zero(F), d7 = FloatVector.zero(F);
+        long o0 = base;
         for (int c = 0; c < p; c += 16) {
-            FloatVector qv = FloatVector.fromArray(F, q, c);
-            long o = base + c * 4L;
-            t0 = FloatVector.fromMemorySegment(F, k, o, LE).fma(qv, t0);
-            t1 = FloatVector.fromMemorySegment(F, k, o + stride, LE).fma(qv, t1);
-            t2 = FloatVector.fromMemorySegment(F, k, o + 2 * stride, LE).fma(qv, t2);
-            t3 = FloatVector.fromMemorySegment(F, k, o + 3 * stride, LE).fma(qv, t3);
-            t4 = FloatVector.fromMemorySegment(F, k, o + 4 * stride, LE).fma(qv, t4);
-            t5 = FloatVector.fromMemorySegment(F, k, o + 5 * stride, LE).fma(qv, t5);
-            t6 = FloatVector.fromMemorySegment(F, k, o + 6 * stride, LE).fma(qv, t6);
-            t7 = FloatVector.fromMemorySegment(F, k, o + 7 * stride, LE).fma(qv, t7);
-            t8 = FloatVector.fromMemorySegment(F, k, o + 8 * stride, LE).fma(qv, t8);
-            t9 = FloatVector.fromMemorySegment(F, k, o + 9 * stride, LE).fma(qv, t9);
-            t10 = FloatVector.fromMemorySegment(F, k, o + 10 * stride, LE).fma(qv, t10);
-            t11 = FloatVector.fromMemorySegment(F, k, o + 11 * stride, LE).fma(qv, t11);
-            t12 = FloatVector.fromMemorySegment(F, k, o + 12 * stride, LE).fma(qv, t12);
-            t13 = FloatVector.fromMemorySegment(F, k, o + 13 * stride, LE).fma(qv, t13);
-            t14 = FloatVector.fromMemorySegment(F, k, o + 14 * stride, LE).fma(qv, t14);
-            t15 = FloatVector.fromMemorySegment(F, k, o + 15 * stride, LE).fma(qv, t15);
+            FloatVector qa = FloatVector.fromArray(F, q0, c);
+            FloatVector qb = FloatVector.fromArray(F, q1, c);
+            FloatVector qd = FloatVector.fromArray(F, q2, c);
+            long o = o0 + c * 4L;
+            FloatVector k0 = FloatVector.fromMemorySegment(F, k, o, LE);
+            a0 = k0.fma(qa, a0);
+            b0 = k0.fma(qb, b0);
+            d0 = k0.fma(qd, d0);
+            FloatVector k1 = FloatVector.fromMemorySegment(F, k, o + stride, LE);
+            a1 = k1.fma(qa, a1);
+            b1 = k1.fma(qb, b1);
+            d1 = k1.fma(qd, d1);
+            FloatVector k2 = FloatVector.fromMemorySegment(F, k, o + 2 * stride, LE);
+            a2 = k2.fma(qa, a2);
+            b2 = k2.fma(qb, b2);
+            d2 = k2.fma(qd, d2);
+            FloatVector k3 = FloatVector.fromMemorySegment(F, k, o + 3 * stride, LE);
+            a3 = k3.fma(qa, a3);
+            b3 = k3.fma(qb, b3);
+            d3 = k3.fma(qd, d3);
+            FloatVector k4 = FloatVector.fromMemorySegment(F, k, o + 4 * stride, LE);
+            a4 = k4.fma(qa, a4);
+            b4 = k4.fma(qb, b4);
+            d4 = k4.fma(qd, d4);
+            FloatVector k5 = FloatVector.fromMemorySegment(F, k, o + 5 * stride, LE);
+            a5 = k5.fma(qa, a5);
+            b5 = k5.fma(qb, b5);
+            d5 = k5.fma(qd, d5);
+            FloatVector k6 = FloatVector.fromMemorySegment(F, k, o + 6 * stride, LE);
+            a6 = k6.fma(qa, a6);
+            b6 = k6.fma(qb, b6);
+            d6 = k6.fma(qd, d6);
+            FloatVector k7 = FloatVector.fromMemorySegment(F, k, o + 7 * stride, LE);
+            a7 = k7.fma(qa, a7);
+            b7 = k7.fma(qb, b7);
+            d7 = k7.fma(qd, d7);
         }
-        // fold pairs: lanes 0-7 keep the first vector's halves summed, lanes 8-15 the second's
-        FloatVector c0 = t0.blend(t1, HI8).add(t1.blend(t0, HI8).rearrange(X8));
-        FloatVector c1 = t2.blend(t3, HI8).add(t3.blend(t2, HI8).rearrange(X8));
-        FloatVector c2 = t4.blend(t5, HI8).add(t5.blend(t4, HI8).rearrange(X8));
-        FloatVector c3 = t6.blend(t7, HI8).add(t7.blend(t6, HI8).rearrange(X8));
-        FloatVector c4 = t8.blend(t9, HI8).add(t9.blend(t8, HI8).rearrange(X8));
-        FloatVector c5 = t10.blend(t11, HI8).add(t11.blend(t10, HI8).rearrange(X8));
-        FloatVector c6 = t12.blend(t13, HI8).add(t13.blend(t12, HI8).rearrange(X8));
-        FloatVector c7 = t14.blend(t15, HI8).add(t15.blend(t14, HI8).rearrange(X8));
-        FloatVector d0 = c0.blend(c1, BIT4).add(c1.blend(c0, BIT4).rearrange(X4));
-        FloatVector d1 = c2.blend(c3, BIT4).add(c3.blend(c2, BIT4).rearrange(X4));
-        FloatVector d2 = c4.blend(c5, BIT4).add(c5.blend(c4, BIT4).rearrange(X4));
-        FloatVector d3 = c6.blend(c7, BIT4).add(c7.blend(c6, BIT4).rearrange(X4));
-        FloatVector e0 = d0.blend(d1, BIT2).add(d1.blend(d0, BIT2).rearrange(X2));
-        FloatVector e1 = d2.blend(d3, BIT2).add(d3.blend(d2, BIT2).rearrange(X2));
-        FloatVector f = e0.blend(e1, BIT1).add(e1.blend(e0, BIT1).rearrange(X1));
-        // lane l now holds key reverse4(l)'s sum (bit 3 of l chose t_odd, bit 2 c_odd, bit 1 d_odd, bit 0 e1)
-        f.rearrange(REV4).mul(sc).intoArray(out, j0);
+        FloatVector ac00 = a0.blend(a1, HI8).add(a1.blend(a0, HI8).rearrange(X8));
+        FloatVector ac10 = a2.blend(a3, HI8).add(a3.blend(a2, HI8).rearrange(X8));
+        FloatVector ac20 = a4.blend(a5, HI8).add(a5.blend(a4, HI8).rearrange(X8));
+        FloatVector ac30 = a6.blend(a7, HI8).add(a7.blend(a6, HI8).rearrange(X8));
+        FloatVector ad00 = ac00.blend(ac10, BIT4).add(ac10.blend(ac00, BIT4).rearrange(X4));
+        FloatVector ad10 = ac20.blend(ac30, BIT4).add(ac30.blend(ac20, BIT4).rearrange(X4));
+        FloatVector ae0 = ad00.blend(ad10, BIT2).add(ad10.blend(ad00, BIT2).rearrange(X2));
+        FloatVector bc00 = b0.blend(b1, HI8).add(b1.blend(b0, HI8).rearrange(X8));
+        FloatVector bc10 = b2.blend(b3, HI8).add(b3.blend(b2, HI8).rearrange(X8));
+        FloatVector bc20 = b4.blend(b5, HI8).add(b5.blend(b4, HI8).rearrange(X8));
+        FloatVector bc30 = b6.blend(b7, HI8).add(b7.blend(b6, HI8).rearrange(X8));
+        FloatVector bd00 = bc00.blend(bc10, BIT4).add(bc10.blend(bc00, BIT4).rearrange(X4));
+        FloatVector bd10 = bc20.blend(bc30, BIT4).add(bc30.blend(bc20, BIT4).rearrange(X4));
+        FloatVector be0 = bd00.blend(bd10, BIT2).add(bd10.blend(bd00, BIT2).rearrange(X2));
+        FloatVector dc00 = d0.blend(d1, HI8).add(d1.blend(d0, HI8).rearrange(X8));
+        FloatVector dc10 = d2.blend(d3, HI8).add(d3.blend(d2, HI8).rearrange(X8));
+        FloatVector dc20 = d4.blend(d5, HI8).add(d5.blend(d4, HI8).rearrange(X8));
+        FloatVector dc30 = d6.blend(d7, HI8).add(d7.blend(d6, HI8).rearrange(X8));
+        FloatVector dd00 = dc00.blend(dc10, BIT4).add(dc10.blend(dc00, BIT4).rearrange(X4));
+        FloatVector dd10 = dc20.blend(dc30, BIT4).add(dc30.blend(dc20, BIT4).rearrange(X4));
+        FloatVector de0 = dd00.blend(dd10, BIT2).add(dd10.blend(dd00, BIT2).rearrange(X2));
+        a0 = FloatVector.zero(F);
+        a1 = FloatVector.zero(F);
+        a2 = FloatVector.zero(F);
+        a3 = FloatVector.zero(F);
+        a4 = FloatVector.zero(F);
+        a5 = FloatVector.zero(F);
+        a6 = FloatVector.zero(F);
+        a7 = FloatVector.zero(F);
+        b0 = FloatVector.zero(F);
+        b1 = FloatVector.zero(F);
+        b2 = FloatVector.zero(F);
+        b3 = FloatVector.zero(F);
+        b4 = FloatVector.zero(F);
+        b5 = FloatVector.zero(F);
+        b6 = FloatVector.zero(F);
+        b7 = FloatVector.zero(F);
+        d0 = FloatVector.zero(F);
+        d1 = FloatVector.zero(F);
+        d2 = FloatVector.zero(F);
+        d3 = FloatVector.zero(F);
+        d4 = FloatVector.zero(F);
+        d5 = FloatVector.zero(F);
+        d6 = FloatVector.zero(F);
+        d7 = FloatVector.zero(F);
+        long o1 = base + 8 * stride;
+        for (int c = 0; c < p; c += 16) {
+            FloatVector qa = FloatVector.fromArray(F, q0, c);
+            FloatVector qb = FloatVector.fromArray(F, q1, c);
+            FloatVector qd = FloatVector.fromArray(F, q2, c);
+            long o = o1 + c * 4L;
+            FloatVector k0 = FloatVector.fromMemorySegment(F, k, o, LE);
+            a0 = k0.fma(qa, a0);
+            b0 = k0.fma(qb, b0);
+            d0 = k0.fma(qd, d0);
+            FloatVector k1 = FloatVector.fromMemorySegment(F, k, o + stride, LE);
+            a1 = k1.fma(qa, a1);
+            b1 = k1.fma(qb, b1);
+            d1 = k1.fma(qd, d1);
+            FloatVector k2 = FloatVector.fromMemorySegment(F, k, o + 2 * stride, LE);
+            a2 = k2.fma(qa, a2);
+            b2 = k2.fma(qb, b2);
+            d2 = k2.fma(qd, d2);
+            FloatVector k3 = FloatVector.fromMemorySegment(F, k, o + 3 * stride, LE);
+            a3 = k3.fma(qa, a3);
+            b3 = k3.fma(qb, b3);
+            d3 = k3.fma(qd, d3);
+            FloatVector k4 = FloatVector.fromMemorySegment(F, k, o + 4 * stride, LE);
+            a4 = k4.fma(qa, a4);
+            b4 = k4.fma(qb, b4);
+            d4 = k4.fma(qd, d4);
+            FloatVector k5 = FloatVector.fromMemorySegment(F, k, o + 5 * stride, LE);
+            a5 = k5.fma(qa, a5);
+            b5 = k5.fma(qb, b5);
+            d5 = k5.fma(qd, d5);
+            FloatVector k6 = FloatVector.fromMemorySegment(F, k, o + 6 * stride, LE);
+            a6 = k6.fma(qa, a6);
+            b6 = k6.fma(qb, b6);
+            d6 = k6.fma(qd, d6);
+            FloatVector k7 = FloatVector.fromMemorySegment(F, k, o + 7 * stride, LE);
+            a7 = k7.fma(qa, a7);
+            b7 = k7.fma(qb, b7);
+            d7 = k7.fma(qd, d7);
+        }
+        FloatVector ac01 = a0.blend(a1, HI8).add(a1.blend(a0, HI8).rearrange(X8));
+        FloatVector ac11 = a2.blend(a3, HI8).add(a3.blend(a2, HI8).rearrange(X8));
+        FloatVector ac21 = a4.blend(a5, HI8).add(a5.blend(a4, HI8).rearrange(X8));
+        FloatVector ac31 = a6.blend(a7, HI8).add(a7.blend(a6, HI8).rearrange(X8));
+        FloatVector ad01 = ac01.blend(ac11, BIT4).add(ac11.blend(ac01, BIT4).rearrange(X4));
+        FloatVector ad11 = ac21.blend(ac31, BIT4).add(ac31.blend(ac21, BIT4).rearrange(X4));
+        FloatVector ae1 = ad01.blend(ad11, BIT2).add(ad11.blend(ad01, BIT2).rearrange(X2));
+        FloatVector bc01 = b0.blend(b1, HI8).add(b1.blend(b0, HI8).rearrange(X8));
+        FloatVector bc11 = b2.blend(b3, HI8).add(b3.blend(b2, HI8).rearrange(X8));
+        FloatVector bc21 = b4.blend(b5, HI8).add(b5.blend(b4, HI8).rearrange(X8));
+        FloatVector bc31 = b6.blend(b7, HI8).add(b7.blend(b6, HI8).rearrange(X8));
+        FloatVector bd01 = bc01.blend(bc11, BIT4).add(bc11.blend(bc01, BIT4).rearrange(X4));
+        FloatVector bd11 = bc21.blend(bc31, BIT4).add(bc31.blend(bc21, BIT4).rearrange(X4));
+        FloatVector be1 = bd01.blend(bd11, BIT2).add(bd11.blend(bd01, BIT2).rearrange(X2));
+        FloatVector dc01 = d0.blend(d1, HI8).add(d1.blend(d0, HI8).rearrange(X8));
+        FloatVector dc11 = d2.blend(d3, HI8).add(d3.blend(d2, HI8).rearrange(X8));
+        FloatVector dc21 = d4.blend(d5, HI8).add(d5.blend(d4, HI8).rearrange(X8));
+        FloatVector dc31 = d6.blend(d7, HI8).add(d7.blend(d6, HI8).rearrange(X8));
+        FloatVector dd01 = dc01.blend(dc11, BIT4).add(dc11.blend(dc01, BIT4).rearrange(X4));
+        FloatVector dd11 = dc21.blend(dc31, BIT4).add(dc31.blend(dc21, BIT4).rearrange(X4));
+        FloatVector de1 = dd01.blend(dd11, BIT2).add(dd11.blend(dd01, BIT2).rearrange(X2));
+        FloatVector af = ae0.blend(ae1, BIT1).add(ae1.blend(ae0, BIT1).rearrange(X1));
+        FloatVector bf = be0.blend(be1, BIT1).add(be1.blend(be0, BIT1).rearrange(X1));
+        FloatVector df = de0.blend(de1, BIT1).add(de1.blend(de0, BIT1).rearrange(X1));
+        // lane l now holds key reverse4(l)'s sum (bit 3 of l chose the odd key of a pair, bit 2 the odd pair, bit 1
+        // the odd group of four, bit 0 the second eight)
+        af.rearrange(REV4).mul(sc).intoArray(out[r0], j0);
+        if (r0 + 1 <= last) {
+            bf.rearrange(REV4).mul(sc).intoArray(out[r0 + 1], j0);
+        }
+        if (r0 + 2 <= last) {
+            df.rearrange(REV4).mul(sc).intoArray(out[r0 + 2], j0);
+        }
     }
 
     /** {@code s[j] = exp(s[j] - max)} for {@code j < n} (a multiple of the vector length); returns their sum. */

@@ -45,7 +45,13 @@ class AttentionTest {
                 Arguments.of(12L, new Dims(2, 1, 519, 544, 6, 2, 128)),
                 Arguments.of(13L, new Dims(2, 3, 41, 48, 4, 2, 32)),
                 // a long chunk after a cache in Falcon-H1's heads: query tiles that start past key 0 and cross tiles
-                Arguments.of(14L, new Dims(1, 70, 100, 128, 6, 2, 128)));
+                Arguments.of(14L, new Dims(1, 70, 100, 128, 6, 2, 128)),
+                // decode rows in Falcon-H1's other groupings (1, 4, 5 and 6 query heads per KV head), widths 64 and
+                // 128, keys not a multiple of 16
+                Arguments.of(15L, new Dims(1, 1, 20, 32, 2, 2, 128)),
+                Arguments.of(16L, new Dims(1, 1, 37, 40, 8, 2, 64)),
+                Arguments.of(17L, new Dims(1, 1, 100, 128, 10, 2, 128)),
+                Arguments.of(18L, new Dims(2, 1, 33, 48, 12, 2, 64)));
     }
 
     @ParameterizedTest(name = "seed={0} {1}")
