@@ -177,13 +177,14 @@ final class AttentionCpu implements Attention {
         int group = qr.length;
         int p = qr[0].length;
         int n = last + 1;
+        long stride = (m.kOff(bb, 1, g) - m.kOff(bb, 0, g)) * 4; // bytes from one key (and value) row to the next
         int j0 = 0;
         if (F.length() == 16) {
-            long stride = (m.kOff(bb, 1, g) - m.kOff(bb, 0, g)) * 4;
+            float[] fold = new float[96];
             for (; j0 + 16 <= n; j0 += 16) {
                 long base = m.kOff(bb, j0, g) * 4;
                 for (int r0 = 0; r0 < group; r0 += 3) {
-                    scores16x3(qr, r0, k, base, stride, p, sc, scores, j0);
+                    scores16x3(qr, r0, k, base, stride, p, sc, scores, j0, fold);
                 }
             }
         }
@@ -203,14 +204,13 @@ final class AttentionCpu implements Attention {
             java.util.Arrays.fill(s, n, padded, Float.NEGATIVE_INFINITY);
             float total = expShifted(s, padded, max);
             lse[r] = max + (float) Math.log(total);
-            java.util.Arrays.fill(acc[r], 0f);
             total = 1f / total;
             for (int j = 0; j < n; j++) {
                 s[j] *= total; // normalised weights: the value pass needs no final scaling
             }
         }
         if (F.length() == 16 && p % 64 == 0) {
-            long stride = (m.kOff(bb, 1, g) - m.kOff(bb, 0, g)) * 4;
+            // every column of every head written: no clearing first
             long first = m.kOff(bb, 0, g) * 4;
             for (int r0 = 0; r0 < group; r0 += 3) {
                 for (int c = 0; c < p; c += 64) {
@@ -218,6 +218,9 @@ final class AttentionCpu implements Attention {
                 }
             }
             return;
+        }
+        for (float[] a : acc) {
+            java.util.Arrays.fill(a, 0f);
         }
         int j = 0;
         for (; j + 4 <= n; j += 4) {
@@ -302,30 +305,48 @@ final class AttentionCpu implements Attention {
     /**
      * {@code out[r][j0 + i] = sc · q_r · key row i} for 16 key rows {@code stride} bytes apart from byte {@code base}
      * and heads {@code r = r0, r0 + 1, r0 + 2} of the group (those past its end computed on the last head and
-     * dropped); 16-lane vectors, {@code p} a multiple of 16. Each key vector is loaded once for the three heads,
-     * eight keys at a time: 24 accumulators, one per key and head, so the FMAs form 24 independent chains. Each
-     * head's 16 sums are then taken together by folding two vectors into one (a blend, its mirror permuted, an add):
-     * keys 0-7 in three rounds into one vector, keys 8-15 into another, and those two in a fourth round, 15 folds
-     * instead of 16 horizontal sums of four shuffles and four adds each. Written out like the matmul kernels: a vector
-     * helper that C2 leaves out of line boxes its vectors (see {@code GemvFused}). It replaced a kernel of 16 keys
-     * for one head at a time, whose C2 code reloaded the 16 row offsets from the stack for every load:
+     * dropped); 16-lane vectors, {@code p} a multiple of 16. Keys 0-7 and 8-15 each by {@link #scores8x3} into
+     * {@code fold} (48 floats each), then each head's two vectors folded into the lanes of all 16 keys: 15 folds per
+     * head instead of 16 horizontal sums of four shuffles and four adds each. It replaced a kernel of 16 keys for one
+     * head at a time, whose C2 code reloaded the 16 row offsets from the stack for every load:
      * {@code AttentionBench.decode} (2 threads, alternating runs) with {@link #values3x64}: cache 512 37.6 / 39.6 ->
      * 19.8 / 19.7 us, 2048 149 / 154 -> 108 / 74 us; the value kernel alone gave 25.4 / 35.6 -> 19.9 / 28.8 and
      * 111 / 144 -> 82 / 111 us.
      */
     private static void scores16x3(float[][] qr, int r0, MemorySegment k, long base, long stride, int p, float sc,
-            float[][] out, int j0) {
+            float[][] out, int j0, float[] fold) {
         int last = qr.length - 1;
         float[] q0 = qr[r0];
         float[] q1 = qr[Math.min(r0 + 1, last)];
         float[] q2 = qr[Math.min(r0 + 2, last)];
+        scores8x3(q0, q1, q2, k, base, stride, p, fold, 0);
+        scores8x3(q0, q1, q2, k, base + 8 * stride, stride, p, fold, 48);
+        for (int r = 0; r < 3 && r0 + r <= last; r++) {
+            FloatVector e0 = FloatVector.fromArray(F, fold, 16 * r);
+            FloatVector e1 = FloatVector.fromArray(F, fold, 48 + 16 * r);
+            FloatVector f = e0.blend(e1, BIT1).add(e1.blend(e0, BIT1).rearrange(X1));
+            // lane l now holds key reverse4(l)'s sum (bit 3 of l chose the odd key of a pair, bit 2 the odd pair,
+            // bit 1 the odd group of four, bit 0 the second eight)
+            f.rearrange(REV4).mul(sc).intoArray(out[r0 + r], j0);
+        }
+    }
+
+    /**
+     * Eight key rows {@code stride} bytes apart from byte {@code o0} against three query rows: each key vector is
+     * loaded once for the three heads (24 accumulators, one per key and head, so the FMAs form 24 independent
+     * chains); each head's eight sums are then folded three times (a blend, its mirror permuted, an add) into one
+     * vector, stored at {@code fold[at + 16 r]} for head {@code r}. Written out like the matmul kernels, and no
+     * vector crosses its boundary: a vector passed to or returned from a method C2 leaves out of line is boxed (see
+     * {@code GemvFused}).
+     */
+    private static void scores8x3(float[] q0, float[] q1, float[] q2, MemorySegment k, long o0, long stride, int p,
+            float[] fold, int at) {
         FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
         FloatVector a4 = FloatVector.zero(F), a5 = FloatVector.zero(F), a6 = FloatVector.zero(F), a7 = FloatVector.zero(F);
         FloatVector b0 = FloatVector.zero(F), b1 = FloatVector.zero(F), b2 = FloatVector.zero(F), b3 = FloatVector.zero(F);
         FloatVector b4 = FloatVector.zero(F), b5 = FloatVector.zero(F), b6 = FloatVector.zero(F), b7 = FloatVector.zero(F);
         FloatVector d0 = FloatVector.zero(F), d1 = FloatVector.zero(F), d2 = FloatVector.zero(F), d3 = FloatVector.zero(F);
         FloatVector d4 = FloatVector.zero(F), d5 = FloatVector.zero(F), d6 = FloatVector.zero(F), d7 = FloatVector.zero(F);
-        long o0 = base;
         for (int c = 0; c < p; c += 16) {
             FloatVector qa = FloatVector.fromArray(F, q0, c);
             FloatVector qb = FloatVector.fromArray(F, q1, c);
@@ -364,123 +385,30 @@ final class AttentionCpu implements Attention {
             b7 = k7.fma(qb, b7);
             d7 = k7.fma(qd, d7);
         }
-        FloatVector ac00 = a0.blend(a1, HI8).add(a1.blend(a0, HI8).rearrange(X8));
-        FloatVector ac10 = a2.blend(a3, HI8).add(a3.blend(a2, HI8).rearrange(X8));
-        FloatVector ac20 = a4.blend(a5, HI8).add(a5.blend(a4, HI8).rearrange(X8));
-        FloatVector ac30 = a6.blend(a7, HI8).add(a7.blend(a6, HI8).rearrange(X8));
-        FloatVector ad00 = ac00.blend(ac10, BIT4).add(ac10.blend(ac00, BIT4).rearrange(X4));
-        FloatVector ad10 = ac20.blend(ac30, BIT4).add(ac30.blend(ac20, BIT4).rearrange(X4));
-        FloatVector ae0 = ad00.blend(ad10, BIT2).add(ad10.blend(ad00, BIT2).rearrange(X2));
-        FloatVector bc00 = b0.blend(b1, HI8).add(b1.blend(b0, HI8).rearrange(X8));
-        FloatVector bc10 = b2.blend(b3, HI8).add(b3.blend(b2, HI8).rearrange(X8));
-        FloatVector bc20 = b4.blend(b5, HI8).add(b5.blend(b4, HI8).rearrange(X8));
-        FloatVector bc30 = b6.blend(b7, HI8).add(b7.blend(b6, HI8).rearrange(X8));
-        FloatVector bd00 = bc00.blend(bc10, BIT4).add(bc10.blend(bc00, BIT4).rearrange(X4));
-        FloatVector bd10 = bc20.blend(bc30, BIT4).add(bc30.blend(bc20, BIT4).rearrange(X4));
-        FloatVector be0 = bd00.blend(bd10, BIT2).add(bd10.blend(bd00, BIT2).rearrange(X2));
-        FloatVector dc00 = d0.blend(d1, HI8).add(d1.blend(d0, HI8).rearrange(X8));
-        FloatVector dc10 = d2.blend(d3, HI8).add(d3.blend(d2, HI8).rearrange(X8));
-        FloatVector dc20 = d4.blend(d5, HI8).add(d5.blend(d4, HI8).rearrange(X8));
-        FloatVector dc30 = d6.blend(d7, HI8).add(d7.blend(d6, HI8).rearrange(X8));
-        FloatVector dd00 = dc00.blend(dc10, BIT4).add(dc10.blend(dc00, BIT4).rearrange(X4));
-        FloatVector dd10 = dc20.blend(dc30, BIT4).add(dc30.blend(dc20, BIT4).rearrange(X4));
-        FloatVector de0 = dd00.blend(dd10, BIT2).add(dd10.blend(dd00, BIT2).rearrange(X2));
-        a0 = FloatVector.zero(F);
-        a1 = FloatVector.zero(F);
-        a2 = FloatVector.zero(F);
-        a3 = FloatVector.zero(F);
-        a4 = FloatVector.zero(F);
-        a5 = FloatVector.zero(F);
-        a6 = FloatVector.zero(F);
-        a7 = FloatVector.zero(F);
-        b0 = FloatVector.zero(F);
-        b1 = FloatVector.zero(F);
-        b2 = FloatVector.zero(F);
-        b3 = FloatVector.zero(F);
-        b4 = FloatVector.zero(F);
-        b5 = FloatVector.zero(F);
-        b6 = FloatVector.zero(F);
-        b7 = FloatVector.zero(F);
-        d0 = FloatVector.zero(F);
-        d1 = FloatVector.zero(F);
-        d2 = FloatVector.zero(F);
-        d3 = FloatVector.zero(F);
-        d4 = FloatVector.zero(F);
-        d5 = FloatVector.zero(F);
-        d6 = FloatVector.zero(F);
-        d7 = FloatVector.zero(F);
-        long o1 = base + 8 * stride;
-        for (int c = 0; c < p; c += 16) {
-            FloatVector qa = FloatVector.fromArray(F, q0, c);
-            FloatVector qb = FloatVector.fromArray(F, q1, c);
-            FloatVector qd = FloatVector.fromArray(F, q2, c);
-            long o = o1 + c * 4L;
-            FloatVector k0 = FloatVector.fromMemorySegment(F, k, o, LE);
-            a0 = k0.fma(qa, a0);
-            b0 = k0.fma(qb, b0);
-            d0 = k0.fma(qd, d0);
-            FloatVector k1 = FloatVector.fromMemorySegment(F, k, o + stride, LE);
-            a1 = k1.fma(qa, a1);
-            b1 = k1.fma(qb, b1);
-            d1 = k1.fma(qd, d1);
-            FloatVector k2 = FloatVector.fromMemorySegment(F, k, o + 2 * stride, LE);
-            a2 = k2.fma(qa, a2);
-            b2 = k2.fma(qb, b2);
-            d2 = k2.fma(qd, d2);
-            FloatVector k3 = FloatVector.fromMemorySegment(F, k, o + 3 * stride, LE);
-            a3 = k3.fma(qa, a3);
-            b3 = k3.fma(qb, b3);
-            d3 = k3.fma(qd, d3);
-            FloatVector k4 = FloatVector.fromMemorySegment(F, k, o + 4 * stride, LE);
-            a4 = k4.fma(qa, a4);
-            b4 = k4.fma(qb, b4);
-            d4 = k4.fma(qd, d4);
-            FloatVector k5 = FloatVector.fromMemorySegment(F, k, o + 5 * stride, LE);
-            a5 = k5.fma(qa, a5);
-            b5 = k5.fma(qb, b5);
-            d5 = k5.fma(qd, d5);
-            FloatVector k6 = FloatVector.fromMemorySegment(F, k, o + 6 * stride, LE);
-            a6 = k6.fma(qa, a6);
-            b6 = k6.fma(qb, b6);
-            d6 = k6.fma(qd, d6);
-            FloatVector k7 = FloatVector.fromMemorySegment(F, k, o + 7 * stride, LE);
-            a7 = k7.fma(qa, a7);
-            b7 = k7.fma(qb, b7);
-            d7 = k7.fma(qd, d7);
-        }
-        FloatVector ac01 = a0.blend(a1, HI8).add(a1.blend(a0, HI8).rearrange(X8));
-        FloatVector ac11 = a2.blend(a3, HI8).add(a3.blend(a2, HI8).rearrange(X8));
-        FloatVector ac21 = a4.blend(a5, HI8).add(a5.blend(a4, HI8).rearrange(X8));
-        FloatVector ac31 = a6.blend(a7, HI8).add(a7.blend(a6, HI8).rearrange(X8));
-        FloatVector ad01 = ac01.blend(ac11, BIT4).add(ac11.blend(ac01, BIT4).rearrange(X4));
-        FloatVector ad11 = ac21.blend(ac31, BIT4).add(ac31.blend(ac21, BIT4).rearrange(X4));
-        FloatVector ae1 = ad01.blend(ad11, BIT2).add(ad11.blend(ad01, BIT2).rearrange(X2));
-        FloatVector bc01 = b0.blend(b1, HI8).add(b1.blend(b0, HI8).rearrange(X8));
-        FloatVector bc11 = b2.blend(b3, HI8).add(b3.blend(b2, HI8).rearrange(X8));
-        FloatVector bc21 = b4.blend(b5, HI8).add(b5.blend(b4, HI8).rearrange(X8));
-        FloatVector bc31 = b6.blend(b7, HI8).add(b7.blend(b6, HI8).rearrange(X8));
-        FloatVector bd01 = bc01.blend(bc11, BIT4).add(bc11.blend(bc01, BIT4).rearrange(X4));
-        FloatVector bd11 = bc21.blend(bc31, BIT4).add(bc31.blend(bc21, BIT4).rearrange(X4));
-        FloatVector be1 = bd01.blend(bd11, BIT2).add(bd11.blend(bd01, BIT2).rearrange(X2));
-        FloatVector dc01 = d0.blend(d1, HI8).add(d1.blend(d0, HI8).rearrange(X8));
-        FloatVector dc11 = d2.blend(d3, HI8).add(d3.blend(d2, HI8).rearrange(X8));
-        FloatVector dc21 = d4.blend(d5, HI8).add(d5.blend(d4, HI8).rearrange(X8));
-        FloatVector dc31 = d6.blend(d7, HI8).add(d7.blend(d6, HI8).rearrange(X8));
-        FloatVector dd01 = dc01.blend(dc11, BIT4).add(dc11.blend(dc01, BIT4).rearrange(X4));
-        FloatVector dd11 = dc21.blend(dc31, BIT4).add(dc31.blend(dc21, BIT4).rearrange(X4));
-        FloatVector de1 = dd01.blend(dd11, BIT2).add(dd11.blend(dd01, BIT2).rearrange(X2));
-        FloatVector af = ae0.blend(ae1, BIT1).add(ae1.blend(ae0, BIT1).rearrange(X1));
-        FloatVector bf = be0.blend(be1, BIT1).add(be1.blend(be0, BIT1).rearrange(X1));
-        FloatVector df = de0.blend(de1, BIT1).add(de1.blend(de0, BIT1).rearrange(X1));
-        // lane l now holds key reverse4(l)'s sum (bit 3 of l chose the odd key of a pair, bit 2 the odd pair, bit 1
-        // the odd group of four, bit 0 the second eight)
-        af.rearrange(REV4).mul(sc).intoArray(out[r0], j0);
-        if (r0 + 1 <= last) {
-            bf.rearrange(REV4).mul(sc).intoArray(out[r0 + 1], j0);
-        }
-        if (r0 + 2 <= last) {
-            df.rearrange(REV4).mul(sc).intoArray(out[r0 + 2], j0);
-        }
+        FloatVector ac0 = a0.blend(a1, HI8).add(a1.blend(a0, HI8).rearrange(X8));
+        FloatVector ac1 = a2.blend(a3, HI8).add(a3.blend(a2, HI8).rearrange(X8));
+        FloatVector ac2 = a4.blend(a5, HI8).add(a5.blend(a4, HI8).rearrange(X8));
+        FloatVector ac3 = a6.blend(a7, HI8).add(a7.blend(a6, HI8).rearrange(X8));
+        FloatVector ad0 = ac0.blend(ac1, BIT4).add(ac1.blend(ac0, BIT4).rearrange(X4));
+        FloatVector ad1 = ac2.blend(ac3, BIT4).add(ac3.blend(ac2, BIT4).rearrange(X4));
+        FloatVector ae = ad0.blend(ad1, BIT2).add(ad1.blend(ad0, BIT2).rearrange(X2));
+        FloatVector bc0 = b0.blend(b1, HI8).add(b1.blend(b0, HI8).rearrange(X8));
+        FloatVector bc1 = b2.blend(b3, HI8).add(b3.blend(b2, HI8).rearrange(X8));
+        FloatVector bc2 = b4.blend(b5, HI8).add(b5.blend(b4, HI8).rearrange(X8));
+        FloatVector bc3 = b6.blend(b7, HI8).add(b7.blend(b6, HI8).rearrange(X8));
+        FloatVector bd0 = bc0.blend(bc1, BIT4).add(bc1.blend(bc0, BIT4).rearrange(X4));
+        FloatVector bd1 = bc2.blend(bc3, BIT4).add(bc3.blend(bc2, BIT4).rearrange(X4));
+        FloatVector be = bd0.blend(bd1, BIT2).add(bd1.blend(bd0, BIT2).rearrange(X2));
+        FloatVector dc0 = d0.blend(d1, HI8).add(d1.blend(d0, HI8).rearrange(X8));
+        FloatVector dc1 = d2.blend(d3, HI8).add(d3.blend(d2, HI8).rearrange(X8));
+        FloatVector dc2 = d4.blend(d5, HI8).add(d5.blend(d4, HI8).rearrange(X8));
+        FloatVector dc3 = d6.blend(d7, HI8).add(d7.blend(d6, HI8).rearrange(X8));
+        FloatVector dd0 = dc0.blend(dc1, BIT4).add(dc1.blend(dc0, BIT4).rearrange(X4));
+        FloatVector dd1 = dc2.blend(dc3, BIT4).add(dc3.blend(dc2, BIT4).rearrange(X4));
+        FloatVector de = dd0.blend(dd1, BIT2).add(dd1.blend(dd0, BIT2).rearrange(X2));
+        ae.intoArray(fold, at);
+        be.intoArray(fold, at + 16);
+        de.intoArray(fold, at + 32);
     }
 
     /** {@code s[j] = exp(s[j] - max)} for {@code j < n} (a multiple of the vector length); returns their sum. */
