@@ -22,9 +22,10 @@ import jdk.incubator.vector.VectorShuffle;
  *       its B block into panels of {@link #NR} columns
  *       ({@code bp[p*rc*NR + r*NR + j]}), dequantizing and/or transposing the weight on the way
  *       ({@link Panels}); zero-padded past the last column.</li>
- *   <li>The 8 x 2-vector micro-kernel broadcasts 8 values of A against two vectors of B per reduction step:
- *       16 FMAs for 2 vector loads and 8 broadcasts, 16 accumulators in registers. It writes its tile to a
- *       small array; the epilogue adds it into C (plus bias on the first block when not accumulating).</li>
+ *   <li>The {@link #MR} x 2-vector micro-kernel broadcasts MR values of A against two vectors of B per reduction
+ *       step: with 16 lanes 16 FMAs for 2 vector loads and 8 broadcasts, 16 accumulators in registers (8 with
+ *       fewer lanes, where there are 16 vector registers). It writes its tile to a small array; the epilogue adds
+ *       it into C (plus bias on the first block when not accumulating).</li>
  * </ol>
  * PLATFORM.md measured 238-239 GFLOP/s in L1 for this 8x2 shape on a Zen 5 core; on the Xeon (Skylake-SP
  * class) developer machine it peaks near 108 GFLOP/s against a 120 GFLOP/s FMA ceiling, and the broadcasts
@@ -32,8 +33,14 @@ import jdk.incubator.vector.VectorShuffle;
  */
 final class Gemm {
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
-    /** Rows of A per micro-kernel. */
-    static final int MR = 8;
+    /**
+     * Rows of A per micro-kernel: 8 with 16-lane vectors (AVX-512 has 32 vector registers: 16 accumulators, two
+     * vectors of B, broadcasts), else 4 (AVX2 has 16). On a Zen 3 core (AVX2), 1280 -> 3072 at M = 512, one
+     * thread: 8 rows 49.9 GFLOP/s (C2 spills accumulators), 6 rows 37.7 (C2 keeps three broadcasts live and spills
+     * one accumulator to the stack: a store-load chain every step), 5 rows 32.6, 4 rows 78.6 against an FMA peak of
+     * 83.4 (2026-12-01).
+     */
+    static final int MR = F.length() >= 16 ? 8 : 4;
     /** Columns of B per micro-kernel: two vectors. */
     static final int NR = 2 * F.length();
     /**
@@ -202,7 +209,11 @@ final class Gemm {
                 int mr = Math.min(MR, rows - i0);
                 int aOff = ib * r * MR + k0 * MR;
                 for (int p = 0; p < panels; p++) {
-                    kernel(ap, aOff, bp, p * kc * NR, kc, acc);
+                    if (MR == 8) {
+                        kernel(ap, aOff, bp, p * kc * NR, kc, acc);
+                    } else {
+                        kernel4(ap, aOff, bp, p * kc * NR, kc, acc);
+                    }
                     int j0 = c0 + p * NR;
                     epilogue(acc, c, i0, mr, j0, Math.min(NR, c0 + nc - j0), cols, overwrite, overwrite ? bias : null);
                 }
@@ -269,6 +280,45 @@ final class Gemm {
         c61.intoArray(acc, 6 * NR + l);
         c70.intoArray(acc, 7 * NR);
         c71.intoArray(acc, 7 * NR + l);
+    }
+
+    /**
+     * The 4 x 2-vector micro-kernel for vectors of fewer than 16 lanes (see {@link #MR}); otherwise as
+     * {@link #kernel}.
+     */
+    private static void kernel4(float[] ap, int a, float[] bp, int b, int kc, float[] acc) {
+        int l = F.length();
+        FloatVector c00 = FloatVector.zero(F), c01 = FloatVector.zero(F);
+        FloatVector c10 = FloatVector.zero(F), c11 = FloatVector.zero(F);
+        FloatVector c20 = FloatVector.zero(F), c21 = FloatVector.zero(F);
+        FloatVector c30 = FloatVector.zero(F), c31 = FloatVector.zero(F);
+        for (int k = 0; k < kc; k++) {
+            int ao = a + k * MR;
+            int bo = b + k * NR;
+            FloatVector b0 = FloatVector.fromArray(F, bp, bo);
+            FloatVector b1 = FloatVector.fromArray(F, bp, bo + l);
+            FloatVector x;
+            x = FloatVector.broadcast(F, ap[ao + 0]);
+            c00 = x.fma(b0, c00);
+            c01 = x.fma(b1, c01);
+            x = FloatVector.broadcast(F, ap[ao + 1]);
+            c10 = x.fma(b0, c10);
+            c11 = x.fma(b1, c11);
+            x = FloatVector.broadcast(F, ap[ao + 2]);
+            c20 = x.fma(b0, c20);
+            c21 = x.fma(b1, c21);
+            x = FloatVector.broadcast(F, ap[ao + 3]);
+            c30 = x.fma(b0, c30);
+            c31 = x.fma(b1, c31);
+        }
+        c00.intoArray(acc, 0 * NR);
+        c01.intoArray(acc, 0 * NR + l);
+        c10.intoArray(acc, 1 * NR);
+        c11.intoArray(acc, 1 * NR + l);
+        c20.intoArray(acc, 2 * NR);
+        c21.intoArray(acc, 2 * NR + l);
+        c30.intoArray(acc, 3 * NR);
+        c31.intoArray(acc, 3 * NR + l);
     }
 
     /** Adds (or writes, plus bias) the valid {@code mr x ncols} corner of the tile into C. */
