@@ -82,6 +82,26 @@ class VecTest {
     }
 
     @Test
+    void expShiftedSumIsExpPerLaneAndTheirSum() {
+        SplittableRandom rnd = new SplittableRandom(4);
+        for (int vectors : new int[] {1, 3, 17}) {
+            int from = Vec.LANES * rnd.nextInt(3);
+            float[] a = random(rnd, from + vectors * Vec.LANES + 5, -30, 5);
+            float[] before = a.clone();
+            float shift = (float) rnd.nextDouble(-2, 2);
+            float sum = Vec.expShiftedSum(a, from, vectors * Vec.LANES, shift);
+            double want = 0;
+            for (int i = 0; i < a.length; i++) {
+                boolean in = i >= from && i < from + vectors * Vec.LANES;
+                float e = in ? Vec.exp(FloatVector.broadcast(Vec.F, before[i] - shift)).lane(0) : before[i];
+                assertEquals(e, a[i], "element " + i + " of " + a.length + " (from " + from + ", " + vectors + " vectors)");
+                want += in ? e : 0;
+            }
+            assertEquals(want, sum, 1e-5 * want, "sum over " + vectors + " vectors from " + from);
+        }
+    }
+
+    @Test
     void softplusAndSigmoidMatchDoubleFormulas() {
         SplittableRandom rnd = new SplittableRandom(4);
         float[] x = random(rnd, 20_000, -60, 60);

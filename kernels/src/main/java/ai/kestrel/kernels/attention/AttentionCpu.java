@@ -187,6 +187,13 @@ final class AttentionCpu implements Attention {
                     scores16x3(qr, r0, k, base, stride, p, sc, scores, j0, fold);
                 }
             }
+        } else if (F.length() == 8) {
+            for (; j0 + 8 <= n; j0 += 8) {
+                long base = m.kOff(bb, j0, g) * 4;
+                for (int r = 0; r < group; r++) {
+                    scores8(qr[r], k, base, stride, p, sc, scores[r], j0);
+                }
+            }
         }
         for (int j = j0; j < n; j++) {
             long ko = m.kOff(bb, j, g) * 4;
@@ -215,6 +222,21 @@ final class AttentionCpu implements Attention {
             for (int r0 = 0; r0 < group; r0 += 3) {
                 for (int c = 0; c < p; c += 64) {
                     values3x64(scores, r0, v, first + c * 4L, stride, n, acc, c);
+                }
+            }
+            return;
+        }
+        if (F.length() == 8 && p % 64 == 0) {
+            long first = m.kOff(bb, 0, g) * 4;
+            int r0 = 0;
+            for (; r0 + 2 <= group; r0 += 2) {
+                for (int c = 0; c < p; c += 32) {
+                    values2x32(scores[r0], scores[r0 + 1], v, first + c * 4L, stride, n, acc[r0], acc[r0 + 1], c);
+                }
+            }
+            if (r0 < group) {
+                for (int c = 0; c < p; c += 64) {
+                    values1x64(scores[r0], v, first + c * 4L, stride, n, acc[r0], c);
                 }
             }
             return;
@@ -411,15 +433,109 @@ final class AttentionCpu implements Attention {
         de.intoArray(fold, at + 32);
     }
 
+    /** 8-lane vectors: lanes 4-7, and lanes whose index has bit 1 or 0 set; lane i takes lane i ^ 4, i ^ 2, i ^ 1. */
+    private static final VectorMask<Float> HI4_8 = F.length() == 8 ? VectorMask.fromLong(F, 0xF0L) : null;
+    private static final VectorMask<Float> BIT2_8 = F.length() == 8 ? VectorMask.fromLong(F, 0xCCL) : null;
+    private static final VectorMask<Float> BIT1_8 = F.length() == 8 ? VectorMask.fromLong(F, 0xAAL) : null;
+    private static final VectorShuffle<Float> X4_8 = F.length() == 8 ? VectorShuffle.fromOp(F, i -> i ^ 4) : null;
+    private static final VectorShuffle<Float> X2_8 = F.length() == 8 ? VectorShuffle.fromOp(F, i -> i ^ 2) : null;
+    private static final VectorShuffle<Float> X1_8 = F.length() == 8 ? VectorShuffle.fromOp(F, i -> i ^ 1) : null;
+
+    /**
+     * {@code out[j0 + i] = sc · q · key row i} for 8 key rows {@code stride} bytes apart from byte {@code o0}; 8-lane
+     * vectors (AVX2, 16 registers: one head at a time, 8 accumulators), {@code p} a multiple of 8. The accumulators
+     * are named in bit-reversed key order (a1 holds key 4, a2 key 2, ...), so that the three folds (a blend, its
+     * mirror permuted, an add) leave key i's sum in lane i.
+     */
+    private static void scores8(float[] q, MemorySegment k, long o0, long stride, int p, float sc, float[] out, int j0) {
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+        FloatVector a4 = FloatVector.zero(F), a5 = FloatVector.zero(F), a6 = FloatVector.zero(F), a7 = FloatVector.zero(F);
+        for (int c = 0; c < p; c += 8) {
+            FloatVector qv = FloatVector.fromArray(F, q, c);
+            long o = o0 + c * 4L;
+            a0 = FloatVector.fromMemorySegment(F, k, o, LE).fma(qv, a0);
+            a4 = FloatVector.fromMemorySegment(F, k, o + stride, LE).fma(qv, a4);
+            a2 = FloatVector.fromMemorySegment(F, k, o + 2 * stride, LE).fma(qv, a2);
+            a6 = FloatVector.fromMemorySegment(F, k, o + 3 * stride, LE).fma(qv, a6);
+            a1 = FloatVector.fromMemorySegment(F, k, o + 4 * stride, LE).fma(qv, a1);
+            a5 = FloatVector.fromMemorySegment(F, k, o + 5 * stride, LE).fma(qv, a5);
+            a3 = FloatVector.fromMemorySegment(F, k, o + 6 * stride, LE).fma(qv, a3);
+            a7 = FloatVector.fromMemorySegment(F, k, o + 7 * stride, LE).fma(qv, a7);
+        }
+        FloatVector c0 = a0.blend(a1, HI4_8).add(a1.blend(a0, HI4_8).rearrange(X4_8));
+        FloatVector c1 = a2.blend(a3, HI4_8).add(a3.blend(a2, HI4_8).rearrange(X4_8));
+        FloatVector c2 = a4.blend(a5, HI4_8).add(a5.blend(a4, HI4_8).rearrange(X4_8));
+        FloatVector c3 = a6.blend(a7, HI4_8).add(a7.blend(a6, HI4_8).rearrange(X4_8));
+        FloatVector d0 = c0.blend(c1, BIT2_8).add(c1.blend(c0, BIT2_8).rearrange(X2_8));
+        FloatVector d1 = c2.blend(c3, BIT2_8).add(c3.blend(c2, BIT2_8).rearrange(X2_8));
+        d0.blend(d1, BIT1_8).add(d1.blend(d0, BIT1_8).rearrange(X1_8)).mul(sc).intoArray(out, j0);
+    }
+
+    /**
+     * {@code acc0[c, c + 32) = sum over keys j < n of w0[j] * V_j[c, c + 32)} and the same for {@code w1} into
+     * {@code acc1}, value rows {@code stride} bytes apart from byte {@code at}; 8-lane vectors: eight accumulators
+     * over all the keys, each value vector loaded once for the two heads.
+     */
+    private static void values2x32(float[] w0, float[] w1, MemorySegment v, long at, long stride, int n, float[] acc0,
+            float[] acc1, int c) {
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+        FloatVector b0 = FloatVector.zero(F), b1 = FloatVector.zero(F), b2 = FloatVector.zero(F), b3 = FloatVector.zero(F);
+        for (int j = 0; j < n; j++) {
+            long o = at + j * stride;
+            FloatVector v0 = FloatVector.fromMemorySegment(F, v, o, LE);
+            FloatVector v1 = FloatVector.fromMemorySegment(F, v, o + 32, LE);
+            FloatVector v2 = FloatVector.fromMemorySegment(F, v, o + 64, LE);
+            FloatVector v3 = FloatVector.fromMemorySegment(F, v, o + 96, LE);
+            FloatVector x = FloatVector.broadcast(F, w0[j]);
+            a0 = v0.fma(x, a0);
+            a1 = v1.fma(x, a1);
+            a2 = v2.fma(x, a2);
+            a3 = v3.fma(x, a3);
+            x = FloatVector.broadcast(F, w1[j]);
+            b0 = v0.fma(x, b0);
+            b1 = v1.fma(x, b1);
+            b2 = v2.fma(x, b2);
+            b3 = v3.fma(x, b3);
+        }
+        a0.intoArray(acc0, c);
+        a1.intoArray(acc0, c + 8);
+        a2.intoArray(acc0, c + 16);
+        a3.intoArray(acc0, c + 24);
+        b0.intoArray(acc1, c);
+        b1.intoArray(acc1, c + 8);
+        b2.intoArray(acc1, c + 16);
+        b3.intoArray(acc1, c + 24);
+    }
+
+    /** As {@link #values2x32} for one head and 64 columns (a group's last head when the group is odd). */
+    private static void values1x64(float[] w0, MemorySegment v, long at, long stride, int n, float[] acc0, int c) {
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+        FloatVector a4 = FloatVector.zero(F), a5 = FloatVector.zero(F), a6 = FloatVector.zero(F), a7 = FloatVector.zero(F);
+        for (int j = 0; j < n; j++) {
+            long o = at + j * stride;
+            FloatVector x = FloatVector.broadcast(F, w0[j]);
+            a0 = FloatVector.fromMemorySegment(F, v, o, LE).fma(x, a0);
+            a1 = FloatVector.fromMemorySegment(F, v, o + 32, LE).fma(x, a1);
+            a2 = FloatVector.fromMemorySegment(F, v, o + 64, LE).fma(x, a2);
+            a3 = FloatVector.fromMemorySegment(F, v, o + 96, LE).fma(x, a3);
+            a4 = FloatVector.fromMemorySegment(F, v, o + 128, LE).fma(x, a4);
+            a5 = FloatVector.fromMemorySegment(F, v, o + 160, LE).fma(x, a5);
+            a6 = FloatVector.fromMemorySegment(F, v, o + 192, LE).fma(x, a6);
+            a7 = FloatVector.fromMemorySegment(F, v, o + 224, LE).fma(x, a7);
+        }
+        a0.intoArray(acc0, c);
+        a1.intoArray(acc0, c + 8);
+        a2.intoArray(acc0, c + 16);
+        a3.intoArray(acc0, c + 24);
+        a4.intoArray(acc0, c + 32);
+        a5.intoArray(acc0, c + 40);
+        a6.intoArray(acc0, c + 48);
+        a7.intoArray(acc0, c + 56);
+    }
+
     /** {@code s[j] = exp(s[j] - max)} for {@code j < n} (a multiple of the vector length); returns their sum. */
     private static float expShifted(float[] s, int n, float max) {
-        FloatVector sum = FloatVector.zero(F);
-        for (int j = 0; j < n; j += F.length()) {
-            FloatVector e = Vec.exp(FloatVector.fromArray(F, s, j).sub(max));
-            e.intoArray(s, j);
-            sum = sum.add(e);
-        }
-        return Vec.sum(sum);
+        return Vec.expShiftedSum(s, 0, n, max);
     }
 
     /**
