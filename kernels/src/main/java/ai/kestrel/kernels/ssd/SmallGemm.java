@@ -8,7 +8,8 @@ import jdk.incubator.vector.VectorMask;
 /**
  * {@code C (rows, P) += A (rows, K) · B (K, P)} on float arrays with arbitrary strides for A, the shape of
  * every product inside an SSD chunk. Rows in blocks of four and four vectors of P at a time: 16 accumulators,
- * four broadcasts and four loads per reduction step. With {@code lowerTriangular}, row {@code r} stops at
+ * four broadcasts and four loads per reduction step; with fewer than 16 lanes (AVX2: 16 vector registers, which
+ * 16 accumulators and their operands overflow) two vectors of P at a time, 8 accumulators. With {@code lowerTriangular}, row {@code r} stops at
  * {@code k = r} (A is zero above its diagonal).
  */
 final class SmallGemm {
@@ -27,8 +28,14 @@ final class SmallGemm {
         for (; r0 + 4 <= rows; r0 += 4) {
             int kc = lowerTriangular ? Math.min(k, r0 + 4) : k;
             int c0 = 0;
-            for (; c0 + 4 * l <= p; c0 += 4 * l) {
-                block4x4(a, ao + r0 * ars, ars, aks, b, bo + c0, brs, c, co + r0 * crs + c0, crs, kc);
+            if (l >= 16) {
+                for (; c0 + 4 * l <= p; c0 += 4 * l) {
+                    block4x4(a, ao + r0 * ars, ars, aks, b, bo + c0, brs, c, co + r0 * crs + c0, crs, kc);
+                }
+            } else {
+                for (; c0 + 2 * l <= p; c0 += 2 * l) {
+                    block4x2(a, ao + r0 * ars, ars, aks, b, bo + c0, brs, c, co + r0 * crs + c0, crs, kc);
+                }
             }
             for (; c0 < p; c0 += l) {
                 VectorMask<Float> m = F.indexInRange(c0, p);
@@ -107,5 +114,40 @@ final class SmallGemm {
         c31.intoArray(c, co + 3 * crs + l);
         c32.intoArray(c, co + 3 * crs + 2 * l);
         c33.intoArray(c, co + 3 * crs + 3 * l);
+    }
+
+    /** {@link #block4x4} with two vectors of P: for vectors of fewer than 16 lanes. */
+    private static void block4x2(float[] a, int ao, int ars, int aks, float[] b, int bo, int brs, float[] c, int co, int crs, int kc) {
+        int l = F.length();
+        FloatVector c00 = FloatVector.fromArray(F, c, co), c01 = FloatVector.fromArray(F, c, co + l);
+        FloatVector c10 = FloatVector.fromArray(F, c, co + crs), c11 = FloatVector.fromArray(F, c, co + crs + l);
+        FloatVector c20 = FloatVector.fromArray(F, c, co + 2 * crs), c21 = FloatVector.fromArray(F, c, co + 2 * crs + l);
+        FloatVector c30 = FloatVector.fromArray(F, c, co + 3 * crs), c31 = FloatVector.fromArray(F, c, co + 3 * crs + l);
+        for (int kk = 0; kk < kc; kk++) {
+            int bk = bo + kk * brs;
+            int ak = ao + kk * aks;
+            FloatVector b0 = FloatVector.fromArray(F, b, bk);
+            FloatVector b1 = FloatVector.fromArray(F, b, bk + l);
+            FloatVector x = FloatVector.broadcast(F, a[ak]);
+            c00 = b0.fma(x, c00);
+            c01 = b1.fma(x, c01);
+            x = FloatVector.broadcast(F, a[ak + ars]);
+            c10 = b0.fma(x, c10);
+            c11 = b1.fma(x, c11);
+            x = FloatVector.broadcast(F, a[ak + 2 * ars]);
+            c20 = b0.fma(x, c20);
+            c21 = b1.fma(x, c21);
+            x = FloatVector.broadcast(F, a[ak + 3 * ars]);
+            c30 = b0.fma(x, c30);
+            c31 = b1.fma(x, c31);
+        }
+        c00.intoArray(c, co);
+        c01.intoArray(c, co + l);
+        c10.intoArray(c, co + crs);
+        c11.intoArray(c, co + crs + l);
+        c20.intoArray(c, co + 2 * crs);
+        c21.intoArray(c, co + 2 * crs + l);
+        c30.intoArray(c, co + 3 * crs);
+        c31.intoArray(c, co + 3 * crs + l);
     }
 }
