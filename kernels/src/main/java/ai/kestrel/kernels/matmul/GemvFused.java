@@ -366,6 +366,91 @@ final class GemvFused {
 
 
     /**
+     * {@link #q8x4} for 8-lane vectors, written out with the scales looked up inline (as {@link #q8w8}: the
+     * generic loop ran 5.3 GB/s on 1280 x 3072 with four rows of x, against 16.4 for BF16, on a Zen 3 pair).
+     */
+    private static void q8x4w8(MemorySegment w, long r0, long rb, float[][] x, int k, float[] out, int o) {
+        float[] x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3];
+        FloatVector a00 = FloatVector.zero(F), a01 = FloatVector.zero(F), a10 = FloatVector.zero(F), a11 = FloatVector.zero(F);
+        FloatVector a20 = FloatVector.zero(F), a21 = FloatVector.zero(F), a30 = FloatVector.zero(F), a31 = FloatVector.zero(F);
+        int blocks = k / WeightFormat.Q8_0_BLOCK;
+        for (int b = 0; b < blocks; b++) {
+            long o0 = r0 + b * 34L;
+            long o1 = o0 + rb;
+            FloatVector d0 = FloatVector.broadcast(F, F16[w.get(ValueLayout.JAVA_SHORT_UNALIGNED, o0) & 0xffff]);
+            FloatVector d1 = FloatVector.broadcast(F, F16[w.get(ValueLayout.JAVA_SHORT_UNALIGNED, o1) & 0xffff]);
+            int xo = b * WeightFormat.Q8_0_BLOCK;
+            FloatVector w0;
+            FloatVector w1;
+            FloatVector xv;
+            w0 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o0 + 2, LE).convertShape(VectorOperators.B2F, F, 0)).mul(d0);
+            w1 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o1 + 2, LE).convertShape(VectorOperators.B2F, F, 0)).mul(d1);
+            xv = FloatVector.fromArray(F, x0, xo + 0);
+            a00 = w0.fma(xv, a00);
+            a01 = w1.fma(xv, a01);
+            xv = FloatVector.fromArray(F, x1, xo + 0);
+            a10 = w0.fma(xv, a10);
+            a11 = w1.fma(xv, a11);
+            xv = FloatVector.fromArray(F, x2, xo + 0);
+            a20 = w0.fma(xv, a20);
+            a21 = w1.fma(xv, a21);
+            xv = FloatVector.fromArray(F, x3, xo + 0);
+            a30 = w0.fma(xv, a30);
+            a31 = w1.fma(xv, a31);
+            w0 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o0 + 10, LE).convertShape(VectorOperators.B2F, F, 0)).mul(d0);
+            w1 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o1 + 10, LE).convertShape(VectorOperators.B2F, F, 0)).mul(d1);
+            xv = FloatVector.fromArray(F, x0, xo + 8);
+            a00 = w0.fma(xv, a00);
+            a01 = w1.fma(xv, a01);
+            xv = FloatVector.fromArray(F, x1, xo + 8);
+            a10 = w0.fma(xv, a10);
+            a11 = w1.fma(xv, a11);
+            xv = FloatVector.fromArray(F, x2, xo + 8);
+            a20 = w0.fma(xv, a20);
+            a21 = w1.fma(xv, a21);
+            xv = FloatVector.fromArray(F, x3, xo + 8);
+            a30 = w0.fma(xv, a30);
+            a31 = w1.fma(xv, a31);
+            w0 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o0 + 18, LE).convertShape(VectorOperators.B2F, F, 0)).mul(d0);
+            w1 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o1 + 18, LE).convertShape(VectorOperators.B2F, F, 0)).mul(d1);
+            xv = FloatVector.fromArray(F, x0, xo + 16);
+            a00 = w0.fma(xv, a00);
+            a01 = w1.fma(xv, a01);
+            xv = FloatVector.fromArray(F, x1, xo + 16);
+            a10 = w0.fma(xv, a10);
+            a11 = w1.fma(xv, a11);
+            xv = FloatVector.fromArray(F, x2, xo + 16);
+            a20 = w0.fma(xv, a20);
+            a21 = w1.fma(xv, a21);
+            xv = FloatVector.fromArray(F, x3, xo + 16);
+            a30 = w0.fma(xv, a30);
+            a31 = w1.fma(xv, a31);
+            w0 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o0 + 26, LE).convertShape(VectorOperators.B2F, F, 0)).mul(d0);
+            w1 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o1 + 26, LE).convertShape(VectorOperators.B2F, F, 0)).mul(d1);
+            xv = FloatVector.fromArray(F, x0, xo + 24);
+            a00 = w0.fma(xv, a00);
+            a01 = w1.fma(xv, a01);
+            xv = FloatVector.fromArray(F, x1, xo + 24);
+            a10 = w0.fma(xv, a10);
+            a11 = w1.fma(xv, a11);
+            xv = FloatVector.fromArray(F, x2, xo + 24);
+            a20 = w0.fma(xv, a20);
+            a21 = w1.fma(xv, a21);
+            xv = FloatVector.fromArray(F, x3, xo + 24);
+            a30 = w0.fma(xv, a30);
+            a31 = w1.fma(xv, a31);
+        }
+        out[o] = a00.reduceLanes(VectorOperators.ADD);
+        out[o + 1] = a01.reduceLanes(VectorOperators.ADD);
+        out[4 + o] = a10.reduceLanes(VectorOperators.ADD);
+        out[4 + o + 1] = a11.reduceLanes(VectorOperators.ADD);
+        out[8 + o] = a20.reduceLanes(VectorOperators.ADD);
+        out[8 + o + 1] = a21.reduceLanes(VectorOperators.ADD);
+        out[12 + o] = a30.reduceLanes(VectorOperators.ADD);
+        out[12 + o + 1] = a31.reduceLanes(VectorOperators.ADD);
+    }
+
+    /**
      * Every fp16 value as a float, indexed by its bits: a block scale is one load of its bits and one broadcast
      * from this table instead of a load, a move to a vector register, a conversion and a broadcast. The scales of
      * one matrix span a few binades, so the entries a product touches stay in L1.
@@ -528,6 +613,10 @@ final class GemvFused {
 
     /** Two Q8_0 weight rows against four rows of x: each block converted and scaled once, used four times. */
     private static void q8x4(MemorySegment w, long r0, long rb, float[][] x, int k, float[] out, int o) {
+        if (F.length() == 8) {
+            q8x4w8(w, r0, rb, x, k, out, o);
+            return;
+        }
         float[] x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3];
         FloatVector a00 = FloatVector.zero(F), a01 = FloatVector.zero(F), a10 = FloatVector.zero(F), a11 = FloatVector.zero(F);
         FloatVector a20 = FloatVector.zero(F), a21 = FloatVector.zero(F), a30 = FloatVector.zero(F), a31 = FloatVector.zero(F);
