@@ -11,6 +11,7 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -33,7 +34,7 @@ final class GemvFused {
      */
     static boolean fuses(WeightFormat f) {
         return f == WeightFormat.F32 || f == WeightFormat.BF16 || f == WeightFormat.F16 || f == WeightFormat.Q8_0
-                || (f == WeightFormat.NF4 && F.length() == 16);
+                || (f == WeightFormat.NF4 && (F.length() == 16 || F.length() == 8));
     }
 
     /**
@@ -450,6 +451,73 @@ final class GemvFused {
         out[12 + o + 1] = a31.reduceLanes(VectorOperators.ADD);
     }
 
+    /** The 16 NF4 code values' bits as two 8-lane vectors (codes 0-7 and 8-15), for {@link #nf4w8}. */
+    private static final FloatVector NF4_LO8 = F.length() == 8 ? FloatVector.fromArray(F, ai.kestrel.kernels.quant.Nf4.code(), 0) : null;
+    private static final FloatVector NF4_HI8 = F.length() == 8 ? FloatVector.fromArray(F, ai.kestrel.kernels.quant.Nf4.code(), 8) : null;
+
+    /**
+     * {@link #nf4} for 8-lane vectors (AVX2): a block's 32 code bytes are four 8-byte loads per row, each widened to
+     * 8 ints whose high nibbles index the even elements and low nibbles the odd ones; a code is looked up in the
+     * 16-entry table held in two vectors (each half permuted by the index's low three bits, blended on its fourth).
+     * Without it NF4 rows were decoded into a scratch row first: 1280 -> 3072 on a Zen 3 pair, alternating runs,
+     * 1.7 / 1.5 -> 2.2 / 2.5 GB/s (2026-12-01). Still compute-bound on the lookups. Written with the four code
+     * groups of a block as a loop and the lookups inline: written out, the method was too large for C1 (which
+     * gave up, so C2 never got a profile and the calls ran interpreted, 0.1 GB/s); through a helper returning the
+     * looked-up vector, that vector was boxed (0.6 GB/s). A two-vector {@code selectFrom} was not intrinsified.
+     */
+    private static void nf4w8(MemorySegment w, long r0, long rb, MemorySegment xp, long odds, int k, float[] out) {
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+        int blocks = k / WeightFormat.NF4_BLOCK;
+        for (int b = 0; b < blocks; b++) {
+            long o0 = r0 + b * 36L, o1 = o0 + rb, o2 = o1 + rb, o3 = o2 + rb;
+            FloatVector s0 = FloatVector.zero(F), s1 = FloatVector.zero(F), s2 = FloatVector.zero(F), s3 = FloatVector.zero(F);
+            for (int q = 0; q < 4; q++) {
+                long e = b * 128L + q * 32L; // these 8 codes' even (and odd) elements in xp's halves, in bytes
+                long c = 4 + q * 8L;
+                FloatVector xe = FloatVector.fromMemorySegment(F, xp, e, LE);
+                FloatVector xo = FloatVector.fromMemorySegment(F, xp, odds + e, LE);
+                IntVector i;
+                VectorShuffle<Float> sh;
+                IntVector c0 = ((IntVector) ByteVector.fromMemorySegment(B, w, o0 + c, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
+                i = c0.lanewise(VectorOperators.LSHR, 4);
+                sh = i.and(7).toShuffle().cast(F);
+                s0 = NF4_LO8.rearrange(sh).blend(NF4_HI8.rearrange(sh), i.compare(VectorOperators.GE, 8).cast(F)).fma(xe, s0);
+                i = c0.and(0xF);
+                sh = i.and(7).toShuffle().cast(F);
+                s0 = NF4_LO8.rearrange(sh).blend(NF4_HI8.rearrange(sh), i.compare(VectorOperators.GE, 8).cast(F)).fma(xo, s0);
+                IntVector c1 = ((IntVector) ByteVector.fromMemorySegment(B, w, o1 + c, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
+                i = c1.lanewise(VectorOperators.LSHR, 4);
+                sh = i.and(7).toShuffle().cast(F);
+                s1 = NF4_LO8.rearrange(sh).blend(NF4_HI8.rearrange(sh), i.compare(VectorOperators.GE, 8).cast(F)).fma(xe, s1);
+                i = c1.and(0xF);
+                sh = i.and(7).toShuffle().cast(F);
+                s1 = NF4_LO8.rearrange(sh).blend(NF4_HI8.rearrange(sh), i.compare(VectorOperators.GE, 8).cast(F)).fma(xo, s1);
+                IntVector c2 = ((IntVector) ByteVector.fromMemorySegment(B, w, o2 + c, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
+                i = c2.lanewise(VectorOperators.LSHR, 4);
+                sh = i.and(7).toShuffle().cast(F);
+                s2 = NF4_LO8.rearrange(sh).blend(NF4_HI8.rearrange(sh), i.compare(VectorOperators.GE, 8).cast(F)).fma(xe, s2);
+                i = c2.and(0xF);
+                sh = i.and(7).toShuffle().cast(F);
+                s2 = NF4_LO8.rearrange(sh).blend(NF4_HI8.rearrange(sh), i.compare(VectorOperators.GE, 8).cast(F)).fma(xo, s2);
+                IntVector c3 = ((IntVector) ByteVector.fromMemorySegment(B, w, o3 + c, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
+                i = c3.lanewise(VectorOperators.LSHR, 4);
+                sh = i.and(7).toShuffle().cast(F);
+                s3 = NF4_LO8.rearrange(sh).blend(NF4_HI8.rearrange(sh), i.compare(VectorOperators.GE, 8).cast(F)).fma(xe, s3);
+                i = c3.and(0xF);
+                sh = i.and(7).toShuffle().cast(F);
+                s3 = NF4_LO8.rearrange(sh).blend(NF4_HI8.rearrange(sh), i.compare(VectorOperators.GE, 8).cast(F)).fma(xo, s3);
+            }
+            a0 = s0.fma(FloatVector.broadcast(F, w.get(ai.kestrel.kernels.Buf.F32, o0)), a0);
+            a1 = s1.fma(FloatVector.broadcast(F, w.get(ai.kestrel.kernels.Buf.F32, o1)), a1);
+            a2 = s2.fma(FloatVector.broadcast(F, w.get(ai.kestrel.kernels.Buf.F32, o2)), a2);
+            a3 = s3.fma(FloatVector.broadcast(F, w.get(ai.kestrel.kernels.Buf.F32, o3)), a3);
+        }
+        out[0] = a0.reduceLanes(VectorOperators.ADD);
+        out[1] = a1.reduceLanes(VectorOperators.ADD);
+        out[2] = a2.reduceLanes(VectorOperators.ADD);
+        out[3] = a3.reduceLanes(VectorOperators.ADD);
+    }
+
     /**
      * Every fp16 value as a float, indexed by its bits: a block scale is one load of its bits and one broadcast
      * from this table instead of a load, a move to a vector register, a conversion and a broadcast. The scales of
@@ -482,6 +550,10 @@ final class GemvFused {
      * per block or small ones per load and lookup, ran 70-550 times slower on JDK 25, tried twice.)
      */
     private static void nf4(MemorySegment w, long r0, long rb, MemorySegment xp, long odds, int k, float[] out) {
+        if (F.length() == 8) {
+            nf4w8(w, r0, rb, xp, odds, k, out);
+            return;
+        }
         FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
         int blocks = k / WeightFormat.NF4_BLOCK;
         long r1 = r0 + rb, r2 = r1 + rb, r3 = r2 + rb;
