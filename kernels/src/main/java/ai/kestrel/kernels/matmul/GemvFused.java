@@ -323,7 +323,8 @@ final class GemvFused {
      * full bounds check (some 25 instructions) in front of every 8-byte load, and the lm_head product read 7.7 GB/s
      * against 25 for F32 weights on a Zen 3 core (2026-12-01); written out, 15.6 (two threads, against a two-thread
      * {@code streamSum} of 26.9). Tried: two 16-byte loads per row and block, converted in halves (0.76-0.82x);
-     * two rows per pass instead of four (0.92-0.94x). The scales are looked up here, not through
+     * two rows per pass instead of four (0.92-0.94x); the four rows copied into a {@code byte[]} first, so that the
+     * loads index an array (0.62-0.89x). The scales are looked up here, not through
      * {@link #q8Scale}: this method is past C2's inlining budget, and the call returned a boxed vector (a third of
      * the time).
      */
@@ -333,7 +334,7 @@ final class GemvFused {
         for (int b = 0; b < blocks; b++) {
             long o0 = r0 + b * 34L, o1 = o0 + rb, o2 = o1 + rb, o3 = o2 + rb;
             long xo = b * 128L;
-            FloatVector x0 = FloatVector.fromMemorySegment(F, x, xo + 0, LE);
+            FloatVector x0 = FloatVector.fromMemorySegment(F, x, xo, LE);
             FloatVector x1 = FloatVector.fromMemorySegment(F, x, xo + 32, LE);
             FloatVector x2 = FloatVector.fromMemorySegment(F, x, xo + 64, LE);
             FloatVector x3 = FloatVector.fromMemorySegment(F, x, xo + 96, LE);
@@ -364,8 +365,6 @@ final class GemvFused {
         out[3] = a3.reduceLanes(VectorOperators.ADD);
     }
 
-
-
     /**
      * {@link #q8x4} for 8-lane vectors, written out with the scales looked up inline (as {@link #q8w8}: the
      * generic loop ran 5.3 GB/s on 1280 x 3072 with four rows of x, against 16.4 for BF16, on a Zen 3 pair).
@@ -386,16 +385,16 @@ final class GemvFused {
             FloatVector xv;
             w0 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o0 + 2, LE).convertShape(VectorOperators.B2F, F, 0)).mul(d0);
             w1 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o1 + 2, LE).convertShape(VectorOperators.B2F, F, 0)).mul(d1);
-            xv = FloatVector.fromArray(F, x0, xo + 0);
+            xv = FloatVector.fromArray(F, x0, xo);
             a00 = w0.fma(xv, a00);
             a01 = w1.fma(xv, a01);
-            xv = FloatVector.fromArray(F, x1, xo + 0);
+            xv = FloatVector.fromArray(F, x1, xo);
             a10 = w0.fma(xv, a10);
             a11 = w1.fma(xv, a11);
-            xv = FloatVector.fromArray(F, x2, xo + 0);
+            xv = FloatVector.fromArray(F, x2, xo);
             a20 = w0.fma(xv, a20);
             a21 = w1.fma(xv, a21);
-            xv = FloatVector.fromArray(F, x3, xo + 0);
+            xv = FloatVector.fromArray(F, x3, xo);
             a30 = w0.fma(xv, a30);
             a31 = w1.fma(xv, a31);
             w0 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o0 + 10, LE).convertShape(VectorOperators.B2F, F, 0)).mul(d0);

@@ -15,13 +15,13 @@ final class WeightPanels {
 
     /**
      * {@code B = Wᵀ} (B[k][n] = W[n][k]), for {@code y = x·Wᵀ}. With 16-lane vectors, 16 x 16 blocks are
-     * transposed in registers ({@link Transpose#block16}; with 8 lanes 8 x 8 blocks, {@link Transpose#block8}:
-     * 1.02x on the whole product, faster in 7 of 10 rounds, on a Zen 3 core) and stored as panel rows: F32 weights straight from their
-     * rows (one pass over the weight: 0.65-0.85 against 1.2 ms for the 1280 x 3072 MLP weight on one thread), other
-     * formats (and a last group of fewer rows than lanes) from a row-major scratch block their rows are first decoded
-     * into (whole rows: decoding 64 columns at a time took twice as long; BF16 straight from its rows, widened in
-     * registers, 1.65 against 1.2 ms). Other vector widths, and the last {@code kc} modulo the lane count reduction rows, are moved
-     * one value at a time.
+     * transposed in registers ({@link Transpose#block16}; with 8 lanes 8 x 8 blocks, {@link Transpose#block8}: 1.02x
+     * on the whole product, faster in 7 of 10 rounds, on a Zen 3 core) and stored as panel rows: F32 weights
+     * straight from their rows (one pass over the weight: 0.65-0.85 against 1.2 ms for the 1280 x 3072 MLP weight on
+     * one thread), other formats (and a last group of fewer rows than lanes) from a row-major scratch block their
+     * rows are first decoded into (whole rows: decoding 64 columns at a time took twice as long; BF16 straight from
+     * its rows, widened in registers, 1.65 against 1.2 ms). Other vector widths, and the reduction rows past the
+     * last whole block, are moved one value at a time.
      */
     static Gemm.Panels transposed(Weights w) {
         boolean direct = (F.length() == 16 || F.length() == 8) && w.format() == WeightFormat.F32;
