@@ -324,40 +324,45 @@ final class GemvFused {
      * against 25 for F32 weights on a Zen 3 core (2026-12-01); written out, 15.6 (two threads, against a two-thread
      * {@code streamSum} of 26.9). Tried: two 16-byte loads per row and block, converted in halves (0.76-0.82x);
      * two rows per pass instead of four (0.92-0.94x); the four rows copied into a {@code byte[]} first, so that the
-     * loads index an array (0.62-0.89x). The scales are looked up here, not through
-     * {@link #q8Scale}: this method is past C2's inlining budget, and the call returned a boxed vector (a third of
-     * the time).
+     * loads index an array (0.62-0.89x). Each row is its own slice of the weight, indexed from 0: against offsets
+     * {@code r0 + i * rb} into the whole weight, in one JVM alternating, 1.26x on lm_head, 1.25x on 1280 x 3072
+     * and 1.29x on one thread (faster in 10, 10 and 9 of 10 rounds; the four-row kernel {@link #q8x4w8} lost 0.77x
+     * to the same change). The scales are looked up here, not through {@link #q8Scale}: this method is past C2's
+     * inlining budget, and the call returned a boxed vector (a third of the time).
      */
     private static void q8w8(MemorySegment w, long r0, long rb, MemorySegment x, int k, float[] out) {
-        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
         int blocks = k / WeightFormat.Q8_0_BLOCK;
+        long len = blocks * 34L;
+        MemorySegment w0 = w.asSlice(r0, len), w1 = w.asSlice(r0 + rb, len);
+        MemorySegment w2 = w.asSlice(r0 + 2 * rb, len), w3 = w.asSlice(r0 + 3 * rb, len);
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
         for (int b = 0; b < blocks; b++) {
-            long o0 = r0 + b * 34L, o1 = o0 + rb, o2 = o1 + rb, o3 = o2 + rb;
+            long o = b * 34L;
             long xo = b * 128L;
             FloatVector x0 = FloatVector.fromMemorySegment(F, x, xo, LE);
             FloatVector x1 = FloatVector.fromMemorySegment(F, x, xo + 32, LE);
             FloatVector x2 = FloatVector.fromMemorySegment(F, x, xo + 64, LE);
             FloatVector x3 = FloatVector.fromMemorySegment(F, x, xo + 96, LE);
-            FloatVector s0 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o0 + 2, LE).convertShape(VectorOperators.B2F, F, 0)).mul(x0);
-            FloatVector s1 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o1 + 2, LE).convertShape(VectorOperators.B2F, F, 0)).mul(x0);
-            FloatVector s2 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o2 + 2, LE).convertShape(VectorOperators.B2F, F, 0)).mul(x0);
-            FloatVector s3 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o3 + 2, LE).convertShape(VectorOperators.B2F, F, 0)).mul(x0);
-            s0 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o0 + 10, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x1, s0);
-            s1 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o1 + 10, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x1, s1);
-            s2 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o2 + 10, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x1, s2);
-            s3 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o3 + 10, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x1, s3);
-            s0 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o0 + 18, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x2, s0);
-            s1 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o1 + 18, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x2, s1);
-            s2 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o2 + 18, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x2, s2);
-            s3 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o3 + 18, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x2, s3);
-            s0 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o0 + 26, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x3, s0);
-            s1 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o1 + 26, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x3, s1);
-            s2 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o2 + 26, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x3, s2);
-            s3 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o3 + 26, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x3, s3);
-            a0 = s0.fma(FloatVector.broadcast(F, F16[w.get(ValueLayout.JAVA_SHORT_UNALIGNED, o0) & 0xffff]), a0);
-            a1 = s1.fma(FloatVector.broadcast(F, F16[w.get(ValueLayout.JAVA_SHORT_UNALIGNED, o1) & 0xffff]), a1);
-            a2 = s2.fma(FloatVector.broadcast(F, F16[w.get(ValueLayout.JAVA_SHORT_UNALIGNED, o2) & 0xffff]), a2);
-            a3 = s3.fma(FloatVector.broadcast(F, F16[w.get(ValueLayout.JAVA_SHORT_UNALIGNED, o3) & 0xffff]), a3);
+            FloatVector s0 = ((FloatVector) ByteVector.fromMemorySegment(B, w0, o + 2, LE).convertShape(VectorOperators.B2F, F, 0)).mul(x0);
+            FloatVector s1 = ((FloatVector) ByteVector.fromMemorySegment(B, w1, o + 2, LE).convertShape(VectorOperators.B2F, F, 0)).mul(x0);
+            FloatVector s2 = ((FloatVector) ByteVector.fromMemorySegment(B, w2, o + 2, LE).convertShape(VectorOperators.B2F, F, 0)).mul(x0);
+            FloatVector s3 = ((FloatVector) ByteVector.fromMemorySegment(B, w3, o + 2, LE).convertShape(VectorOperators.B2F, F, 0)).mul(x0);
+            s0 = ((FloatVector) ByteVector.fromMemorySegment(B, w0, o + 10, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x1, s0);
+            s1 = ((FloatVector) ByteVector.fromMemorySegment(B, w1, o + 10, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x1, s1);
+            s2 = ((FloatVector) ByteVector.fromMemorySegment(B, w2, o + 10, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x1, s2);
+            s3 = ((FloatVector) ByteVector.fromMemorySegment(B, w3, o + 10, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x1, s3);
+            s0 = ((FloatVector) ByteVector.fromMemorySegment(B, w0, o + 18, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x2, s0);
+            s1 = ((FloatVector) ByteVector.fromMemorySegment(B, w1, o + 18, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x2, s1);
+            s2 = ((FloatVector) ByteVector.fromMemorySegment(B, w2, o + 18, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x2, s2);
+            s3 = ((FloatVector) ByteVector.fromMemorySegment(B, w3, o + 18, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x2, s3);
+            s0 = ((FloatVector) ByteVector.fromMemorySegment(B, w0, o + 26, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x3, s0);
+            s1 = ((FloatVector) ByteVector.fromMemorySegment(B, w1, o + 26, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x3, s1);
+            s2 = ((FloatVector) ByteVector.fromMemorySegment(B, w2, o + 26, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x3, s2);
+            s3 = ((FloatVector) ByteVector.fromMemorySegment(B, w3, o + 26, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x3, s3);
+            a0 = s0.fma(FloatVector.broadcast(F, F16[w0.get(ValueLayout.JAVA_SHORT_UNALIGNED, o) & 0xffff]), a0);
+            a1 = s1.fma(FloatVector.broadcast(F, F16[w1.get(ValueLayout.JAVA_SHORT_UNALIGNED, o) & 0xffff]), a1);
+            a2 = s2.fma(FloatVector.broadcast(F, F16[w2.get(ValueLayout.JAVA_SHORT_UNALIGNED, o) & 0xffff]), a2);
+            a3 = s3.fma(FloatVector.broadcast(F, F16[w3.get(ValueLayout.JAVA_SHORT_UNALIGNED, o) & 0xffff]), a3);
         }
         out[0] = a0.reduceLanes(VectorOperators.ADD);
         out[1] = a1.reduceLanes(VectorOperators.ADD);
