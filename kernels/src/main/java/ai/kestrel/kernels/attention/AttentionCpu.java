@@ -99,6 +99,7 @@ final class AttentionCpu implements Attention {
                 float[][] acc = new float[group][p];
                 float[][] scores = new float[group][padded(m.tk())];
                 float[] lseRows = new float[group];
+                float[] fold = new float[96];
                 for (int task = lo; task < hi; task++) {
                     int i = task % m.tq();
                     int g = (task / m.tq()) % m.kv();
@@ -106,7 +107,7 @@ final class AttentionCpu implements Attention {
                     for (int r = 0; r < group; r++) {
                         MemorySegment.copy(q, Buf.F32, m.qOff(bb, i, g * group + r) * 4, qr[r], 0, p);
                     }
-                    decodeGroup(qr, k, v, m, bb, g, m.lastKey(i), sc, scores, acc, lseRows);
+                    decodeGroup(qr, k, v, m, bb, g, m.lastKey(i), sc, scores, acc, lseRows, fold);
                     for (int r = 0; r < group; r++) {
                         int hh = g * group + r;
                         MemorySegment.copy(acc[r], 0, o, Buf.F32, m.qOff(bb, i, hh) * 4, p);
@@ -168,19 +169,20 @@ final class AttentionCpu implements Attention {
      * One query row of each head that shares KV head {@code g} ({@code qr[r]}) against keys {@code 0..last}, head
      * width a multiple of the vector length. Three passes instead of the online softmax, since a row's scores fit
      * in {@code scores[r]}: all scores and their max (with 16-lane vectors 16 keys and three heads at a time,
-     * {@link #scores16x3}); the exponentials, a vector at a time; then the values (head width a multiple of 64:
-     * {@link #values3x64}, 64 columns of three heads over all the keys; else four keys per pass, {@link #valuesOf4}).
-     * Leaves the output rows in {@code acc} and their log-sum-exp in {@code lse}.
+     * {@link #scores16x3}, through the 96-float scratch {@code fold}; with 8 lanes 8 keys of one head,
+     * {@link #scores8}); the exponentials, a vector at a time; then the values (head width a multiple of 64:
+     * {@link #values3x64}, 64 columns of three heads over all the keys, or with 8 lanes {@link #values2x32} and
+     * {@link #values1x64}; else four keys per pass, {@link #valuesOf4}). Leaves the output rows in {@code acc} and
+     * their log-sum-exp in {@code lse}.
      */
     private static void decodeGroup(float[][] qr, MemorySegment k, MemorySegment v, Dims m, int bb, int g, int last, float sc,
-            float[][] scores, float[][] acc, float[] lse) {
+            float[][] scores, float[][] acc, float[] lse, float[] fold) {
         int group = qr.length;
         int p = qr[0].length;
         int n = last + 1;
         long stride = (m.kOff(bb, 1, g) - m.kOff(bb, 0, g)) * 4; // bytes from one key (and value) row to the next
         int j0 = 0;
         if (F.length() == 16) {
-            float[] fold = new float[96];
             for (; j0 + 16 <= n; j0 += 16) {
                 long base = m.kOff(bb, j0, g) * 4;
                 for (int r0 = 0; r0 < group; r0 += 3) {

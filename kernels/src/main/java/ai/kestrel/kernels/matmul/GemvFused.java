@@ -455,7 +455,7 @@ final class GemvFused {
         out[12 + o + 1] = a31.reduceLanes(VectorOperators.ADD);
     }
 
-    /** The 16 NF4 code values' bits as two 8-lane vectors (codes 0-7 and 8-15), for {@link #nf4w8}. */
+    /** The 16 NF4 code values as two 8-lane vectors (codes 0-7 and 8-15), for {@link #nf4w8}. */
     private static final FloatVector NF4_LO8 = F.length() == 8 ? FloatVector.fromArray(F, ai.kestrel.kernels.quant.Nf4.code(), 0) : null;
     private static final FloatVector NF4_HI8 = F.length() == 8 ? FloatVector.fromArray(F, ai.kestrel.kernels.quant.Nf4.code(), 8) : null;
 
