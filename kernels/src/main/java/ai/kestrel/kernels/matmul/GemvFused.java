@@ -42,9 +42,20 @@ final class GemvFused {
      * {@link #preparedBytes} bytes, 64-byte aligned so that no vector load of x straddles two cache lines; loads
      * from a {@code float[]}, whose elements start 16 bytes into the object, all do, and Q8_0 ran 12-15% slower
      * for it): for BF16, F16 and NF4, {@code x}'s even elements, then its odd ones from byte {@link #oddsAt}
-     * (see {@link #bf16}); for the other formats {@code x} itself.
+     * (see {@link #bf16}); for Q8_0 with 8-lane vectors, each block of 32 elements in the order {@link #q8w8}
+     * reads them (element {@code 4i + j} at {@code 8j + i}); for the other formats {@code x} itself.
      */
     static MemorySegment prepare(WeightFormat f, float[] x, int k, MemorySegment dst) {
+        if (f == WeightFormat.Q8_0 && F.length() == 8) {
+            for (int b = 0; b < k; b += WeightFormat.Q8_0_BLOCK) { // see q8w8
+                for (int j = 0; j < 4; j++) {
+                    for (int i = 0; i < 8; i++) {
+                        dst.setAtIndex(ValueLayout.JAVA_FLOAT, b + j * 8 + i, x[b + 4 * i + j]);
+                    }
+                }
+            }
+            return dst;
+        }
         if (f != WeightFormat.BF16 && f != WeightFormat.F16 && f != WeightFormat.NF4) {
             MemorySegment.copy(x, 0, dst, ValueLayout.JAVA_FLOAT, 0, k);
             return dst;
@@ -251,7 +262,7 @@ final class GemvFused {
             q8w16(w, r0, rb, x, k, out);
             return;
         }
-        if (F.length() == 8) { // B holds 8 bytes: a block is four loads
+        if (F.length() == 8) { // a block is one 32-byte load per row
             q8w8(w, r0, rb, x, k, out);
             return;
         }
@@ -319,7 +330,7 @@ final class GemvFused {
     }
 
     /**
-     * {@link #q8} for 256-bit vectors (AVX2; a block is four 8-byte loads), written out: in the generic loop C2 kept a
+     * {@link #q8} for 256-bit vectors (AVX2), written out: in the generic loop C2 kept a
      * full bounds check (some 25 instructions) in front of every 8-byte load, and the lm_head product read 7.7 GB/s
      * against 25 for F32 weights on a Zen 3 core (2026-12-01); written out, 15.6 (two threads, against a two-thread
      * {@code streamSum} of 26.9). Tried: two 16-byte loads per row and block, converted in halves (0.76-0.82x);
@@ -329,6 +340,14 @@ final class GemvFused {
      * and 1.29x on one thread (faster in 10, 10 and 9 of 10 rounds; the four-row kernel {@link #q8x4w8} lost 0.77x
      * to the same change). The scales are looked up here, not through {@link #q8Scale}: this method is past C2's
      * inlining budget, and the call returned a boxed vector (a third of the time).
+     *
+     * <p>A block's 32 values are one 32-byte load per row, read as 8 ints: byte j of each int is shifted to the top
+     * and back down, arithmetically ({@code (q << 24 - 8j) >> 24}), which gives values {@code 4i + j}, i < 8, as ints;
+     * {@link #prepare} put x in that order. Against four 8-byte loads, each sign-extended across the register's
+     * halves ({@code vpmovsxbd}), in one JVM alternating: 1.09x on 1280 x 3072 (two threads, faster in 10 of 10
+     * rounds), 1.06x and 1.05x on one thread, 1.03x and 1.17x on lm_head (Zen 3, 2026-12-01). The conversions are
+     * written inline: through a helper method (past the inlining budget again) every vector was boxed, 0.07x. Eight
+     * rows per pass (each stream's next row as well) lost 0.95x in cache and 0.56x from DRAM.
      */
     private static void q8w8(MemorySegment w, long r0, long rb, MemorySegment x, int k, float[] out) {
         int blocks = k / WeightFormat.Q8_0_BLOCK;
@@ -337,32 +356,36 @@ final class GemvFused {
         MemorySegment w2 = w.asSlice(r0 + 2 * rb, len), w3 = w.asSlice(r0 + 3 * rb, len);
         FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
         for (int b = 0; b < blocks; b++) {
-            long o = b * 34L;
+            long o = b * 34L + 2;
             long xo = b * 128L;
             FloatVector x0 = FloatVector.fromMemorySegment(F, x, xo, LE);
             FloatVector x1 = FloatVector.fromMemorySegment(F, x, xo + 32, LE);
             FloatVector x2 = FloatVector.fromMemorySegment(F, x, xo + 64, LE);
             FloatVector x3 = FloatVector.fromMemorySegment(F, x, xo + 96, LE);
-            FloatVector s0 = ((FloatVector) ByteVector.fromMemorySegment(B, w0, o + 2, LE).convertShape(VectorOperators.B2F, F, 0)).mul(x0);
-            FloatVector s1 = ((FloatVector) ByteVector.fromMemorySegment(B, w1, o + 2, LE).convertShape(VectorOperators.B2F, F, 0)).mul(x0);
-            FloatVector s2 = ((FloatVector) ByteVector.fromMemorySegment(B, w2, o + 2, LE).convertShape(VectorOperators.B2F, F, 0)).mul(x0);
-            FloatVector s3 = ((FloatVector) ByteVector.fromMemorySegment(B, w3, o + 2, LE).convertShape(VectorOperators.B2F, F, 0)).mul(x0);
-            s0 = ((FloatVector) ByteVector.fromMemorySegment(B, w0, o + 10, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x1, s0);
-            s1 = ((FloatVector) ByteVector.fromMemorySegment(B, w1, o + 10, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x1, s1);
-            s2 = ((FloatVector) ByteVector.fromMemorySegment(B, w2, o + 10, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x1, s2);
-            s3 = ((FloatVector) ByteVector.fromMemorySegment(B, w3, o + 10, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x1, s3);
-            s0 = ((FloatVector) ByteVector.fromMemorySegment(B, w0, o + 18, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x2, s0);
-            s1 = ((FloatVector) ByteVector.fromMemorySegment(B, w1, o + 18, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x2, s1);
-            s2 = ((FloatVector) ByteVector.fromMemorySegment(B, w2, o + 18, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x2, s2);
-            s3 = ((FloatVector) ByteVector.fromMemorySegment(B, w3, o + 18, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x2, s3);
-            s0 = ((FloatVector) ByteVector.fromMemorySegment(B, w0, o + 26, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x3, s0);
-            s1 = ((FloatVector) ByteVector.fromMemorySegment(B, w1, o + 26, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x3, s1);
-            s2 = ((FloatVector) ByteVector.fromMemorySegment(B, w2, o + 26, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x3, s2);
-            s3 = ((FloatVector) ByteVector.fromMemorySegment(B, w3, o + 26, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x3, s3);
-            a0 = s0.fma(FloatVector.broadcast(F, F16[w0.get(ValueLayout.JAVA_SHORT_UNALIGNED, o) & 0xffff]), a0);
-            a1 = s1.fma(FloatVector.broadcast(F, F16[w1.get(ValueLayout.JAVA_SHORT_UNALIGNED, o) & 0xffff]), a1);
-            a2 = s2.fma(FloatVector.broadcast(F, F16[w2.get(ValueLayout.JAVA_SHORT_UNALIGNED, o) & 0xffff]), a2);
-            a3 = s3.fma(FloatVector.broadcast(F, F16[w3.get(ValueLayout.JAVA_SHORT_UNALIGNED, o) & 0xffff]), a3);
+            IntVector q0 = IntVector.fromMemorySegment(I, w0, o, LE);
+            IntVector q1 = IntVector.fromMemorySegment(I, w1, o, LE);
+            IntVector q2 = IntVector.fromMemorySegment(I, w2, o, LE);
+            IntVector q3 = IntVector.fromMemorySegment(I, w3, o, LE);
+            FloatVector s0 = ((FloatVector) q0.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0)).mul(x0);
+            FloatVector s1 = ((FloatVector) q1.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0)).mul(x0);
+            FloatVector s2 = ((FloatVector) q2.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0)).mul(x0);
+            FloatVector s3 = ((FloatVector) q3.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0)).mul(x0);
+            s0 = ((FloatVector) q0.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0)).fma(x1, s0);
+            s1 = ((FloatVector) q1.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0)).fma(x1, s1);
+            s2 = ((FloatVector) q2.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0)).fma(x1, s2);
+            s3 = ((FloatVector) q3.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0)).fma(x1, s3);
+            s0 = ((FloatVector) q0.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0)).fma(x2, s0);
+            s1 = ((FloatVector) q1.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0)).fma(x2, s1);
+            s2 = ((FloatVector) q2.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0)).fma(x2, s2);
+            s3 = ((FloatVector) q3.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0)).fma(x2, s3);
+            s0 = ((FloatVector) q0.lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0)).fma(x3, s0);
+            s1 = ((FloatVector) q1.lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0)).fma(x3, s1);
+            s2 = ((FloatVector) q2.lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0)).fma(x3, s2);
+            s3 = ((FloatVector) q3.lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0)).fma(x3, s3);
+            a0 = s0.fma(FloatVector.broadcast(F, F16[w0.get(ValueLayout.JAVA_SHORT_UNALIGNED, o - 2) & 0xffff]), a0);
+            a1 = s1.fma(FloatVector.broadcast(F, F16[w1.get(ValueLayout.JAVA_SHORT_UNALIGNED, o - 2) & 0xffff]), a1);
+            a2 = s2.fma(FloatVector.broadcast(F, F16[w2.get(ValueLayout.JAVA_SHORT_UNALIGNED, o - 2) & 0xffff]), a2);
+            a3 = s3.fma(FloatVector.broadcast(F, F16[w3.get(ValueLayout.JAVA_SHORT_UNALIGNED, o - 2) & 0xffff]), a3);
         }
         out[0] = a0.reduceLanes(VectorOperators.ADD);
         out[1] = a1.reduceLanes(VectorOperators.ADD);
