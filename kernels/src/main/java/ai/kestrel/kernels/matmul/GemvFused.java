@@ -9,6 +9,7 @@ import java.nio.ByteOrder;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorShuffle;
@@ -41,9 +42,10 @@ final class GemvFused {
      * What the single-row kernel for {@code f} reads of {@code x}, written once per call into {@code dst} (at least
      * {@link #preparedBytes} bytes, 64-byte aligned so that no vector load of x straddles two cache lines; loads
      * from a {@code float[]}, whose elements start 16 bytes into the object, all do, and Q8_0 ran 12-15% slower
-     * for it): for BF16, F16 and NF4, {@code x}'s even elements, then its odd ones from byte {@link #oddsAt}
-     * (see {@link #bf16}); for Q8_0 with 8-lane vectors, each block of 32 elements in the order {@link #q8w8}
-     * reads them (element {@code 4i + j} at {@code 8j + i}); for the other formats {@code x} itself.
+     * for it): for BF16, F16 and NF4 with 16 lanes, {@code x}'s even elements, then its odd ones from byte
+     * {@link #oddsAt} (see {@link #bf16}); with 8-lane vectors, Q8_0's blocks of 32 elements and NF4's of 64 in the
+     * order {@link #q8w8} and {@link #nf4w8} read them (for Q8_0, element {@code 4i + j} at {@code 8j + i}); for the
+     * other formats {@code x} itself.
      */
     static MemorySegment prepare(WeightFormat f, float[] x, int k, MemorySegment dst) {
         if (f == WeightFormat.Q8_0 && F.length() == 8) {
@@ -51,6 +53,16 @@ final class GemvFused {
                 for (int j = 0; j < 4; j++) {
                     for (int i = 0; i < 8; i++) {
                         dst.setAtIndex(ValueLayout.JAVA_FLOAT, b + j * 8 + i, x[b + 4 * i + j]);
+                    }
+                }
+            }
+            return dst;
+        }
+        if (f == WeightFormat.NF4 && F.length() == 8) {
+            for (int b = 0; b < k; b += WeightFormat.NF4_BLOCK) {
+                for (int n = 0; n < 8; n++) {
+                    for (int i = 0; i < 8; i++) {
+                        dst.setAtIndex(ValueLayout.JAVA_FLOAT, b + n * 8 + i, x[b + 2 * (4 * i + (n >> 1)) + ((n & 1) == 1 ? 0 : 1)]);
                     }
                 }
             }
@@ -482,62 +494,82 @@ final class GemvFused {
     private static final FloatVector NF4_LO8 = F.length() == 8 ? FloatVector.fromArray(F, ai.kestrel.kernels.quant.Nf4.code(), 0) : null;
     private static final FloatVector NF4_HI8 = F.length() == 8 ? FloatVector.fromArray(F, ai.kestrel.kernels.quant.Nf4.code(), 8) : null;
 
+    private static final IntVector NF4_LO8I = F.length() == 8 ? NF4_LO8.reinterpretAsInts() : null;
+    private static final IntVector NF4_HI8I = F.length() == 8 ? NF4_HI8.reinterpretAsInts() : null;
+
     /**
-     * {@link #nf4} for 8-lane vectors (AVX2): a block's 32 code bytes are four 8-byte loads per row, each widened to
-     * 8 ints whose high nibbles index the even elements and low nibbles the odd ones; a code is looked up in the
-     * 16-entry table held in two vectors (each half permuted by the index's low three bits, blended on its fourth).
-     * Without it NF4 rows were decoded into a scratch row first: 1280 -> 3072 on a Zen 3 pair, alternating runs,
-     * 1.7 / 1.5 -> 2.2 / 2.5 GB/s (2026-12-01). Still compute-bound on the lookups. Written with the four code
-     * groups of a block as a loop and the lookups inline: written out, the method was too large for C1 (which
-     * gave up, so C2 never got a profile and the calls ran interpreted, 0.1 GB/s); through a helper returning the
-     * looked-up vector, that vector was boxed (0.6 GB/s). A two-vector {@code selectFrom} was not intrinsified.
+     * {@link #nf4} for 8-lane vectors (AVX2). A block's 32 code bytes are one 32-byte load per row, read as 8 ints of
+     * 8 codes each; nibble n of every int ({@code q >>> 4n}) indexes the 16-entry table held in two vectors of its
+     * bits (each half permuted by the index's low three bits, {@code vpermd}; the two blended on its fourth bit,
+     * moved to the sign by {@code q << 28 - 4n}). Nibble n of int i is element {@code 2(4i + n/2)}, plus 1 for an
+     * even n (a byte's high nibble is its even element): {@link #prepare} put x in that order. Each row's block is
+     * summed on its own, x reloaded from L1 per row: with the four rows side by side C2 spilled their accumulators.
+     * Against the kernel before it (8-byte loads widened to ints, the low and high nibbles of each byte looked up
+     * through {@code toShuffle()}, whose index wrapping C2 did not remove), in one JVM alternating, 1280 x 3072 and
+     * lm_head on two threads: 2.1 -> 4.4 and 2.1 -> 3.9 GB/s (2.1x and 2.0x, faster in 10 of 10 rounds; Zen 3,
+     * 2026-12-01). Still bound by the lookups: two lane-crossing permutes per 8 values. Before any 8-lane kernel,
+     * NF4 rows were decoded into a scratch row first (1.5-1.7 GB/s). Written with the loop over the nibbles kept:
+     * a kernel written out in full was too large for C1 (which gave up, so C2 never got a profile and the calls ran
+     * interpreted, 0.1 GB/s), and through a helper returning the looked-up vector that vector was boxed (0.6 GB/s).
+     * A two-vector {@code selectFrom} is not intrinsified on AVX2.
      */
-    private static void nf4w8(MemorySegment w, long r0, long rb, MemorySegment xp, long odds, int k, float[] out) {
-        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+    private static void nf4w8(MemorySegment w, long r0, long rb, MemorySegment xp, int k, float[] out) {
         int blocks = k / WeightFormat.NF4_BLOCK;
+        long len = blocks * 36L;
+        MemorySegment w0 = w.asSlice(r0, len), w1 = w.asSlice(r0 + rb, len);
+        MemorySegment w2 = w.asSlice(r0 + 2 * rb, len), w3 = w.asSlice(r0 + 3 * rb, len);
+        IntVector lo = NF4_LO8I, hi = NF4_HI8I;
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
         for (int b = 0; b < blocks; b++) {
-            long o0 = r0 + b * 36L, o1 = o0 + rb, o2 = o1 + rb, o3 = o2 + rb;
-            FloatVector s0 = FloatVector.zero(F), s1 = FloatVector.zero(F), s2 = FloatVector.zero(F), s3 = FloatVector.zero(F);
-            for (int q = 0; q < 4; q++) {
-                long e = b * 128L + q * 32L; // these 8 codes' even (and odd) elements in xp's halves, in bytes
-                long c = 4 + q * 8L;
-                FloatVector xe = FloatVector.fromMemorySegment(F, xp, e, LE);
-                FloatVector xo = FloatVector.fromMemorySegment(F, xp, odds + e, LE);
-                IntVector i;
-                VectorShuffle<Float> sh;
-                IntVector c0 = ((IntVector) ByteVector.fromMemorySegment(B, w, o0 + c, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
-                i = c0.lanewise(VectorOperators.LSHR, 4);
-                sh = i.and(7).toShuffle().cast(F);
-                s0 = NF4_LO8.rearrange(sh).blend(NF4_HI8.rearrange(sh), i.compare(VectorOperators.GE, 8).cast(F)).fma(xe, s0);
-                i = c0.and(0xF);
-                sh = i.and(7).toShuffle().cast(F);
-                s0 = NF4_LO8.rearrange(sh).blend(NF4_HI8.rearrange(sh), i.compare(VectorOperators.GE, 8).cast(F)).fma(xo, s0);
-                IntVector c1 = ((IntVector) ByteVector.fromMemorySegment(B, w, o1 + c, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
-                i = c1.lanewise(VectorOperators.LSHR, 4);
-                sh = i.and(7).toShuffle().cast(F);
-                s1 = NF4_LO8.rearrange(sh).blend(NF4_HI8.rearrange(sh), i.compare(VectorOperators.GE, 8).cast(F)).fma(xe, s1);
-                i = c1.and(0xF);
-                sh = i.and(7).toShuffle().cast(F);
-                s1 = NF4_LO8.rearrange(sh).blend(NF4_HI8.rearrange(sh), i.compare(VectorOperators.GE, 8).cast(F)).fma(xo, s1);
-                IntVector c2 = ((IntVector) ByteVector.fromMemorySegment(B, w, o2 + c, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
-                i = c2.lanewise(VectorOperators.LSHR, 4);
-                sh = i.and(7).toShuffle().cast(F);
-                s2 = NF4_LO8.rearrange(sh).blend(NF4_HI8.rearrange(sh), i.compare(VectorOperators.GE, 8).cast(F)).fma(xe, s2);
-                i = c2.and(0xF);
-                sh = i.and(7).toShuffle().cast(F);
-                s2 = NF4_LO8.rearrange(sh).blend(NF4_HI8.rearrange(sh), i.compare(VectorOperators.GE, 8).cast(F)).fma(xo, s2);
-                IntVector c3 = ((IntVector) ByteVector.fromMemorySegment(B, w, o3 + c, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
-                i = c3.lanewise(VectorOperators.LSHR, 4);
-                sh = i.and(7).toShuffle().cast(F);
-                s3 = NF4_LO8.rearrange(sh).blend(NF4_HI8.rearrange(sh), i.compare(VectorOperators.GE, 8).cast(F)).fma(xe, s3);
-                i = c3.and(0xF);
-                sh = i.and(7).toShuffle().cast(F);
-                s3 = NF4_LO8.rearrange(sh).blend(NF4_HI8.rearrange(sh), i.compare(VectorOperators.GE, 8).cast(F)).fma(xo, s3);
+            long o = b * 36L;
+            {
+                IntVector q = IntVector.fromMemorySegment(I, w0, o + 4, LE);
+                FloatVector s = FloatVector.zero(F);
+                for (int n = 0; n < 8; n++) {
+                    int sh = 4 * n;
+                    IntVector i = q.lanewise(VectorOperators.LSHR, sh);
+                    VectorMask<Integer> upper = q.lanewise(VectorOperators.LSHL, 28 - sh).compare(VectorOperators.LT, 0);
+                    s = i.selectFrom(lo).blend(i.selectFrom(hi), upper).reinterpretAsFloats()
+                            .fma(FloatVector.fromMemorySegment(F, xp, b * 256L + n * 32L, LE), s);
+                }
+                a0 = s.fma(FloatVector.broadcast(F, w0.get(ai.kestrel.kernels.Buf.F32, o)), a0);
             }
-            a0 = s0.fma(FloatVector.broadcast(F, w.get(ai.kestrel.kernels.Buf.F32, o0)), a0);
-            a1 = s1.fma(FloatVector.broadcast(F, w.get(ai.kestrel.kernels.Buf.F32, o1)), a1);
-            a2 = s2.fma(FloatVector.broadcast(F, w.get(ai.kestrel.kernels.Buf.F32, o2)), a2);
-            a3 = s3.fma(FloatVector.broadcast(F, w.get(ai.kestrel.kernels.Buf.F32, o3)), a3);
+            {
+                IntVector q = IntVector.fromMemorySegment(I, w1, o + 4, LE);
+                FloatVector s = FloatVector.zero(F);
+                for (int n = 0; n < 8; n++) {
+                    int sh = 4 * n;
+                    IntVector i = q.lanewise(VectorOperators.LSHR, sh);
+                    VectorMask<Integer> upper = q.lanewise(VectorOperators.LSHL, 28 - sh).compare(VectorOperators.LT, 0);
+                    s = i.selectFrom(lo).blend(i.selectFrom(hi), upper).reinterpretAsFloats()
+                            .fma(FloatVector.fromMemorySegment(F, xp, b * 256L + n * 32L, LE), s);
+                }
+                a1 = s.fma(FloatVector.broadcast(F, w1.get(ai.kestrel.kernels.Buf.F32, o)), a1);
+            }
+            {
+                IntVector q = IntVector.fromMemorySegment(I, w2, o + 4, LE);
+                FloatVector s = FloatVector.zero(F);
+                for (int n = 0; n < 8; n++) {
+                    int sh = 4 * n;
+                    IntVector i = q.lanewise(VectorOperators.LSHR, sh);
+                    VectorMask<Integer> upper = q.lanewise(VectorOperators.LSHL, 28 - sh).compare(VectorOperators.LT, 0);
+                    s = i.selectFrom(lo).blend(i.selectFrom(hi), upper).reinterpretAsFloats()
+                            .fma(FloatVector.fromMemorySegment(F, xp, b * 256L + n * 32L, LE), s);
+                }
+                a2 = s.fma(FloatVector.broadcast(F, w2.get(ai.kestrel.kernels.Buf.F32, o)), a2);
+            }
+            {
+                IntVector q = IntVector.fromMemorySegment(I, w3, o + 4, LE);
+                FloatVector s = FloatVector.zero(F);
+                for (int n = 0; n < 8; n++) {
+                    int sh = 4 * n;
+                    IntVector i = q.lanewise(VectorOperators.LSHR, sh);
+                    VectorMask<Integer> upper = q.lanewise(VectorOperators.LSHL, 28 - sh).compare(VectorOperators.LT, 0);
+                    s = i.selectFrom(lo).blend(i.selectFrom(hi), upper).reinterpretAsFloats()
+                            .fma(FloatVector.fromMemorySegment(F, xp, b * 256L + n * 32L, LE), s);
+                }
+                a3 = s.fma(FloatVector.broadcast(F, w3.get(ai.kestrel.kernels.Buf.F32, o)), a3);
+            }
         }
         out[0] = a0.reduceLanes(VectorOperators.ADD);
         out[1] = a1.reduceLanes(VectorOperators.ADD);
@@ -578,7 +610,7 @@ final class GemvFused {
      */
     private static void nf4(MemorySegment w, long r0, long rb, MemorySegment xp, long odds, int k, float[] out) {
         if (F.length() == 8) {
-            nf4w8(w, r0, rb, xp, odds, k, out);
+            nf4w8(w, r0, rb, xp, k, out);
             return;
         }
         FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
