@@ -357,7 +357,7 @@ final class GemvFused {
      * and back down, arithmetically ({@code (q << 24 - 8j) >> 24}), which gives values {@code 4i + j}, i < 8, as ints;
      * {@link #prepare} put x in that order. Against four 8-byte loads, each sign-extended across the register's
      * halves ({@code vpmovsxbd}), in one JVM alternating: 1.09x on 1280 x 3072 (two threads, faster in 10 of 10
-     * rounds), 1.06x and 1.05x on one thread, 1.03x and 1.17x on lm_head (Zen 3, 2026-12-01). The conversions are
+     * rounds), 1.05-1.06x on one thread; lm_head 1.03x on two threads, 1.07x and 1.17x on one (Zen 3, 2026-12-01). The conversions are
      * written inline: through a helper method (past the inlining budget again) every vector was boxed, 0.07x. Eight
      * rows per pass (each stream's next row as well) lost 0.95x in cache and 0.56x from DRAM.
      */
