@@ -12,7 +12,6 @@ import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
-import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -48,23 +47,9 @@ final class GemvFused {
      * other formats {@code x} itself.
      */
     static MemorySegment prepare(WeightFormat f, float[] x, int k, MemorySegment dst) {
-        if (f == WeightFormat.Q8_0 && F.length() == 8) {
-            for (int b = 0; b < k; b += WeightFormat.Q8_0_BLOCK) { // see q8w8
-                for (int j = 0; j < 4; j++) {
-                    for (int i = 0; i < 8; i++) {
-                        dst.setAtIndex(ValueLayout.JAVA_FLOAT, b + j * 8 + i, x[b + 4 * i + j]);
-                    }
-                }
-            }
-            return dst;
-        }
-        if (f == WeightFormat.NF4 && F.length() == 8) {
-            for (int b = 0; b < k; b += WeightFormat.NF4_BLOCK) {
-                for (int n = 0; n < 8; n++) {
-                    for (int i = 0; i < 8; i++) {
-                        dst.setAtIndex(ValueLayout.JAVA_FLOAT, b + n * 8 + i, x[b + 2 * (4 * i + (n >> 1)) + ((n & 1) == 1 ? 0 : 1)]);
-                    }
-                }
+        if ((f == WeightFormat.Q8_0 || f == WeightFormat.NF4) && F.length() == 8) {
+            for (int e = 0; e < k; e++) {
+                dst.setAtIndex(ValueLayout.JAVA_FLOAT, e, x[source8(f, e)]);
             }
             return dst;
         }
@@ -92,6 +77,21 @@ final class GemvFused {
     }
 
     /**
+     * Which element of x the 8-lane Q8_0 or NF4 kernel reads at position {@code e}: within a Q8_0 block of 32, position
+     * {@code 8j + i} holds element {@code 4i + j} (byte j of int i, see {@link #q8w8}); within an NF4 block of 64,
+     * position {@code 8n + i} holds element {@code 2(4i + n/2)}, plus 1 for an even n (nibble n of int i, see
+     * {@link #nf4w8}).
+     */
+    static int source8(WeightFormat f, int e) {
+        int n = (e >> 3) & (f == WeightFormat.NF4 ? 7 : 3);
+        int i = e & 7;
+        if (f == WeightFormat.NF4) {
+            return (e & ~63) + 2 * (4 * i + (n >> 1)) + ((n & 1) == 1 ? 0 : 1);
+        }
+        return (e & ~31) + 4 * i + n;
+    }
+
+    /**
      * What the multi-row kernel ({@link #rows}) reads of one row of x: for NF4 with 8-lane vectors, each block of 64
      * in {@link #nf4w8}'s order; for BF16, F16 and NF4 otherwise its even elements, then its odd ones; for the other
      * formats {@code x} itself.
@@ -99,12 +99,8 @@ final class GemvFused {
     static float[] prepareRow(WeightFormat f, float[] x, int k) {
         if (f == WeightFormat.NF4 && F.length() == 8) {
             float[] xp = new float[k];
-            for (int b = 0; b < k; b += WeightFormat.NF4_BLOCK) { // see nf4w8
-                for (int n = 0; n < 8; n++) {
-                    for (int i = 0; i < 8; i++) {
-                        xp[b + n * 8 + i] = x[b + 2 * (4 * i + (n >> 1)) + ((n & 1) == 1 ? 0 : 1)];
-                    }
-                }
+            for (int e = 0; e < k; e++) {
+                xp[e] = x[source8(f, e)];
             }
             return xp;
         }
@@ -369,9 +365,10 @@ final class GemvFused {
      * and back down, arithmetically ({@code (q << 24 - 8j) >> 24}), which gives values {@code 4i + j}, i < 8, as ints;
      * {@link #prepare} put x in that order. Against four 8-byte loads, each sign-extended across the register's
      * halves ({@code vpmovsxbd}), in one JVM alternating: 1.09x on 1280 x 3072 (two threads, faster in 10 of 10
-     * rounds), 1.05-1.06x on one thread; lm_head 1.03x on two threads, 1.07x and 1.17x on one (Zen 3, 2026-12-01). The conversions are
-     * written inline: through a helper method (past the inlining budget again) every vector was boxed, 0.07x. Eight
-     * rows per pass (each stream's next row as well) lost 0.95x in cache and 0.56x from DRAM.
+     * rounds), 1.05-1.06x on one thread; lm_head 1.03x on two threads, 1.07x and 1.17x on one (Zen 3, 2026-12-01).
+     * The conversions are written inline: through a helper method (past the inlining budget again) every vector was
+     * boxed, 0.07x. Eight rows per pass (each stream's next row as well) lost 0.95x in cache and 0.56x from DRAM; the
+     * four rows as a loop with their accumulators in an array (as {@link #nf4w8}), 0.51-0.60x.
      */
     private static void q8w8(MemorySegment w, long r0, long rb, MemorySegment x, int k, float[] out) {
         int blocks = k / WeightFormat.Q8_0_BLOCK;
