@@ -152,7 +152,7 @@ final class Gemv {
             boolean tail = rows && (m % 4 == 1 || m % 4 == 2) && F.length() == 8
                     && (w.format() == WeightFormat.Q8_0 || w.format() == WeightFormat.BF16);
             xp1 = new MemorySegment[tail ? m : 0];
-            for (int i = 0; i < xp1.length; i++) {
+            for (int i = m - m % 4; i < xp1.length; i++) { // the last group's rows only
                 xp1[i] = GemvFused.prepare(w.format(), xr[i], k, PREPARED.get().next(GemvFused.preparedBytes(k)));
             }
         }
