@@ -107,6 +107,7 @@ final class Gemv {
     private static final class Scratch {
         float[] tile; // the decode-to-tile path's buffer, only where it is taken
         final float[] out = new float[ROWS * 4];
+        final float[] acc = new float[GemvFused.ACC_FLOATS]; // the single-row kernels' scratch
         final float[][] xs = new float[4][]; // the multi-row kernel's four rows of x (and what it reads of them)
         final float[][] xps = new float[4][];
     }
@@ -172,7 +173,7 @@ final class Gemv {
                     // 1280 x 3072, 1.41x for m = 2 on lm_head; BF16 1.27x and 1.44x, 1.07x on lm_head. NF4, whose
                     // multi-row kernel shares its table lookups, lost (0.80x) and keeps it.
                     for (int i = 0; i < mm; i++) {
-                        GemvFused.dot4(w.format(), w.data(), at, stride, xr[m0 + i], xp1[m0 + i], w.k(), out);
+                        GemvFused.dot4(w.format(), w.data(), at, stride, xr[m0 + i], xp1[m0 + i], w.k(), out, s.acc);
                         for (int r = 0; r < ROWS; r++) {
                             int row = row0 + r * rowStep;
                             y.setAtIndex(Buf.F32, (long) (m0 + i) * n + row, bias == null ? out[r] : out[r] + bias.getAtIndex(Buf.F32, row));
@@ -219,7 +220,7 @@ final class Gemv {
                     long at = (first + j) * rb;
                     if (fused) {
                         // one row of x: dot the stored bytes directly, a single pass over memory
-                        GemvFused.dot4(w.format(), w.data(), at, stride, x, xp, k, out);
+                        GemvFused.dot4(w.format(), w.data(), at, stride, x, xp, k, out, s.acc);
                         for (int r = 0; r < ROWS; r++) {
                             int row = first + r * qn + j;
                             y.setAtIndex(Buf.F32, row, bs == null ? out[r] : out[r] + bs.getAtIndex(Buf.F32, row));

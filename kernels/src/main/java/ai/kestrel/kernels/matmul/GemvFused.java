@@ -119,15 +119,17 @@ final class GemvFused {
     /**
      * {@code out[r] = x · the weight row at byte row0 + r * stride}, for r < 4; {@code k} elements each;
      * {@code xp} is {@link #prepare}'s result for {@code x}. The caller picks the stride: rows far apart (each
-     * of the four a stream of its own, see {@code Gemv}) or one row length.
+     * of the four a stream of its own, see {@code Gemv}) or one row length. {@code acc}: the caller's scratch of
+     * {@link #ACC_FLOATS} floats, which a kernel may overwrite (so that none allocates per call).
      */
-    static void dot4(WeightFormat f, MemorySegment w, long row0, long stride, float[] x, MemorySegment xp, int k, float[] out) {
+    static void dot4(WeightFormat f, MemorySegment w, long row0, long stride, float[] x, MemorySegment xp, int k, float[] out,
+            float[] acc) {
         switch (f) {
             case F32 -> f32(w, row0, stride, x, xp, k, out);
             case BF16 -> bf16(w, row0, stride, x, xp, k, out);
             case F16 -> f16(w, row0, stride, x, xp, k, out);
             case Q8_0 -> q8(w, row0, stride, xp, k, out);
-            case NF4 -> nf4(w, row0, stride, xp, oddsAt(k), k, out);
+            case NF4 -> nf4(w, row0, stride, xp, oddsAt(k), k, out, acc);
             case F64 -> throw new IllegalArgumentException(f + " weights do not take the fused path");
         }
     }
@@ -512,8 +514,10 @@ final class GemvFused {
      * bits (each half permuted by the index's low three bits, {@code vpermd}; the two blended on its fourth bit,
      * moved to the sign by {@code q << 28 - 4n}). Nibble n of int i is element {@code 2(4i + n/2)}, plus 1 for an
      * even n (a byte's high nibble is its even element): {@link #prepare} put x in that order. Each row's block is
-     * summed on its own, x reloaded from L1 per row, the four rows a loop whose accumulators live in a small array
-     * (with the four rows side by side C2 spilled their accumulators; written out one after the other, 0.85-0.94x).
+     * summed on its own, x reloaded from L1 per row, the four rows a loop whose accumulators live in the caller's
+     * {@code acc} (with the four rows side by side C2 spilled their accumulators; written out one after the other,
+     * 0.85-0.94x; with a slice per row and the accumulators allocated per call, 0.89-0.93x and 340 bytes of garbage
+     * per call).
      * Against the kernel before it (8-byte loads widened to ints, the low and high nibbles of each byte looked up
      * through {@code toShuffle()}, whose index wrapping C2 did not remove), in one JVM alternating, 1280 x 3072 and
      * lm_head on two threads: 2.1 -> 4.4 and 2.1 -> 3.9 GB/s (2.1x and 2.0x, faster in 10 of 10 rounds; Zen 3,
@@ -523,17 +527,14 @@ final class GemvFused {
      * interpreted, 0.1 GB/s), and through a helper returning the looked-up vector that vector was boxed (0.6 GB/s).
      * A two-vector {@code selectFrom} is not intrinsified on AVX2.
      */
-    private static void nf4w8(MemorySegment w, long r0, long rb, MemorySegment xp, int k, float[] out) {
+    private static void nf4w8(MemorySegment w, long r0, long rb, MemorySegment xp, int k, float[] out, float[] acc) {
         int blocks = k / WeightFormat.NF4_BLOCK;
-        long len = blocks * 36L;
-        MemorySegment[] rows = {w.asSlice(r0, len), w.asSlice(r0 + rb, len), w.asSlice(r0 + 2 * rb, len), w.asSlice(r0 + 3 * rb, len)};
         IntVector lo = NF4_LO8I, hi = NF4_HI8I;
-        float[] acc = new float[4 * F.length()];
+        java.util.Arrays.fill(acc, 0, 4 * F.length(), 0f);
         for (int b = 0; b < blocks; b++) {
-            long o = b * 36L;
             for (int r = 0; r < 4; r++) {
-                MemorySegment wr = rows[r];
-                IntVector q = IntVector.fromMemorySegment(I, wr, o + 4, LE);
+                long o = r0 + r * rb + b * 36L;
+                IntVector q = IntVector.fromMemorySegment(I, w, o + 4, LE);
                 FloatVector s = FloatVector.zero(F);
                 for (int n = 0; n < 8; n++) {
                     int sh = 4 * n;
@@ -542,7 +543,7 @@ final class GemvFused {
                     s = i.selectFrom(lo).blend(i.selectFrom(hi), upper).reinterpretAsFloats()
                             .fma(FloatVector.fromMemorySegment(F, xp, b * 256L + n * 32L, LE), s);
                 }
-                s.fma(FloatVector.broadcast(F, wr.get(ai.kestrel.kernels.Buf.F32, o)), FloatVector.fromArray(F, acc, r * F.length()))
+                s.fma(FloatVector.broadcast(F, w.get(ai.kestrel.kernels.Buf.F32, o)), FloatVector.fromArray(F, acc, r * F.length()))
                         .intoArray(acc, r * F.length());
             }
         }
@@ -574,17 +575,20 @@ final class GemvFused {
     private static final IntVector NF4_CODE = F.length() == 16
             ? (IntVector) FloatVector.fromArray(F, ai.kestrel.kernels.quant.Nf4.code(), 0).viewAsIntegralLanes() : null;
 
+    /** The length of {@link #dot4}'s scratch. */
+    static final int ACC_FLOATS = 4 * F.length();
+
     /**
-     * Four NF4 rows {@code rb} bytes apart (16-lane vectors only), one block of 64 (its scale, then 32 code bytes)
+     * Four NF4 rows {@code rb} bytes apart (16-lane vectors; 8-lane ones take {@link #nf4w8}), one block of 64 (its scale, then 32 code bytes)
      * of each per iteration, x read once for the four. 16 code bytes at a time become two index vectors, the high
      * nibbles (the block's even elements) and the low ones (the odd elements); a permute of {@link #NF4_CODE}
      * looks the values up, FMAs against x's evens and odds ({@code xp}) sum them in a block accumulator, and one
      * FMA applies the block's scale. (Written out per row on purpose: the same steps through helper methods, one
      * per block or small ones per load and lookup, ran 70-550 times slower on JDK 25, tried twice.)
      */
-    private static void nf4(MemorySegment w, long r0, long rb, MemorySegment xp, long odds, int k, float[] out) {
+    private static void nf4(MemorySegment w, long r0, long rb, MemorySegment xp, long odds, int k, float[] out, float[] acc) {
         if (F.length() == 8) {
-            nf4w8(w, r0, rb, xp, k, out);
+            nf4w8(w, r0, rb, xp, k, out, acc);
             return;
         }
         FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
@@ -638,17 +642,18 @@ final class GemvFused {
      * for the four rows; {@code out[i * 4 + r]} is x_i's product. Before it, NF4 weights with 2-16 rows of x were
      * decoded into a float tile first: against that, 1280 x 3072 on two threads, in one JVM alternating (10 rounds,
      * all faster), 2.6-2.9x for 2 and 4 rows of x, 1.6x for 8, 1.5x for 12 and 1.15x for 16 (Zen 3, 2026-12-01).
+     * The row is read at offsets into {@code w}: a slice of it per call was 60 bytes of garbage per call and
+     * 0.88-1.03x.
      */
     private static void nf4x4w8(MemorySegment w, long r0, float[][] xp, int k, float[] out, int r) {
         float[] x0 = xp[0], x1 = xp[1], x2 = xp[2], x3 = xp[3];
         int blocks = k / WeightFormat.NF4_BLOCK;
-        MemorySegment wr = w.asSlice(r0, blocks * 36L);
         IntVector lo = NF4_LO8I, hi = NF4_HI8I;
         FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
         for (int b = 0; b < blocks; b++) {
-            long o = b * 36L;
-            IntVector q = IntVector.fromMemorySegment(I, wr, o + 4, LE);
-            FloatVector d = FloatVector.broadcast(F, wr.get(ai.kestrel.kernels.Buf.F32, o));
+            long o = r0 + b * 36L;
+            IntVector q = IntVector.fromMemorySegment(I, w, o + 4, LE);
+            FloatVector d = FloatVector.broadcast(F, w.get(ai.kestrel.kernels.Buf.F32, o));
             int xo = b * WeightFormat.NF4_BLOCK;
             for (int n = 0; n < 8; n++) {
                 int sh = 4 * n;
