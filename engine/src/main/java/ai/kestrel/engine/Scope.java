@@ -23,14 +23,15 @@ import java.util.concurrent.atomic.AtomicLong;
  * <p>{@link #open()} pushes the new scope on this thread's stack: tensor factories allocate in the innermost
  * open scope ({@link #current()}); scopes must be closed in reverse order of opening. Long-lived memory
  * (weights, parameters, optimizer state) goes in a {@link #detached()} scope that is never current unless
- * {@linkplain #enter() entered}. When no scope is open, tensors go to the global scope, whose memory the
- * garbage collector reclaims (convenient in jshell; training code should always open scopes).
+ * {@linkplain #enter() entered}. When no scope is open, tensors go to the global scope: each of its tensors' memory
+ * is freed once the garbage collector finds the tensor (and every view of it) unreachable (convenient in jshell;
+ * training code should always open scopes, whose memory goes back at a known moment).
  *
  * <p>Using a tensor after its scope closed throws {@link IllegalStateException}; it never reads freed memory.
  */
 public final class Scope implements AutoCloseable {
     private static final ThreadLocal<ArrayDeque<Scope>> STACK = ThreadLocal.withInitial(ArrayDeque::new);
-    private static final Scope GLOBAL = new Scope(Arena.ofAuto(), "global", false);
+    private static final Scope GLOBAL = new Scope(null, "global", false);
     private static final AtomicLong LIVE = new AtomicLong();
     /** Below this, {@link #allocateUninitialized} zeroes like {@link #allocate}: the C call would cost more. */
     private static final long NATIVE_MIN = 16 * 1024;
@@ -63,6 +64,7 @@ public final class Scope implements AutoCloseable {
         FREE = free;
     }
 
+    /** This scope's arena; null for the global scope, which takes a new automatic arena per allocation. */
     private final Arena arena;
     private final String name;
     private final boolean counted;
@@ -134,7 +136,7 @@ public final class Scope implements AutoCloseable {
     /** Allocates {@code bytes} zeroed bytes, 64-byte aligned, owned by this scope. */
     public MemorySegment allocate(long bytes) {
         requireOpen();
-        MemorySegment seg = arena.allocate(Math.max(bytes, 1), 64).asSlice(0, bytes);
+        MemorySegment seg = arenaForAllocation().allocate(Math.max(bytes, 1), 64).asSlice(0, bytes);
         if (counted) {
             this.bytes.addAndGet(bytes);
             LIVE.addAndGet(bytes);
@@ -149,7 +151,9 @@ public final class Scope implements AutoCloseable {
      */
     public MemorySegment allocateUninitialized(long bytes) {
         requireOpen();
-        if (ALIGNED_ALLOC == null || bytes < NATIVE_MIN) {
+        if (ALIGNED_ALLOC == null || bytes < NATIVE_MIN || arena == null) {
+            // (the global scope's memory comes from the JVM, counted against -XX:MaxDirectMemorySize: running
+            // short there makes the JVM collect garbage and free unreachable tensors; C-allocator memory would not)
             MemorySegment seg = allocate(bytes);
             if (POISON) {
                 seg.fill((byte) 0xFF);
@@ -166,7 +170,7 @@ public final class Scope implements AutoCloseable {
         if (p.equals(MemorySegment.NULL)) {
             throw new OutOfMemoryError("the C allocator could not provide " + bytes + " bytes");
         }
-        MemorySegment seg = p.reinterpret(size, arena, Scope::free).asSlice(0, bytes);
+        MemorySegment seg = p.reinterpret(size, arenaForAllocation(), Scope::free).asSlice(0, bytes);
         if (POISON) {
             seg.fill((byte) 0xFF);
         }
@@ -184,7 +188,10 @@ public final class Scope implements AutoCloseable {
     public ai.kestrel.kernels.cuda.DevBuf allocateDevice(long bytes) {
         requireOpen();
         ai.kestrel.kernels.cuda.DevBuf d = ai.kestrel.kernels.cuda.Cuda.get().alloc(bytes);
-        // the arena runs this when it closes (or, for the global scope, when the collector finds it unreachable)
+        if (arena == null) {
+            return d.freeWhenUnreachable(); // the global scope
+        }
+        // the arena runs this when it closes
         MemorySegment.NULL.reinterpret(0, arena, ignored -> d.close());
         return d;
     }
@@ -202,10 +209,23 @@ public final class Scope implements AutoCloseable {
         return bytes.get();
     }
 
-    /** The arena behind this scope, for code that maps files or allocates segments itself. */
+    /**
+     * The arena behind this scope, for code that maps files or allocates segments itself. For the global scope, a
+     * new automatic arena on every call: what is allocated or mapped with it lives while it is reachable (call
+     * this once for segments that must live together, e.g. a mapping and a view of it).
+     */
     public Arena arena() {
         requireOpen();
-        return arena;
+        return arenaForAllocation();
+    }
+
+    /**
+     * This scope's arena, or for the global scope a new automatic one: one automatic arena for every global
+     * allocation would free none of them until the arena itself became unreachable, which a static field never
+     * does (every tensor made outside a scope stayed allocated until the JVM exited).
+     */
+    private Arena arenaForAllocation() {
+        return arena != null ? arena : Arena.ofAuto();
     }
 
     public boolean isOpen() {

@@ -46,7 +46,7 @@ public final class Tensor {
         checkBlocks(dtype, s);
         long bytes = dtype.bytes(n);
         MemorySegment seg;
-        if (bytes >= ZERO_IN_PARALLEL) {
+        if (bytes >= ZERO_IN_PARALLEL && scope != Scope.global()) { // (the global scope's memory comes zeroed)
             // fresh pages fault in on first touch, and that dominates zeroing them: all kernel threads take a
             // share (a 1.5B-Deep generation cache, 66 layers' SSM states and KV rows, 173 MB: ~160 ms on one thread)
             seg = scope.allocateUninitialized(bytes);
@@ -114,7 +114,8 @@ public final class Tensor {
     /**
      * A tensor whose contents are undefined, in the current scope: for outputs a kernel writes completely. It
      * skips the zeroing {@link #zeros} does (large allocations come from the C allocator, which reuses freed
-     * blocks, when the JVM grants {@code ai.kestrel.engine} native access; otherwise it is {@link #zeros}).
+     * blocks, when the JVM grants {@code ai.kestrel.engine} native access and a scope is open; otherwise it is
+     * {@link #zeros}).
      * With {@code -Dkestrel.poison=true} (the test suites) its bytes are all 0xFF, a NaN in every float type,
      * so a kernel that leaves part of its output unwritten fails loudly.
      */

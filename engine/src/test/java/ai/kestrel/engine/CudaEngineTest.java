@@ -37,6 +37,35 @@ class CudaEngineTest {
         }
     }
 
+    /**
+     * GPU tensors made outside any scope go back to the device allocator once unreachable, and not before: a view
+     * of one keeps the whole buffer (before, the global scope's buffers were never returned).
+     */
+    @Test
+    void globalGpuTensorsGoBackOnceUnreachable() throws InterruptedException {
+        ai.kestrel.kernels.cuda.Cuda cuda = ai.kestrel.kernels.cuda.Cuda.get();
+        long before = cuda.liveBytes();
+        Tensor t = Tensor.zeros(Scope.global(), Device.CUDA, DType.F32, 256, 1024); // 1 MiB
+        Tensor view = t.rows(3, 2);
+        long held = cuda.liveBytes() - before;
+        org.junit.jupiter.api.Assertions.assertTrue(held >= 1 << 20, "held " + held);
+        t = null;
+        collect();
+        assertEquals(before + held, cuda.liveBytes(), "the view holds the buffer");
+        assertEquals(0.0, view.toDoubleArray()[1023]);
+        view = null;
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (cuda.liveBytes() != before && System.nanoTime() < deadline) {
+            collect();
+        }
+        assertEquals(before, cuda.liveBytes(), "returned to the allocator");
+    }
+
+    private static void collect() throws InterruptedException {
+        System.gc();
+        Thread.sleep(50);
+    }
+
     /** rmsNorm -> silu -> mul -> linear -> cross-entropy and mean, on one device; returns {loss, dx, dw, dv, dl, db}. */
     private static float[][] run(Device dev, Tensor x0, Tensor w0, Tensor v0, Tensor l0, Tensor b0, Tensor labels) {
         Tensor x = x0.to(dev).requiresGrad(true);

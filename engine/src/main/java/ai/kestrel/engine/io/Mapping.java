@@ -2,6 +2,7 @@ package ai.kestrel.engine.io;
 
 import ai.kestrel.engine.Scope;
 import java.io.IOException;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
@@ -23,12 +24,13 @@ final class Mapping {
      */
     static MemorySegment map(Path file, Scope scope) throws IOException {
         MemorySegment seg;
+        Arena arena = scope.arena(); // once: the global scope gives a new arena per call, and the view must keep this one
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-            seg = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), scope.arena());
+            seg = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
         }
         if (!NATIVE) {
             return seg;
         }
-        return MemorySegment.ofAddress(seg.address()).reinterpret(seg.byteSize(), scope.arena(), null).asReadOnly();
+        return MemorySegment.ofAddress(seg.address()).reinterpret(seg.byteSize(), arena, null).asReadOnly();
     }
 }

@@ -1,10 +1,12 @@
 package ai.kestrel.kernels.cuda;
 
+import java.lang.ref.Cleaner;
 import jcuda.driver.CUdeviceptr;
 
 /**
  * A block of device memory from {@link Cuda#alloc}. Closing it returns the block to the allocator's cache (not to
- * the driver); closing twice is an error.
+ * the driver); closing twice is an error. A buffer no one will close can instead {@linkplain #freeWhenUnreachable()
+ * go back once it is unreachable}.
  */
 public final class DevBuf implements AutoCloseable {
     /**
@@ -17,17 +19,27 @@ public final class DevBuf implements AutoCloseable {
         }
     }
 
+    private static final Cleaner CLEANER = Cleaner.create();
+
     private final Cuda cuda;
     private final Ptr ptr;
     private final long bytes;
     private final long sizeClass;
+    /** For a view, the buffer it views: held so that the memory outlives every view of it. */
+    private final DevBuf viewed;
+    private Cleaner.Cleanable cleanable;
     private boolean closed;
 
     DevBuf(Cuda cuda, Ptr ptr, long bytes, long sizeClass) {
+        this(cuda, ptr, bytes, sizeClass, null);
+    }
+
+    private DevBuf(Cuda cuda, Ptr ptr, long bytes, long sizeClass, DevBuf viewed) {
         this.cuda = cuda;
         this.ptr = ptr;
         this.bytes = bytes;
         this.sizeClass = sizeClass;
+        this.viewed = viewed;
     }
 
     /** Usable bytes (what was asked for). */
@@ -60,7 +72,26 @@ public final class DevBuf implements AutoCloseable {
         if (offset < 0 || bytes < 0 || offset + bytes > this.bytes) {
             throw new IndexOutOfBoundsException("view [" + offset + ", " + (offset + bytes) + ") of a device buffer of " + this.bytes + " bytes");
         }
-        return new DevBuf(cuda, handle().plus(offset), bytes, -1);
+        return new DevBuf(cuda, handle().plus(offset), bytes, -1, this);
+    }
+
+    /**
+     * Returns this buffer to the allocator's cache once the garbage collector finds it, and every view of it,
+     * unreachable (for buffers that no scope closes: tensors made outside any scope); closing it earlier still
+     * works. Returns this buffer.
+     */
+    public DevBuf freeWhenUnreachable() {
+        if (sizeClass < 0) {
+            throw new IllegalStateException("a view is freed with the buffer it views");
+        }
+        if (closed || cleanable != null) {
+            throw new IllegalStateException("device buffer already closed or already freed when unreachable");
+        }
+        Cuda c = cuda; // the action must not hold this buffer, or it would never become unreachable
+        Ptr p = ptr;
+        long cls = sizeClass;
+        cleanable = CLEANER.register(this, () -> c.release(p, cls));
+        return this;
     }
 
     @Override
@@ -72,6 +103,10 @@ public final class DevBuf implements AutoCloseable {
             throw new IllegalStateException("device buffer closed twice");
         }
         closed = true;
-        cuda.release(ptr, sizeClass);
+        if (cleanable != null) {
+            cleanable.clean(); // runs the release once, and never again when this buffer becomes unreachable
+        } else {
+            cuda.release(ptr, sizeClass);
+        }
     }
 }
