@@ -70,6 +70,9 @@ public final class Scope implements AutoCloseable {
     private final boolean counted;
     private final AtomicLong bytes = new AtomicLong();
     private volatile boolean closed;
+    /** Where small allocations are carved from (see {@link #allocate}); null until the first. */
+    private MemorySegment slab;
+    private long slabUsed;
 
     private Scope(Arena arena, String name, boolean counted) {
         this.arena = arena;
@@ -136,11 +139,39 @@ public final class Scope implements AutoCloseable {
     /** Allocates {@code bytes} zeroed bytes, 64-byte aligned, owned by this scope. */
     public MemorySegment allocate(long bytes) {
         requireOpen();
-        MemorySegment seg = arenaForAllocation().allocate(Math.max(bytes, 1), 64).asSlice(0, bytes);
-        if (counted) {
-            this.bytes.addAndGet(bytes);
-            LIVE.addAndGet(bytes);
+        MemorySegment seg;
+        if (arena != null && bytes <= SLAB_MAX) {
+            seg = carve(bytes).fill((byte) 0);
+        } else {
+            seg = arenaForAllocation().allocate(Math.max(bytes, 1), 64).asSlice(0, bytes);
         }
+        count(bytes);
+        return seg;
+    }
+
+    /** Allocations up to this size are carved from slabs ({@link #carve}). */
+    private static final long SLAB_MAX = NATIVE_MIN;
+    private static final long SLAB_FIRST = 32 << 10;
+    private static final long SLAB_LARGEST = 512 << 10;
+
+    /**
+     * {@code bytes} bytes (contents undefined), 64-byte aligned, from this scope's current slab, or from a new one
+     * when they do not fit. A decode step of the 1.5B-Deep makes ~2,100 tensors under 16 KB; through the arena each
+     * was a C allocation, a zeroing and a cleanup record, including the uninitialised ones. Carved from slabs (and
+     * the uninitialised ones left unzeroed), decode ran 1.007-1.039x faster in three runs alternating with the old
+     * way every 4 steps in one JVM (Zen 3, 2026-12-01). Slabs start at 32 KB, so a scope that holds a few small
+     * tensors stays small, and double up to 512 KB; they are freed with the scope.
+     */
+    private synchronized MemorySegment carve(long bytes) {
+        long size = (Math.max(bytes, 1) + 63) & -64L;
+        if (slab == null || slabUsed + size > slab.byteSize()) {
+            long next = slab == null ? SLAB_FIRST : Math.min(SLAB_LARGEST, 2 * slab.byteSize());
+            long b = Math.max(next, size);
+            slab = ALIGNED_ALLOC != null ? fromC(b) : arena.allocate(b, 64);
+            slabUsed = 0;
+        }
+        MemorySegment seg = slab.asSlice(slabUsed, bytes);
+        slabUsed += size;
         return seg;
     }
 
@@ -151,6 +182,14 @@ public final class Scope implements AutoCloseable {
      */
     public MemorySegment allocateUninitialized(long bytes) {
         requireOpen();
+        if (ALIGNED_ALLOC != null && bytes < NATIVE_MIN && arena != null) {
+            MemorySegment seg = carve(bytes);
+            if (POISON) {
+                seg.fill((byte) 0xFF);
+            }
+            count(bytes);
+            return seg;
+        }
         if (ALIGNED_ALLOC == null || bytes < NATIVE_MIN || arena == null) {
             // (the global scope's memory comes from the JVM, counted against -XX:MaxDirectMemorySize: running
             // short there makes the JVM collect garbage and free unreachable tensors; C-allocator memory would not)
@@ -160,6 +199,16 @@ public final class Scope implements AutoCloseable {
             }
             return seg;
         }
+        MemorySegment seg = fromC(bytes).asSlice(0, bytes);
+        if (POISON) {
+            seg.fill((byte) 0xFF);
+        }
+        count(bytes);
+        return seg;
+    }
+
+    /** {@code bytes} (rounded up to 64) uninitialised bytes from the C allocator, freed with this scope. */
+    private MemorySegment fromC(long bytes) {
         long size = (bytes + 63) & -64L;
         MemorySegment p;
         try {
@@ -170,15 +219,14 @@ public final class Scope implements AutoCloseable {
         if (p.equals(MemorySegment.NULL)) {
             throw new OutOfMemoryError("the C allocator could not provide " + bytes + " bytes");
         }
-        MemorySegment seg = p.reinterpret(size, arenaForAllocation(), Scope::free).asSlice(0, bytes);
-        if (POISON) {
-            seg.fill((byte) 0xFF);
-        }
+        return p.reinterpret(size, arena, Scope::free);
+    }
+
+    private void count(long bytes) {
         if (counted) {
             this.bytes.addAndGet(bytes);
             LIVE.addAndGet(bytes);
         }
-        return seg;
     }
 
     /**

@@ -111,6 +111,53 @@ class ScopeTest {
         assertEquals(0.0, view.getDouble(6));
     }
 
+    /**
+     * Small tensors are carved from the scope's slabs: each 64-byte aligned, none overlapping another, the zeroed
+     * ones zero although the slab's memory comes from the C allocator, which hands back what earlier scopes freed
+     * (here: poisoned tensors of the same sizes), and all of them freed and unreadable after close.
+     */
+    @Test
+    void smallTensorsAreCarvedAlignedDistinctAndZeroed() {
+        long before = Scope.liveBytes();
+        for (int round = 0; round < 3; round++) {
+            Tensor[] ts = new Tensor[300];
+            try (Scope s = Scope.open()) {
+                long bytes = 0;
+                for (int i = 0; i < ts.length; i++) {
+                    int n = 1 + (i * 37 + round * 11) % 4000; // up to 16 KB: the slab sizes
+                    ts[i] = (i + round) % 2 == 0 ? Tensor.zeros(DType.F32, n) : Tensor.empty(DType.F32, n);
+                    bytes += 4L * n;
+                    assertEquals(0, ts[i].segment().address() % 64, "tensor " + i + " aligned");
+                    float[] v = ts[i].toFloatArray();
+                    for (int j = 0; j < n; j++) {
+                        if ((i + round) % 2 == 0) {
+                            assertEquals(0f, v[j], "zeroed tensor " + i + " at " + j);
+                        } else {
+                            assertTrue(Float.isNaN(v[j]), "poisoned tensor " + i + " at " + j);
+                        }
+                    }
+                    ts[i].segment().fill((byte) i); // then every tensor must still hold its own byte
+                }
+                assertEquals(before + bytes, Scope.liveBytes());
+                for (int i = 0; i < ts.length; i++) {
+                    assertAllBytes(ts[i].segment(), (byte) i, "tensor " + i);
+                }
+            }
+            assertEquals(before, Scope.liveBytes());
+            Tensor last = ts[ts.length - 1];
+            assertThrows(IllegalStateException.class, () -> last.getDouble(0));
+        }
+    }
+
+    private static void assertAllBytes(java.lang.foreign.MemorySegment seg, byte expected, String what) {
+        for (long b = 0; b < seg.byteSize(); b++) {
+            byte v = seg.get(java.lang.foreign.ValueLayout.JAVA_BYTE, b);
+            if (v != expected) {
+                throw new AssertionError(what + ": byte " + b + " is " + v + ", expected " + expected + " (another tensor overlaps it)");
+            }
+        }
+    }
+
     /** This process's resident set (Linux). */
     private static long residentBytes() throws java.io.IOException {
         for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/self/status"))) {
