@@ -33,7 +33,10 @@ public final class Scope implements AutoCloseable {
     private static final ThreadLocal<ArrayDeque<Scope>> STACK = ThreadLocal.withInitial(ArrayDeque::new);
     private static final Scope GLOBAL = new Scope(null, "global", false);
     private static final AtomicLong LIVE = new AtomicLong();
-    /** Below this, {@link #allocateUninitialized} zeroes like {@link #allocate}: the C call would cost more. */
+    /**
+     * Below this, a scope's allocations are carved from its slabs ({@link #carve}); at and above it, uninitialised
+     * ones come from the C allocator one by one, zeroed ones from the arena.
+     */
     private static final long NATIVE_MIN = 16 * 1024;
     private static final boolean POISON = Boolean.getBoolean("kestrel.poison");
     private static final MethodHandle ALIGNED_ALLOC;
@@ -70,7 +73,7 @@ public final class Scope implements AutoCloseable {
     private final boolean counted;
     private final AtomicLong bytes = new AtomicLong();
     private volatile boolean closed;
-    /** Where small allocations are carved from (see {@link #allocate}); null until the first. */
+    /** Where small allocations are carved from ({@link #carve}); null until the first. */
     private MemorySegment slab;
     private long slabUsed;
 
@@ -149,7 +152,7 @@ public final class Scope implements AutoCloseable {
         return seg;
     }
 
-    /** Allocations up to this size are carved from slabs ({@link #carve}). */
+    /** Zeroed allocations up to this size are carved from slabs ({@link #carve}). */
     private static final long SLAB_MAX = NATIVE_MIN;
     private static final long SLAB_FIRST = 32 << 10;
     private static final long SLAB_LARGEST = 512 << 10;
