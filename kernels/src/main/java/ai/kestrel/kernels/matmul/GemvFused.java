@@ -83,7 +83,7 @@ final class GemvFused {
      */
     static void order8(WeightFormat f, float[] x, int k, MemorySegment dst) {
         if (f == WeightFormat.NF4) {
-            for (int b = 0; b + 64 <= k; b += 64) {
+            for (int b = 0; b + WeightFormat.NF4_BLOCK <= k; b += WeightFormat.NF4_BLOCK) {
                 for (int n = 0; n < 8; n++) {
                     int src = b + 2 * (n >> 1) + ((n & 1) == 1 ? 0 : 1);
                     for (int i = 0; i < 8; i++) {
