@@ -25,6 +25,11 @@ import java.util.SplittableRandom;
  * warm-up, the JIT was still compiling decode kernels through the measured runs, and the caller's waits for a
  * preempted worker cost 20-40% of the first seconds; see RESULTS.md.)
  *
+ * The warm-up run is reported too, as "first run s": its prefill and decode seconds, what a command-line user
+ * waits for in a fresh JVM while the JIT compiles the kernels (the 1.5B-Deep's first 16-token prefill took 6 s
+ * against 1 s warm on the Zen 3 VM, with C1 and C2 compiling for 42% of the two cores' time; RESULTS.md, "Sixteenth
+ * session"). Only the first model of a process runs cold; later ones find the shared kernels compiled.
+ *
  * With {@code --batch B}, also the decode throughput of B sequences generated side by side ({@link BatchGenerator}).
  *
  * The last column says how the model file's resident pages were mapped at the end: the share of them mapped 2 MiB
@@ -55,8 +60,8 @@ public final class EndToEnd {
             }
         }
         String batchCol = batch > 1 ? " batch-" + batch + " decode tok/s |" : "";
-        System.out.printf(Locale.ROOT, "| model | load s | prefill %d tok/s | decode tok/s (%d steps) |%s peak RSS GB | file in 2 MiB maps |%n"
-                + "|---|---|---|---|%s---|---|%n", prompt, decode, batchCol, batch > 1 ? "---|" : "");
+        System.out.printf(Locale.ROOT, "| model | load s | prefill %d tok/s | decode tok/s (%d steps) |%s peak RSS GB | file in 2 MiB maps "
+                + "| first run s (prefill + decode) |%n|---|---|---|---|%s---|---|---|%n", prompt, decode, batchCol, batch > 1 ? "---|" : "");
         for (Path p : models) {
             long t0 = System.nanoTime();
             try (LoadedModel m = ModelLoader.load(p)) {
@@ -67,7 +72,7 @@ public final class EndToEnd {
                 for (int i = 0; i < ids.length; i++) {
                     ids[i] = 12 + rnd.nextInt(200);
                 }
-                run(model, ids, decode); // warm-up: one whole unmeasured run, as bench/llamacpp/bench.mjs gives llama.cpp
+                double[] first = run(model, ids, decode); // warm-up: one whole run, as bench/llamacpp/bench.mjs gives llama.cpp
                 double[] pre = new double[repeats];
                 double[] dec = new double[repeats];
                 for (int r = 0; r < repeats; r++) {
@@ -87,8 +92,9 @@ public final class EndToEnd {
                     batched = String.format(Locale.ROOT, " %.2f |", b[repeats / 2]);
                 }
                 double huge = hugeMappedShare(p);
-                System.out.printf(Locale.ROOT, "| %s | %.1f | %.1f | %.2f |%s %.2f | %s |%n", p.getFileName(), load, pre[repeats / 2], dec[repeats / 2],
-                        batched, peakRssBytes() / 1e9, huge < 0 ? "-" : String.format(Locale.ROOT, "%.0f%%", 100 * huge));
+                System.out.printf(Locale.ROOT, "| %s | %.1f | %.1f | %.2f |%s %.2f | %s | %.1f + %.1f |%n", p.getFileName(), load, pre[repeats / 2],
+                        dec[repeats / 2], batched, peakRssBytes() / 1e9, huge < 0 ? "-" : String.format(Locale.ROOT, "%.0f%%", 100 * huge),
+                        first[0], first[1]);
                 System.out.flush();
             }
         }

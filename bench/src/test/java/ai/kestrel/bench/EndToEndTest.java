@@ -3,7 +3,9 @@ package ai.kestrel.bench;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.PrintStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -11,6 +13,8 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -42,5 +46,37 @@ class EndToEndTest {
             assertEquals(-1, EndToEnd.hugeMappedShare(other), "a file never mapped");
             assertEquals(-1, EndToEnd.hugeMappedShare(dir.resolve("mod")), "a path that only prefixes the mapped one");
         }
+    }
+
+    /**
+     * A run on a fixture model prints one row under the header with every column filled, the warm-up run's prefill
+     * and decode seconds included (the first-run column).
+     */
+    @Test
+    void reportsTheFirstRunBesideTheMeasuredOnes() throws Exception {
+        String root = System.getProperty("kestrel.testdata");
+        if (root == null) {
+            throw new IllegalStateException("system property kestrel.testdata is not set (the parent pom sets it for Surefire)");
+        }
+        Path model = Path.of(root, "fixtures", "falcon-h1-g1", "model-f32.gguf");
+        PrintStream saved = System.out;
+        ByteArrayOutputStream buf = new ByteArrayOutputStream();
+        try {
+            System.setOut(new PrintStream(buf, true, java.nio.charset.StandardCharsets.UTF_8));
+            EndToEnd.main(new String[] {model.toString(), "--prompt", "6", "--decode", "3", "--repeats", "1"});
+        } finally {
+            System.setOut(saved);
+        }
+        String[] lines = buf.toString(java.nio.charset.StandardCharsets.UTF_8).strip().split("\n");
+        assertEquals(3, lines.length, String.join("\n", lines));
+        assertTrue(lines[0].endsWith("| first run s (prefill + decode) |"), lines[0]);
+        String[] header = lines[0].split("\\|", -1);
+        String[] row = lines[2].split("\\|", -1);
+        assertEquals(header.length, row.length, "one cell per column: " + lines[2]);
+        assertTrue(row[1].contains("model-f32.gguf"), lines[2]);
+        Matcher first = Pattern.compile(" (\\d+\\.\\d) \\+ (\\d+\\.\\d) ").matcher(row[row.length - 2]);
+        assertTrue(first.matches(), "first-run cell: '" + row[row.length - 2] + "'");
+        double decodeTokS = Double.parseDouble(row[4].strip());
+        assertTrue(decodeTokS > 0, lines[2]);
     }
 }
