@@ -143,7 +143,7 @@ public final class Scope implements AutoCloseable {
     public MemorySegment allocate(long bytes) {
         requireOpen();
         MemorySegment seg;
-        if (arena != null && bytes <= SLAB_MAX) {
+        if (arena != null && bytes < NATIVE_MIN) {
             seg = carve(bytes).fill((byte) 0);
         } else {
             seg = arenaForAllocation().allocate(Math.max(bytes, 1), 64).asSlice(0, bytes);
@@ -152,8 +152,6 @@ public final class Scope implements AutoCloseable {
         return seg;
     }
 
-    /** Zeroed allocations up to this size are carved from slabs ({@link #carve}). */
-    private static final long SLAB_MAX = NATIVE_MIN;
     private static final long SLAB_FIRST = 32 << 10;
     private static final long SLAB_LARGEST = 512 << 10;
 
@@ -185,28 +183,18 @@ public final class Scope implements AutoCloseable {
      */
     public MemorySegment allocateUninitialized(long bytes) {
         requireOpen();
-        if (ALIGNED_ALLOC != null && bytes < NATIVE_MIN && arena != null) {
-            MemorySegment seg = carve(bytes);
-            if (POISON) {
-                seg.fill((byte) 0xFF);
-            }
-            count(bytes);
-            return seg;
-        }
-        if (ALIGNED_ALLOC == null || bytes < NATIVE_MIN || arena == null) {
+        MemorySegment seg;
+        if (ALIGNED_ALLOC == null || arena == null) {
             // (the global scope's memory comes from the JVM, counted against -XX:MaxDirectMemorySize: running
             // short there makes the JVM collect garbage and free unreachable tensors; C-allocator memory would not)
-            MemorySegment seg = allocate(bytes);
-            if (POISON) {
-                seg.fill((byte) 0xFF);
-            }
-            return seg;
+            seg = allocate(bytes); // counted there
+        } else {
+            seg = bytes < NATIVE_MIN ? carve(bytes) : fromC(bytes).asSlice(0, bytes);
+            count(bytes);
         }
-        MemorySegment seg = fromC(bytes).asSlice(0, bytes);
         if (POISON) {
             seg.fill((byte) 0xFF);
         }
-        count(bytes);
         return seg;
     }
 
