@@ -200,6 +200,23 @@ static __device__ __forceinline__ void mm_gemv_body(const unsigned char* __restr
     }
 }
 
+// The activations of a product with Q8_0 weights, rounded as ggml rounds them (Q8Activations on the CPU, bit for
+// bit): per block of 32 values, d = the half nearest max|x| / 127, q = rint(x * (127 / max|x|)) (all zero for a zero
+// block), out = q * d. A NaN makes its block NaN (fmaxf would skip it). One thread per block.
+extern "C" __global__ void mm_round_q8_0(const float* x, float* out, long long blocks) {
+    long long b = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (b >= blocks) return;
+    const float* v = x + b * 32;
+    float amax = 0.f;
+    for (int j = 0; j < 32; j++) {
+        float a = fabsf(v[j]);
+        amax = (a > amax || a != a) ? a : amax;
+    }
+    float d = __half2float(__float2half_rn(amax / 127.f));  // IEEE division: the build does not use fast math
+    float id = amax != 0.f ? 127.f / amax : 0.f;
+    for (int j = 0; j < 32; j++) out[b * 32 + j] = rintf(v[j] * id) * d;
+}
+
 // vec: 1 when K is a multiple of the 16-byte unit (4 for F32, 8 for BF16/F16), so rows are 16-byte aligned.
 #define MM_GEMV_PLAIN(NAME, FMT)                                                                                     \
     extern "C" __global__ void NAME(const unsigned char* w, long long rowBytes, const float* x, const float* bias,  \

@@ -11,6 +11,7 @@ import ai.kestrel.engine.GradCheck;
 import ai.kestrel.engine.Rand;
 import ai.kestrel.engine.Scope;
 import ai.kestrel.engine.Tensor;
+import ai.kestrel.kernels.quant.Q8Activations;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
@@ -48,11 +49,21 @@ class LinalgGradTest {
                 Tensor wq = Casts.to(w32, q);
                 Tensor decoded = Casts.to(wq, DType.F32);
                 float[] a = Linalg.linear(x, wq, null).toFloatArray();
-                float[] b = Linalg.linear(x, decoded, null).toFloatArray();
+                // Q8_0 weights multiply x rounded as ggml rounds it (Q8Activations); the others x itself
+                Tensor xq = q == DType.Q8_0 ? Tensor.of(Q8Activations.round(x.toFloatArray(), 5, 64), 5, 64) : x;
+                float[] b = Linalg.linear(xq, decoded, null).toFloatArray();
                 for (int i = 0; i < a.length; i++) {
                     assertTrue(Math.abs(a[i] - b[i]) < 1e-4, q + " element " + i + ": " + a[i] + " vs " + b[i]);
                 }
-                // the gradient reaches x through a frozen quantized weight
+                if (q == DType.Q8_0) {
+                    float[] unrounded = Linalg.linear(x, decoded, null).toFloatArray();
+                    double worst = 0;
+                    for (int i = 0; i < a.length; i++) {
+                        worst = Math.max(worst, Math.abs(a[i] - unrounded[i]));
+                    }
+                    assertTrue(worst > 1e-3, "the rounding shows: " + worst);
+                }
+                // the gradient reaches x through a frozen quantized weight (the rounding passes it straight through)
                 Tensor xg = Rand.normal32(rnd, 1, 5, 64).requiresGrad(true);
                 Autograd.backward(Arith.sum(Linalg.linear(xg, wq, null)));
                 Tensor xd = Tensor.of(xg.toFloatArray(), 5, 64).requiresGrad(true);

@@ -87,7 +87,7 @@ public final class MatmulCuda implements Matmul {
 
     /**
      * {@code y (m, n) = x (m, k) · Wᵀ + bias}, {@code W (n, k)} in {@code format} at {@code w}; {@code bias (n)} may be
-     * {@code null}.
+     * {@code null}. Q8_0 weights multiply x rounded as {@link Matmul#forward} says.
      */
     public static void forward(Cuda c, DevBuf x, WeightFormat format, DevBuf w, int n, int k, DevBuf bias, DevBuf y, int m) {
         String s = suffix(format);
@@ -95,6 +95,20 @@ public final class MatmulCuda implements Matmul {
         if (m <= 0 || n <= 0) {
             return;
         }
+        if (format == WeightFormat.Q8_0) {
+            // x rounded as ggml rounds a Q8_0 product's activations (see Matmul#forward), then multiplied as it is
+            long blocks = (long) m * k / WeightFormat.Q8_0_BLOCK;
+            try (DevBuf xr = c.alloc((long) m * k * 4)) {
+                c.launch("mm_round_q8_0", Cuda.blocks(blocks, 128), 128, 0, x, xr, blocks);
+                product(c, xr, format, s, w, rowBytes, n, k, bias, y, m);
+            }
+            return;
+        }
+        product(c, x, format, s, w, rowBytes, n, k, bias, y, m);
+    }
+
+    private static void product(Cuda c, DevBuf x, WeightFormat format, String s, DevBuf w, long rowBytes, int n, int k, DevBuf bias,
+            DevBuf y, int m) {
         if (m <= GEMV_MAX_ROWS) {
             int kc = Math.max(64, GEMV_SHARED_FLOATS / m / 64 * 64);
             kc = Math.min(kc, Math.max(64, (k + 63) / 64 * 64));

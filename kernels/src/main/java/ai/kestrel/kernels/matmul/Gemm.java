@@ -69,7 +69,7 @@ final class Gemm {
         int scratchSize(int rc, int nc);
     }
 
-    private static final ThreadLocal<float[][]> BUFFERS = ThreadLocal.withInitial(() -> new float[3][]);
+    private static final ThreadLocal<float[][]> BUFFERS = ThreadLocal.withInitial(() -> new float[4][]);
 
     private Gemm() {
     }

@@ -5,6 +5,7 @@ import static ai.kestrel.kernels.Vec.F;
 import ai.kestrel.kernels.Buf;
 import ai.kestrel.kernels.Parallel;
 import ai.kestrel.kernels.quant.Dequant;
+import ai.kestrel.kernels.quant.Q8Activations;
 import ai.kestrel.kernels.quant.WeightFormat;
 import ai.kestrel.kernels.quant.Weights;
 import java.lang.foreign.Arena;
@@ -67,7 +68,7 @@ final class Gemv {
                 int a = Math.max(lo, p.first);
                 int b = Math.min(hi, end);
                 if (a < b) {
-                    p.run(a - p.first, b - p.first, x, m, s);
+                    p.run(a - p.first, b - p.first, m, s);
                 }
             }
         });
@@ -124,6 +125,7 @@ final class Gemv {
         final float[][] xr;
         final float[][] xrp;
         final MemorySegment[] xp1; // each row of x as the single-row kernel reads it, where the tail takes that kernel
+        final float[] x; // the m rows of x this matrix multiplies: for Q8_0, rounded as ggml rounds them (Q8Activations)
 
         Part(Weights w, MemorySegment bias, MemorySegment y, int first, float[] x, int m, Part sameFormat) {
             this.w = w;
@@ -135,18 +137,20 @@ final class Gemv {
             rows = m > 1 && GemvFused.fusesRows(w.format());
             if (sameFormat != null) {
                 // what the kernels read of x depends only on the format: share it
+                this.x = sameFormat.x;
                 xp = sameFormat.xp;
                 xr = sameFormat.xr;
                 xrp = sameFormat.xrp;
                 xp1 = sameFormat.xp1;
                 return;
             }
+            this.x = w.format() == WeightFormat.Q8_0 ? Q8Activations.round(x, m, k) : x;
             xp = fused ? GemvFused.prepare(w.format(), x, k, PREPARED.get().next(GemvFused.preparedBytes(k))) : null;
             // the multi-row kernel's view of x: its rows, and what the kernel reads of each (BF16: evens then odds)
             xr = new float[rows ? m : 0][];
             xrp = new float[rows ? m : 0][];
             for (int i = 0; i < xr.length; i++) {
-                xr[i] = java.util.Arrays.copyOfRange(x, i * k, (i + 1) * k);
+                xr[i] = java.util.Arrays.copyOfRange(this.x, i * k, (i + 1) * k);
                 xrp[i] = GemvFused.prepareRow(w.format(), xr[i], k);
             }
             // a last group of one or two rows of x takes the single-row kernel (see multiRow); measured with 8 lanes
@@ -154,7 +158,8 @@ final class Gemv {
                     && (w.format() == WeightFormat.Q8_0 || w.format() == WeightFormat.BF16);
             xp1 = new MemorySegment[tail ? m : 0];
             for (int i = m - m % 4; i < xp1.length; i++) { // the last group's rows only
-                xp1[i] = GemvFused.prepare(w.format(), xr[i], k, PREPARED.get().next(GemvFused.preparedBytes(k)));
+                xp1[i] = GemvFused.prepare(w.format(), java.util.Arrays.copyOfRange(x, i * k, (i + 1) * k), k,
+                        PREPARED.get().next(GemvFused.preparedBytes(k)));
             }
         }
 
@@ -198,7 +203,7 @@ final class Gemv {
         }
 
         /** Quads {@code [lo, hi)} of this matrix. */
-        void run(int lo, int hi, float[] x, int m, Scratch s) {
+        void run(int lo, int hi, int m, Scratch s) {
             int n = w.n();
             int k = w.k();
             MemorySegment bs = bias;

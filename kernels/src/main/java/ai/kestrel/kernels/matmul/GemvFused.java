@@ -2,6 +2,7 @@ package ai.kestrel.kernels.matmul;
 
 import static ai.kestrel.kernels.Vec.F;
 
+import ai.kestrel.kernels.quant.Q8Activations;
 import ai.kestrel.kernels.quant.WeightFormat;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -9,6 +10,7 @@ import java.nio.ByteOrder;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
@@ -24,6 +26,7 @@ final class GemvFused {
     private static final VectorSpecies<Integer> I = F.withLanes(int.class);
     private static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(Math.max(64, F.length() * 8)));
     private static final int B_PARTS = B.length() / F.length();
+    private static final VectorSpecies<Short> S16 = ShortVector.SPECIES_256;
 
     private GemvFused() {
     }
@@ -41,14 +44,22 @@ final class GemvFused {
      * What the single-row kernel for {@code f} reads of {@code x}, written once per call into {@code dst} (at least
      * {@link #preparedBytes} bytes, 64-byte aligned so that no vector load of x straddles two cache lines; loads
      * from a {@code float[]}, whose elements start 16 bytes into the object, all do, and Q8_0 ran 12-15% slower
-     * for it): for BF16, F16 and NF4 with 16 lanes, {@code x}'s even elements, then its odd ones from byte
-     * {@link #oddsAt} (see {@link #bf16}); with 8-lane vectors, Q8_0's blocks of 32 elements and NF4's of 64 in the
-     * order {@link #q8w8} and {@link #nf4w8} read them (for Q8_0, element {@code 4i + j} at {@code 8j + i}); for the
-     * other formats {@code x} itself.
+     * for it): for Q8_0, x rounded as ggml rounds it ({@link Q8Activations}), with 8-lane vectors as 16-bit
+     * integers and scales for {@link #q8i16}, otherwise as floats; for BF16, F16 and NF4 with 16 lanes, {@code x}'s
+     * even elements, then its odd ones from byte {@link #oddsAt} (see {@link #bf16}); with 8-lane vectors, NF4's
+     * blocks of 64 in the order {@link #nf4w8} reads them; for the other formats {@code x} itself.
      */
     static MemorySegment prepare(WeightFormat f, float[] x, int k, MemorySegment dst) {
-        if ((f == WeightFormat.Q8_0 || f == WeightFormat.NF4) && F.length() == 8) {
-            order8(f, x, k, dst);
+        if (f == WeightFormat.Q8_0) {
+            if (F.length() == 8) {
+                Q8Activations.quantize(x, 0, k, dst, 0, q8ScalesAt(k));
+            } else {
+                Q8Activations.round(x, 0, k, dst, 0);
+            }
+            return dst;
+        }
+        if (f == WeightFormat.NF4 && F.length() == 8) {
+            order8(x, k, dst);
             return dst;
         }
         if (f != WeightFormat.BF16 && f != WeightFormat.F16 && f != WeightFormat.NF4) {
@@ -75,28 +86,17 @@ final class GemvFused {
     }
 
     /**
-     * Writes x into {@code dst} in the order the 8-lane Q8_0 or NF4 kernel reads it: within a Q8_0 block of 32,
-     * position {@code 8j + i} holds element {@code 4i + j} (byte j of int i, see {@link #q8w8}); within an NF4 block
-     * of 64, position {@code 8n + i} holds element {@code 2(4i + n/2)}, plus 1 for an even n (nibble n of int i, see
-     * {@link #nf4w8}). Written as loops over a block's transpose: computing each element's source from its position
-     * cost ~1.4 us of a 1.6 us call at k = 1280 (a serial step of every decode product; Zen 3, 2026-12-01).
+     * Writes x into {@code dst} in the order the 8-lane NF4 kernel reads it: within a block of 64, position
+     * {@code 8n + i} holds element {@code 2(4i + n/2)}, plus 1 for an even n (nibble n of int i, see {@link #nf4w8}).
+     * Written as loops over a block's transpose: computing each element's source from its position cost ~1.4 us of a
+     * 1.6 us call at k = 1280 (a serial step of every decode product; Zen 3, 2026-12-01).
      */
-    static void order8(WeightFormat f, float[] x, int k, MemorySegment dst) {
-        if (f == WeightFormat.NF4) {
-            for (int b = 0; b + WeightFormat.NF4_BLOCK <= k; b += WeightFormat.NF4_BLOCK) {
-                for (int n = 0; n < 8; n++) {
-                    int src = b + 2 * (n >> 1) + ((n & 1) == 1 ? 0 : 1);
-                    for (int i = 0; i < 8; i++) {
-                        dst.setAtIndex(ValueLayout.JAVA_FLOAT, b + 8 * n + i, x[src + 8 * i]);
-                    }
-                }
-            }
-            return;
-        }
-        for (int b = 0; b + WeightFormat.Q8_0_BLOCK <= k; b += WeightFormat.Q8_0_BLOCK) {
-            for (int j = 0; j < 4; j++) {
+    static void order8(float[] x, int k, MemorySegment dst) {
+        for (int b = 0; b + WeightFormat.NF4_BLOCK <= k; b += WeightFormat.NF4_BLOCK) {
+            for (int n = 0; n < 8; n++) {
+                int src = b + 2 * (n >> 1) + ((n & 1) == 1 ? 0 : 1);
                 for (int i = 0; i < 8; i++) {
-                    dst.setAtIndex(ValueLayout.JAVA_FLOAT, b + 8 * j + i, x[b + 4 * i + j]);
+                    dst.setAtIndex(ValueLayout.JAVA_FLOAT, b + 8 * n + i, x[src + 8 * i]);
                 }
             }
         }
@@ -110,7 +110,7 @@ final class GemvFused {
     static float[] prepareRow(WeightFormat f, float[] x, int k) {
         if (f == WeightFormat.NF4 && F.length() == 8) {
             float[] xp = new float[k];
-            order8(f, x, k, MemorySegment.ofArray(xp));
+            order8(x, k, MemorySegment.ofArray(xp));
             return xp;
         }
         if (f != WeightFormat.BF16 && f != WeightFormat.F16 && f != WeightFormat.NF4) {
@@ -294,7 +294,7 @@ final class GemvFused {
             return;
         }
         if (F.length() == 8) { // a block is one 32-byte load per row
-            q8w8(w, r0, rb, x, k, out);
+            q8i16(w, r0, rb, x, k, out);
             return;
         }
         FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
@@ -361,63 +361,54 @@ final class GemvFused {
     }
 
     /**
-     * {@link #q8} for 256-bit vectors (AVX2), written out: in the generic loop C2 kept a
-     * full bounds check (some 25 instructions) in front of every 8-byte load, and the lm_head product read 7.7 GB/s
-     * against 25 for F32 weights on a Zen 3 core (2026-12-01); written out, 15.6 (two threads, against a two-thread
-     * {@code streamSum} of 26.9). Tried: two 16-byte loads per row and block, converted in halves (0.76-0.82x);
-     * two rows per pass instead of four (0.92-0.94x); the four rows copied into a {@code byte[]} first, so that the
-     * loads index an array (0.62-0.89x). Each row is its own slice of the weight, indexed from 0: against offsets
-     * {@code r0 + i * rb} into the whole weight, in one JVM alternating, 1.26x on lm_head, 1.25x on 1280 x 3072
-     * and 1.29x on one thread (faster in 10, 10 and 9 of 10 rounds; the four-row kernel {@link #q8x4w8} lost 0.77x
-     * to the same change). The scales are looked up here, not through {@link #q8Scale}: this method is past C2's
-     * inlining budget, and the call returned a boxed vector (a third of the time).
+     * {@link #q8} for 256-bit vectors (AVX2), in integers, as ggml computes it: x arrives rounded to Q8_0
+     * ({@link Q8Activations}: per block 32 int8 as 16-bit integers, then one float scale each, from byte
+     * {@link #q8ScalesAt}). Per row and block, the 32 weight bytes are sign-extended to 16 bits in two halves
+     * ({@code vpmovsxbw}), multiplied by x's integers ({@code vpmullw}; |w·x| <= 128·127) and the halves added (a
+     * lane's two products stay under 2^15); each 32-bit lane's two 16-bit sums are then split by shifts and added,
+     * converted to float once and scaled by the product of the two blocks' scales. Against the float kernel it
+     * replaced (one 32-byte load, seven shifts, four conversions and four FMAs per row and block, with x in float):
+     * 122 against 105 instructions per block of four rows, and it ran at ~4.6 instructions per cycle, at the
+     * front end's limit; in one JVM alternating, 1.13-1.15x on one thread in cache, 1.14x on lm_head from DRAM
+     * (Zen 3, 2026-12-01).
      *
-     * <p>A block's 32 values are one 32-byte load per row, read as 8 ints: byte j of each int is shifted to the top
-     * and back down, arithmetically ({@code (q << 24 - 8j) >> 24}), which gives values {@code 4i + j}, i < 8, as ints;
-     * {@link #prepare} put x in that order. Against four 8-byte loads, each sign-extended across the register's
-     * halves ({@code vpmovsxbd}), in one JVM alternating: 1.09x on 1280 x 3072 (two threads, faster in 10 of 10
-     * rounds), 1.05-1.06x on one thread; lm_head 1.03x on two threads, 1.07x and 1.17x on one (Zen 3, 2026-12-01).
-     * The conversions are written inline: through a helper method (past the inlining budget again) every vector was
-     * boxed, 0.07x. Eight rows per pass (each stream's next row as well) lost 0.95x in cache and 0.56x from DRAM; the
-     * four rows as a loop with their accumulators in an array (as {@link #nf4w8}), 0.51-0.60x.
+     * <p>From the float kernel's history, which carries over: each row is its own slice of the weight, indexed
+     * from 0 (offsets {@code r0 + i * rb} into the whole weight kept C2's bounds checks in the loop, 0.8x); the
+     * scales are looked up inline (through {@link #q8Scale}, past C2's inlining budget, every vector was boxed).
      */
-    private static void q8w8(MemorySegment w, long r0, long rb, MemorySegment x, int k, float[] out) {
+    private static void q8i16(MemorySegment w, long r0, long rb, MemorySegment x, int k, float[] out) {
         int blocks = k / WeightFormat.Q8_0_BLOCK;
         long len = blocks * 34L;
+        long dAt = q8ScalesAt(k);
         MemorySegment w0 = w.asSlice(r0, len), w1 = w.asSlice(r0 + rb, len);
         MemorySegment w2 = w.asSlice(r0 + 2 * rb, len), w3 = w.asSlice(r0 + 3 * rb, len);
         FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
         for (int b = 0; b < blocks; b++) {
             long o = b * 34L + 2;
-            long xo = b * 128L;
-            FloatVector x0 = FloatVector.fromMemorySegment(F, x, xo, LE);
-            FloatVector x1 = FloatVector.fromMemorySegment(F, x, xo + 32, LE);
-            FloatVector x2 = FloatVector.fromMemorySegment(F, x, xo + 64, LE);
-            FloatVector x3 = FloatVector.fromMemorySegment(F, x, xo + 96, LE);
-            IntVector q0 = IntVector.fromMemorySegment(I, w0, o, LE);
-            IntVector q1 = IntVector.fromMemorySegment(I, w1, o, LE);
-            IntVector q2 = IntVector.fromMemorySegment(I, w2, o, LE);
-            IntVector q3 = IntVector.fromMemorySegment(I, w3, o, LE);
-            FloatVector s0 = ((FloatVector) q0.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0)).mul(x0);
-            FloatVector s1 = ((FloatVector) q1.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0)).mul(x0);
-            FloatVector s2 = ((FloatVector) q2.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0)).mul(x0);
-            FloatVector s3 = ((FloatVector) q3.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0)).mul(x0);
-            s0 = ((FloatVector) q0.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0)).fma(x1, s0);
-            s1 = ((FloatVector) q1.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0)).fma(x1, s1);
-            s2 = ((FloatVector) q2.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0)).fma(x1, s2);
-            s3 = ((FloatVector) q3.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0)).fma(x1, s3);
-            s0 = ((FloatVector) q0.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0)).fma(x2, s0);
-            s1 = ((FloatVector) q1.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0)).fma(x2, s1);
-            s2 = ((FloatVector) q2.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0)).fma(x2, s2);
-            s3 = ((FloatVector) q3.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0)).fma(x2, s3);
-            s0 = ((FloatVector) q0.lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0)).fma(x3, s0);
-            s1 = ((FloatVector) q1.lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0)).fma(x3, s1);
-            s2 = ((FloatVector) q2.lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0)).fma(x3, s2);
-            s3 = ((FloatVector) q3.lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0)).fma(x3, s3);
-            a0 = s0.fma(FloatVector.broadcast(F, F16[w0.get(ValueLayout.JAVA_SHORT_UNALIGNED, o - 2) & 0xffff]), a0);
-            a1 = s1.fma(FloatVector.broadcast(F, F16[w1.get(ValueLayout.JAVA_SHORT_UNALIGNED, o - 2) & 0xffff]), a1);
-            a2 = s2.fma(FloatVector.broadcast(F, F16[w2.get(ValueLayout.JAVA_SHORT_UNALIGNED, o - 2) & 0xffff]), a2);
-            a3 = s3.fma(FloatVector.broadcast(F, F16[w3.get(ValueLayout.JAVA_SHORT_UNALIGNED, o - 2) & 0xffff]), a3);
+            long xo = b * 64L;
+            float d = x.get(ValueLayout.JAVA_FLOAT, dAt + b * 4L);
+            ShortVector x0 = ShortVector.fromMemorySegment(S16, x, xo, LE);
+            ShortVector x1 = ShortVector.fromMemorySegment(S16, x, xo + 32, LE);
+            IntVector p0 = ((ShortVector) ByteVector.fromMemorySegment(B128, w0, o, LE).convertShape(VectorOperators.B2S, S16, 0)).mul(x0)
+                    .add(((ShortVector) ByteVector.fromMemorySegment(B128, w0, o + 16, LE).convertShape(VectorOperators.B2S, S16, 0)).mul(x1))
+                    .reinterpretAsInts();
+            IntVector p1 = ((ShortVector) ByteVector.fromMemorySegment(B128, w1, o, LE).convertShape(VectorOperators.B2S, S16, 0)).mul(x0)
+                    .add(((ShortVector) ByteVector.fromMemorySegment(B128, w1, o + 16, LE).convertShape(VectorOperators.B2S, S16, 0)).mul(x1))
+                    .reinterpretAsInts();
+            IntVector p2 = ((ShortVector) ByteVector.fromMemorySegment(B128, w2, o, LE).convertShape(VectorOperators.B2S, S16, 0)).mul(x0)
+                    .add(((ShortVector) ByteVector.fromMemorySegment(B128, w2, o + 16, LE).convertShape(VectorOperators.B2S, S16, 0)).mul(x1))
+                    .reinterpretAsInts();
+            IntVector p3 = ((ShortVector) ByteVector.fromMemorySegment(B128, w3, o, LE).convertShape(VectorOperators.B2S, S16, 0)).mul(x0)
+                    .add(((ShortVector) ByteVector.fromMemorySegment(B128, w3, o + 16, LE).convertShape(VectorOperators.B2S, S16, 0)).mul(x1))
+                    .reinterpretAsInts();
+            p0 = p0.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(p0.lanewise(VectorOperators.ASHR, 16));
+            p1 = p1.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(p1.lanewise(VectorOperators.ASHR, 16));
+            p2 = p2.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(p2.lanewise(VectorOperators.ASHR, 16));
+            p3 = p3.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(p3.lanewise(VectorOperators.ASHR, 16));
+            a0 = ((FloatVector) p0.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, F16[w0.get(ValueLayout.JAVA_SHORT_UNALIGNED, o - 2) & 0xffff] * d), a0);
+            a1 = ((FloatVector) p1.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, F16[w1.get(ValueLayout.JAVA_SHORT_UNALIGNED, o - 2) & 0xffff] * d), a1);
+            a2 = ((FloatVector) p2.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, F16[w2.get(ValueLayout.JAVA_SHORT_UNALIGNED, o - 2) & 0xffff] * d), a2);
+            a3 = ((FloatVector) p3.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, F16[w3.get(ValueLayout.JAVA_SHORT_UNALIGNED, o - 2) & 0xffff] * d), a3);
         }
         out[0] = a0.reduceLanes(VectorOperators.ADD);
         out[1] = a1.reduceLanes(VectorOperators.ADD);
@@ -425,8 +416,13 @@ final class GemvFused {
         out[3] = a3.reduceLanes(VectorOperators.ADD);
     }
 
+    /** Where the scales start in what {@link #prepare} writes for Q8_0 with 8-lane vectors: after k 16-bit integers. */
+    static long q8ScalesAt(int k) {
+        return (k * 2L + 63) & ~63L;
+    }
+
     /**
-     * {@link #q8x4} for 8-lane vectors, written out with the scales looked up inline (as {@link #q8w8}: the
+     * {@link #q8x4} for 8-lane vectors, written out with the scales looked up inline (as {@link #q8i16}: the
      * generic loop ran 5.3 GB/s on 1280 x 3072 with four rows of x, against 16.4 for BF16, on a Zen 3 pair).
      */
     private static void q8x4w8(MemorySegment w, long r0, long rb, float[][] x, int k, float[] out, int o) {

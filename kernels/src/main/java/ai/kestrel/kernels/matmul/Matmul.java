@@ -15,7 +15,12 @@ public interface Matmul {
     /** Vector API, cache-blocked and multi-threaded; float32 activations, F32/F16/BF16/Q8_0 weights. */
     Matmul CPU = new MatmulCpu();
 
-    /** {@code y = x·Wᵀ + bias}; {@code bias} may be {@code null}. */
+    /**
+     * {@code y = x·Wᵀ + bias}; {@code bias} may be {@code null}. With Q8_0 weights, {@code x} is first rounded as
+     * ggml rounds a Q8_0 product's activations ({@link ai.kestrel.kernels.quant.Q8Activations}), so that Kestrel
+     * computes what llama.cpp computes; the backward products take {@code dy} and {@code x} as they are (the rounding
+     * passes gradients straight through).
+     */
     void forward(Buf x, Weights w, Buf bias, Buf y, int m);
 
     /**

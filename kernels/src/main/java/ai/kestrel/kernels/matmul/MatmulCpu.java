@@ -1,8 +1,11 @@
 package ai.kestrel.kernels.matmul;
 
 import ai.kestrel.kernels.Buf;
+import ai.kestrel.kernels.Parallel;
+import ai.kestrel.kernels.quant.Q8Activations;
 import ai.kestrel.kernels.quant.WeightFormat;
 import ai.kestrel.kernels.quant.Weights;
+import java.lang.foreign.MemorySegment;
 
 /**
  * Vector API {@link Matmul}. Few rows ({@code m <= }{@value #GEMV_MAX_ROWS}, decoding) take the streaming
@@ -32,7 +35,20 @@ final class MatmulCpu implements Matmul {
             Gemv.forward(x, w, bias, y, m);
             return;
         }
-        float[] ap = Gemm.packA(x.seg(), m, k, Gemm.buffer(2, Gemm.packedSize(m, k)));
+        MemorySegment xs = x.seg();
+        if (w.format() == WeightFormat.Q8_0) {
+            // a copy rounded in place, rows split between the threads, in the thread's reusable array (not a new
+            // m x k array per call: a prefill's garbage grows the heap)
+            float[] rows = Gemm.buffer(3, m * k);
+            MemorySegment.copy(xs, Buf.F32, 0, rows, 0, m * k);
+            Parallel.range(m, Math.max(1, (16 << 10) / k), (lo, hi) -> {
+                for (int i = lo; i < hi; i++) {
+                    Q8Activations.round(rows, i * k, k, rows, i * k);
+                }
+            });
+            xs = MemorySegment.ofArray(rows).asSlice(0, (long) m * k * 4);
+        }
+        float[] ap = Gemm.packA(xs, m, k, Gemm.buffer(2, Gemm.packedSize(m, k)));
         Gemm.run(ap, m, k, n, WeightPanels.transposed(w), y.seg(), bias == null ? null : bias.seg(), false);
     }
 

@@ -1,6 +1,8 @@
 package ai.kestrel.kernels.matmul;
 
 import ai.kestrel.kernels.Buf;
+import ai.kestrel.kernels.quant.Q8Activations;
+import ai.kestrel.kernels.quant.WeightFormat;
 import ai.kestrel.kernels.quant.Weights;
 
 /** Reference {@link Matmul}: triple loops in double over {@link Weights#get}, never optimised. */
@@ -9,11 +11,28 @@ final class MatmulRef implements Matmul {
     public void forward(Buf x, Weights w, Buf bias, Buf y, int m) {
         int n = w.n();
         int k = w.k();
+        boolean q8 = w.format() == WeightFormat.Q8_0;
+        double[] xi = new double[k];
+        float[] row = new float[k];
+        short[] q = new short[k];
+        float[] d = new float[Math.max(1, k / Q8Activations.BLOCK)];
         for (int i = 0; i < m; i++) {
+            for (int c = 0; c < k; c++) {
+                xi[c] = x.get((long) i * k + c);
+            }
+            if (q8) { // the activations rounded as ggml rounds them: q * d per block
+                for (int c = 0; c < k; c++) {
+                    row[c] = (float) xi[c];
+                }
+                Q8Activations.quantizeRef(row, 0, k, q, 0, d, 0);
+                for (int c = 0; c < k; c++) {
+                    xi[c] = (double) q[c] * d[c / Q8Activations.BLOCK];
+                }
+            }
             for (int j = 0; j < n; j++) {
                 double s = bias == null ? 0 : bias.get(j);
                 for (int c = 0; c < k; c++) {
-                    s += x.get((long) i * k + c) * w.get(j, c);
+                    s += xi[c] * w.get(j, c);
                 }
                 y.set((long) i * n + j, s);
             }

@@ -175,6 +175,19 @@ public final class Fixture {
         System.out.printf("%s: max |diff| %.3g (tolerance %.3g)%n", what, worst, tol);
     }
 
+    /** How many positions (rows) of {@code got} are within {@code tol} of {@code expected} in every logit. */
+    public static int positionsWithin(float[][] expected, float[][] got, double tol) {
+        int n = 0;
+        for (int t = 0; t < expected.length; t++) {
+            boolean close = true;
+            for (int c = 0; c < expected[t].length && close; c++) {
+                close = Math.abs(expected[t][c] - got[t][c]) <= tol;
+            }
+            n += close ? 1 : 0;
+        }
+        return n;
+    }
+
     /** README tolerances: f32 and HF within 1e-4; 16-bit and Q8_0 relative to the largest logit. */
     public static double tolerance(String variant, double maxLogit) {
         return switch (variant) {
