@@ -368,9 +368,9 @@ final class GemvFused {
      * lane's two products stay under 2^15); each 32-bit lane's two 16-bit sums are then split by shifts and added,
      * converted to float once and scaled by the product of the two blocks' scales. Against the float kernel it
      * replaced (one 32-byte load, seven shifts, four conversions and four FMAs per row and block, with x in float):
-     * 122 against 105 instructions per block of four rows, and it ran at ~4.6 instructions per cycle, at the
-     * front end's limit; in one JVM alternating, 1.13-1.15x on one thread in cache, 1.14x on lm_head from DRAM
-     * (Zen 3, 2026-12-01).
+     * 105 against 122 instructions per block of four rows; in one JVM alternating, 1.15x on one thread in cache,
+     * 1.04x and 1.14x on lm_head from DRAM, 1.03x on decode steps (Zen 3, 2026-12-01; see bench/RESULTS.md,
+     * seventeenth session).
      *
      * <p>From the float kernel's history, which carries over: each row is its own slice of the weight, indexed
      * from 0 (offsets {@code r0 + i * rb} into the whole weight kept C2's bounds checks in the loop, 0.8x); the
