@@ -125,7 +125,10 @@ final class Gemv {
         final float[][] xr;
         final float[][] xrp;
         final MemorySegment[] xp1; // each row of x as the single-row kernel reads it, where the tail takes that kernel
-        final float[] x; // the m rows of x this matrix multiplies: for Q8_0, rounded as ggml rounds them (Q8Activations)
+        // the m rows of x for the paths that read them (the tile path, the multi-row kernel's rows): for Q8_0, rounded
+        // as ggml rounds them (Q8Activations). One row against whole quads reads only xp, rounded by prepare: there the
+        // copy is not made (it cost an allocation and a rounding per decode product)
+        final float[] x;
 
         Part(Weights w, MemorySegment bias, MemorySegment y, int first, float[] x, int m, Part sameFormat) {
             this.w = w;
@@ -135,16 +138,18 @@ final class Gemv {
             int k = w.k();
             fused = m == 1 && GemvFused.fuses(w.format());
             rows = m > 1 && GemvFused.fusesRows(w.format());
+            boolean round = w.format() == WeightFormat.Q8_0 && (!fused || w.n() % ROWS != 0);
             if (sameFormat != null) {
-                // what the kernels read of x depends only on the format: share it
-                this.x = sameFormat.x;
+                // what the kernels read of x depends only on the format: share it (x rounded, if this matrix reads it
+                // and the other one did not)
+                this.x = round && sameFormat.x == x ? Q8Activations.round(x, m, k) : sameFormat.x;
                 xp = sameFormat.xp;
                 xr = sameFormat.xr;
                 xrp = sameFormat.xrp;
                 xp1 = sameFormat.xp1;
                 return;
             }
-            this.x = w.format() == WeightFormat.Q8_0 ? Q8Activations.round(x, m, k) : x;
+            this.x = round ? Q8Activations.round(x, m, k) : x;
             xp = fused ? GemvFused.prepare(w.format(), x, k, PREPARED.get().next(GemvFused.preparedBytes(k))) : null;
             // the multi-row kernel's view of x: its rows, and what the kernel reads of each (BF16: evens then odds)
             xr = new float[rows ? m : 0][];

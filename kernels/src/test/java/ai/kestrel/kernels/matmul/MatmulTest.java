@@ -97,8 +97,10 @@ class MatmulTest {
     void forwardManyMatchesOneCallPerMatrix(long seed, int m, int k) {
         try (Arena arena = Arena.ofShared()) {
             SplittableRandom rnd = new SplittableRandom(seed);
-            WeightFormat[] formats = {WeightFormat.BF16, WeightFormat.Q8_0, WeightFormat.BF16, WeightFormat.F32, WeightFormat.F16, WeightFormat.NF4};
-            int[] ns = {37, 300, 4, 1, 66, 128};
+            // two Q8_0 matrices: the first of whole quads, the second with a partial one (which reads x rounded)
+            WeightFormat[] formats = {WeightFormat.BF16, WeightFormat.Q8_0, WeightFormat.BF16, WeightFormat.F32, WeightFormat.F16, WeightFormat.NF4,
+                WeightFormat.Q8_0};
+            int[] ns = {37, 300, 4, 1, 66, 128, 9};
             Weights[] ws = new Weights[ns.length];
             Buf[] biases = new Buf[ns.length];
             Buf[] ys = new Buf[ns.length];
