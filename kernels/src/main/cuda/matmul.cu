@@ -17,6 +17,7 @@
 //   mm_wmma_nt_<bf16|f16>  y = x · Wᵀ + bias on tensor cores (x rounded to W's 16-bit type), float accumulation.
 //   mm_wmma128_nt_<bf16|f16>  the same with 128x128 tiles and double-buffered shared tiles (large M and N).
 //   mm_dequant_<fmt>   out (N, K) = W as float32 (the decode the tiled kernels share, on its own).
+//   mm_round_q8_0, mm_round_half  x rounded as ggml rounds a Q8_0 / F16 / BF16 product's activations.
 #include "common.cuh"
 #include <mma.h>
 
@@ -215,6 +216,15 @@ extern "C" __global__ void mm_round_q8_0(const float* x, float* out, long long b
     float d = __half2float(__float2half_rn(amax / 127.f));  // IEEE division: the build does not use fast math
     float id = amax != 0.f ? 127.f / amax : 0.f;
     for (int j = 0; j < 32; j++) out[b * 32 + j] = rintf(v[j] * id) * d;
+}
+
+// The activations of a product with F16 (bf16 = 0) or BF16 (bf16 = 1) weights, rounded to the weight's type as ggml
+// converts them (HalfRounding on the CPU): to nearest, ties to even, kept as float. One thread per value.
+extern "C" __global__ void mm_round_half(const float* x, float* out, long long count, int bf16) {
+    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= count) return;
+    float v = x[i];
+    out[i] = bf16 ? __bfloat162float(__float2bfloat16_rn(v)) : __half2float(__float2half_rn(v));
 }
 
 // vec: 1 when K is a multiple of the 16-byte unit (4 for F32, 8 for BF16/F16), so rows are 16-byte aligned.

@@ -22,6 +22,16 @@ public interface LanguageModel extends AutoCloseable {
     /** A fresh cache for {@code batch} sequences of up to {@code capacity} tokens. */
     Cache newCache(int batch, int capacity);
 
+    /**
+     * Whose arithmetic the model's products reproduce: {@link ai.kestrel.engine.ops.Numerics#GGML} for a model read
+     * from a GGUF file (llama.cpp's), {@link ai.kestrel.engine.ops.Numerics#TRANSFORMERS} for one read from a Hugging
+     * Face folder.
+     */
+    ai.kestrel.engine.ops.Numerics numerics();
+
+    /** Computes from now on with {@code numerics} (see {@link #numerics()}). */
+    void setNumerics(ai.kestrel.engine.ops.Numerics numerics);
+
     /** Size of the logits' last dimension (the config's vocab size, often larger than the tokenizer's). */
     int vocabSize();
 

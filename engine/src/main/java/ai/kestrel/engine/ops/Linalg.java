@@ -22,6 +22,11 @@ public final class Linalg {
         return new Weights(format(w.dtype()), w.dim(0), w.dim(1), w.segment());
     }
 
+    /** {@link #weights(Tensor)}, rounding the products' input as {@code numerics} says. */
+    public static Weights weights(Tensor w, Numerics numerics) {
+        return weights(w).roundingInput(numerics == Numerics.GGML);
+    }
+
     /** The kernel weight format of a dtype. */
     public static WeightFormat format(DType t) {
         return switch (t) {
@@ -45,16 +50,24 @@ public final class Linalg {
      *         (a quantized or 16-bit weight is frozen: it cannot require a gradient).
      */
     public static Tensor linear(Tensor x, Tensor w, Tensor bias) {
+        return linear(x, w, bias, Numerics.TRANSFORMERS);
+    }
+
+    /**
+     * {@link #linear(Tensor, Tensor, Tensor)} with {@code numerics} deciding what happens to {@code x} before an F16 or
+     * BF16 weight multiplies it ({@link Numerics#GGML}: rounded to the weight's type, as llama.cpp computes).
+     */
+    public static Tensor linear(Tensor x, Tensor w, Tensor bias, Numerics numerics) {
         Dispatch.computeType("linear", x, bias);
         if (x.device() == ai.kestrel.engine.Device.CUDA || w.device() == ai.kestrel.engine.Device.CUDA) {
-            return linearGpu(x, w, bias);
+            return linearGpu(x, w, bias, numerics);
         }
         boolean ref = x.dtype() == DType.F64;
         if (!ref && w.dtype() == DType.F64) {
             throw new IllegalArgumentException("linear: F64 weights need F64 input, got " + x.dtype());
         }
         Matmul k = ref ? Matmul.REF : Matmul.CPU;
-        Weights wt = weights(w);
+        Weights wt = weights(w, numerics);
         int n = wt.n();
         int kk = wt.k();
         Tensor y = output(x, wt);
@@ -84,7 +97,7 @@ public final class Linalg {
     }
 
     /** {@link #linear} with every operand on the GPU: the weight stays there in its stored format. */
-    private static Tensor linearGpu(Tensor x, Tensor w, Tensor bias) {
+    private static Tensor linearGpu(Tensor x, Tensor w, Tensor bias, Numerics numerics) {
         if (x.device() != w.device()) {
             throw new IllegalArgumentException("linear: input on " + x.device() + " and weight on " + w.device() + " (move them with Tensor.to)");
         }
@@ -104,7 +117,7 @@ public final class Linalg {
         int m = Dispatch.rows(x);
         ai.kestrel.kernels.cuda.Cuda c = ai.kestrel.kernels.cuda.Cuda.get();
         ai.kestrel.kernels.cuda.DevBuf wd = ((ai.kestrel.engine.Storage.Gpu) w.storage()).buf();
-        ai.kestrel.kernels.cuda.MatmulCuda.forward(c, x.buf().devBuf(), f, wd, n, kk,
+        ai.kestrel.kernels.cuda.MatmulCuda.forward(c, x.buf().devBuf(), f, numerics == Numerics.GGML, wd, n, kk,
                 bias == null ? null : bias.buf().devBuf(), y.buf().devBuf(), m);
         return Autograd.record(y, "linear", (g, needs) -> {
             Tensor dx = null;
@@ -134,24 +147,29 @@ public final class Linalg {
      * autograd enabled, F64 input or F64 weights it is one {@link #linear} per matrix, recorded and checked as usual.
      */
     public static Tensor[] linearMany(Tensor x, Tensor... ws) {
+        return linearMany(Numerics.TRANSFORMERS, x, ws);
+    }
+
+    /** {@link #linearMany(Tensor, Tensor...)} with each product's input rounded as {@code numerics} says. */
+    public static Tensor[] linearMany(Numerics numerics, Tensor x, Tensor... ws) {
         Tensor[] ys = new Tensor[ws.length];
         if (Autograd.isEnabled() || x.dtype() == DType.F64 || ws.length == 1 || Arrays.stream(ws).anyMatch(w -> w.dtype() == DType.F64)) {
             for (int j = 0; j < ws.length; j++) {
-                ys[j] = linear(x, ws[j], null);
+                ys[j] = linear(x, ws[j], null, numerics);
             }
             return ys;
         }
         Dispatch.computeType("linear", x, null);
         if (x.device() == ai.kestrel.engine.Device.CUDA) {
             for (int j = 0; j < ws.length; j++) {
-                ys[j] = linear(x, ws[j], null);
+                ys[j] = linear(x, ws[j], null, numerics);
             }
             return ys;
         }
         Weights[] wts = new Weights[ws.length];
         ai.kestrel.kernels.Buf[] bufs = new ai.kestrel.kernels.Buf[ws.length];
         for (int j = 0; j < ws.length; j++) {
-            wts[j] = weights(ws[j]);
+            wts[j] = weights(ws[j], numerics);
             ys[j] = output(x, wts[j]);
             bufs[j] = ys[j].buf();
         }

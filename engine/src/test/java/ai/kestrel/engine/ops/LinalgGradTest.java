@@ -77,6 +77,51 @@ class LinalgGradTest {
         }
     }
 
+    /**
+     * {@link Numerics#GGML}: F16 and BF16 weights multiply x rounded to their type (as llama.cpp does), in linear and
+     * linearMany alike, and the gradient passes the rounding straight through; {@link Numerics#TRANSFORMERS} multiplies
+     * x itself.
+     */
+    @Test
+    void ggmlNumericsRoundTheInputToTheWeightsType() {
+        try (Scope s = Scope.open()) {
+            SplittableRandom rnd = new SplittableRandom(29);
+            Tensor x = Rand.normal32(rnd, 1, 5, 64);
+            Tensor w32 = Rand.normal32(rnd, 1, 9, 64);
+            for (DType h : new DType[] {DType.BF16, DType.F16}) {
+                Tensor wq = Casts.to(w32, h);
+                Tensor decoded = Casts.to(wq, DType.F32);
+                ai.kestrel.kernels.quant.WeightFormat f = Linalg.format(h);
+                Tensor xr = Tensor.of(ai.kestrel.kernels.quant.HalfRounding.round(f, x.toFloatArray(), 5, 64), 5, 64);
+                float[] ggml = Linalg.linear(x, wq, null, Numerics.GGML).toFloatArray();
+                float[] many;
+                try (var ng = Autograd.noGrad()) {
+                    many = Linalg.linearMany(Numerics.GGML, x, wq, wq)[1].toFloatArray();
+                }
+                float[] rounded = Linalg.linear(xr, decoded, null).toFloatArray();
+                float[] plain = Linalg.linear(x, wq, null, Numerics.TRANSFORMERS).toFloatArray();
+                float[] exact = Linalg.linear(x, decoded, null).toFloatArray();
+                double moved = 0;
+                for (int i = 0; i < ggml.length; i++) {
+                    assertTrue(Math.abs(ggml[i] - rounded[i]) < 1e-5, h + " element " + i + ": " + ggml[i] + " vs " + rounded[i]);
+                    assertTrue(Math.abs(many[i] - rounded[i]) < 1e-5, h + " linearMany element " + i + ": " + many[i] + " vs " + rounded[i]);
+                    assertTrue(Math.abs(plain[i] - exact[i]) < 1e-5, h + " float32 input, element " + i);
+                    moved = Math.max(moved, Math.abs(ggml[i] - plain[i]));
+                }
+                assertTrue(moved > 1e-4, h + ": the rounding shows: " + moved);
+                Tensor xg = Rand.normal32(rnd, 1, 5, 64).requiresGrad(true);
+                Autograd.backward(Arith.sum(Linalg.linear(xg, wq, null, Numerics.GGML)));
+                Tensor xd = Tensor.of(xg.toFloatArray(), 5, 64).requiresGrad(true);
+                Autograd.backward(Arith.sum(Linalg.linear(xd, decoded, null)));
+                float[] ga = xg.grad().toFloatArray();
+                float[] gb = xd.grad().toFloatArray();
+                for (int i = 0; i < ga.length; i++) {
+                    assertTrue(Math.abs(ga[i] - gb[i]) < 1e-4, h + " grad " + i);
+                }
+            }
+        }
+    }
+
     @Test
     void castsRoundTripAndRefuseGradientsThroughQuantization() {
         try (Scope s = Scope.open()) {

@@ -87,9 +87,18 @@ public final class MatmulCuda implements Matmul {
 
     /**
      * {@code y (m, n) = x (m, k) · Wᵀ + bias}, {@code W (n, k)} in {@code format} at {@code w}; {@code bias (n)} may be
-     * {@code null}. Q8_0 weights multiply x rounded as {@link Matmul#forward} says.
+     * {@code null}. Q8_0 weights multiply x rounded as {@link Matmul#forward} says; F16 and BF16 ones x as it is.
      */
     public static void forward(Cuda c, DevBuf x, WeightFormat format, DevBuf w, int n, int k, DevBuf bias, DevBuf y, int m) {
+        forward(c, x, format, false, w, n, k, bias, y, m);
+    }
+
+    /**
+     * {@link #forward}, with {@code roundsInput} as {@link ai.kestrel.kernels.quant.Weights#roundsInput}: F16 and BF16
+     * weights then multiply x rounded to their type ({@code mm_round_half}), as ggml computes.
+     */
+    public static void forward(Cuda c, DevBuf x, WeightFormat format, boolean roundsInput, DevBuf w, int n, int k, DevBuf bias,
+            DevBuf y, int m) {
         String s = suffix(format);
         long rowBytes = format.rowBytes(k);
         if (m <= 0 || n <= 0) {
@@ -100,6 +109,14 @@ public final class MatmulCuda implements Matmul {
             long blocks = (long) m * k / WeightFormat.Q8_0_BLOCK;
             try (DevBuf xr = c.alloc((long) m * k * 4)) {
                 c.launch("mm_round_q8_0", Cuda.blocks(blocks, 128), 128, 0, x, xr, blocks);
+                product(c, xr, format, s, w, rowBytes, n, k, bias, y, m);
+            }
+            return;
+        }
+        if (roundsInput && ai.kestrel.kernels.quant.HalfRounding.rounds(format)) {
+            long count = (long) m * k;
+            try (DevBuf xr = c.alloc(count * 4)) {
+                c.launch("mm_round_half", Cuda.blocks(count, 256), 256, 0, x, xr, count, format == WeightFormat.BF16 ? 1 : 0);
                 product(c, xr, format, s, w, rowBytes, n, k, bias, y, m);
             }
             return;
@@ -194,7 +211,7 @@ public final class MatmulCuda implements Matmul {
             return;
         }
         try (Staging st = new Staging(Cuda.get())) {
-            forward(st.cuda(), st.in(x.slice(0, (long) m * k)), w.format(), st.in(w.data()), n, k,
+            forward(st.cuda(), st.in(x.slice(0, (long) m * k)), w.format(), w.roundsInput(), st.in(w.data()), n, k,
                     st.in(bias == null ? null : bias.slice(0, n)), st.out(y.slice(0, (long) m * n)), m);
         }
     }
@@ -220,7 +237,8 @@ public final class MatmulCuda implements Matmul {
                 }
                 int n = ws[j].n();
                 Buf b = biases == null || biases[j] == null ? null : biases[j].slice(0, n);
-                forward(st.cuda(), dx, ws[j].format(), st.in(ws[j].data()), n, k, st.in(b), st.out(ys[j].slice(0, (long) m * n)), m);
+                forward(st.cuda(), dx, ws[j].format(), ws[j].roundsInput(), st.in(ws[j].data()), n, k, st.in(b),
+                        st.out(ys[j].slice(0, (long) m * n)), m);
             }
         }
     }

@@ -5,6 +5,7 @@ import static ai.kestrel.kernels.Vec.F;
 import ai.kestrel.kernels.Buf;
 import ai.kestrel.kernels.Parallel;
 import ai.kestrel.kernels.quant.Dequant;
+import ai.kestrel.kernels.quant.HalfRounding;
 import ai.kestrel.kernels.quant.Q8Activations;
 import ai.kestrel.kernels.quant.WeightFormat;
 import ai.kestrel.kernels.quant.Weights;
@@ -50,7 +51,7 @@ final class Gemv {
             Weights w = ws[j]; // all with k columns (MatmulCpu checks)
             Part same = null;
             for (int i = 0; i < j; i++) {
-                if (parts[i].w.format() == w.format()) {
+                if (parts[i].w.format() == w.format() && parts[i].w.roundsInput() == w.roundsInput()) {
                     same = parts[i];
                 }
             }
@@ -140,7 +141,7 @@ final class Gemv {
             rows = m > 1 && GemvFused.fusesRows(w.format());
             boolean round = w.format() == WeightFormat.Q8_0 && (!fused || w.n() % ROWS != 0);
             if (sameFormat != null) {
-                // what the kernels read of x depends only on the format: share it (x rounded, if this matrix reads it
+                // what the kernels read of x depends only on the format (and its rounding): share it (x rounded, if this matrix reads it
                 // and the other one did not)
                 this.x = round && sameFormat.x == x ? Q8Activations.round(x, m, k) : sameFormat.x;
                 xp = sameFormat.xp;
@@ -148,6 +149,9 @@ final class Gemv {
                 xrp = sameFormat.xrp;
                 xp1 = sameFormat.xp1;
                 return;
+            }
+            if (w.roundsInput() && HalfRounding.rounds(w.format())) {
+                x = HalfRounding.round(w.format(), x, m, k); // F16 / BF16 as ggml rounds them: every path reads this copy
             }
             this.x = round ? Q8Activations.round(x, m, k) : x;
             xp = fused ? GemvFused.prepare(w.format(), x, k, PREPARED.get().next(GemvFused.preparedBytes(k))) : null;

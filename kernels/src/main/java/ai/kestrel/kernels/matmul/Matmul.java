@@ -18,8 +18,9 @@ public interface Matmul {
     /**
      * {@code y = x·Wᵀ + bias}; {@code bias} may be {@code null}. With Q8_0 weights, {@code x} is first rounded as
      * ggml rounds a Q8_0 product's activations ({@link ai.kestrel.kernels.quant.Q8Activations}), so that Kestrel
-     * computes what llama.cpp computes; the backward products take {@code dy} and {@code x} as they are (the rounding
-     * passes gradients straight through).
+     * computes what llama.cpp computes; with F16 or BF16 weights whose {@link Weights#roundsInput} is set, to the
+     * weight's type ({@link ai.kestrel.kernels.quant.HalfRounding}), as ggml also does. The backward products take
+     * {@code dy} and {@code x} as they are (the rounding passes gradients straight through).
      */
     void forward(Buf x, Weights w, Buf bias, Buf y, int m);
 

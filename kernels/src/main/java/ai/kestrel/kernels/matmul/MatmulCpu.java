@@ -2,6 +2,7 @@ package ai.kestrel.kernels.matmul;
 
 import ai.kestrel.kernels.Buf;
 import ai.kestrel.kernels.Parallel;
+import ai.kestrel.kernels.quant.HalfRounding;
 import ai.kestrel.kernels.quant.Q8Activations;
 import ai.kestrel.kernels.quant.WeightFormat;
 import ai.kestrel.kernels.quant.Weights;
@@ -36,14 +37,19 @@ final class MatmulCpu implements Matmul {
             return;
         }
         MemorySegment xs = x.seg();
-        if (w.format() == WeightFormat.Q8_0) {
+        if (w.roundsInput()) {
             // a copy rounded in place, rows split between the threads, in the thread's reusable array (not a new
             // m x k array per call: a prefill's garbage grows the heap)
             float[] rows = Gemm.buffer(3, m * k);
             MemorySegment.copy(xs, Buf.F32, 0, rows, 0, m * k);
+            WeightFormat f = w.format();
             Parallel.range(m, Math.max(1, (16 << 10) / k), (lo, hi) -> {
                 for (int i = lo; i < hi; i++) {
-                    Q8Activations.round(rows, i * k, k, rows, i * k);
+                    if (f == WeightFormat.Q8_0) {
+                        Q8Activations.round(rows, i * k, k, rows, i * k);
+                    } else {
+                        HalfRounding.round(f, rows, i * k, k, rows, i * k);
+                    }
                 }
             });
             xs = MemorySegment.ofArray(rows).asSlice(0, (long) m * k * 4);

@@ -1,6 +1,7 @@
 package ai.kestrel.kernels.matmul;
 
 import ai.kestrel.kernels.Buf;
+import ai.kestrel.kernels.quant.HalfRounding;
 import ai.kestrel.kernels.quant.Q8Activations;
 import ai.kestrel.kernels.quant.WeightFormat;
 import ai.kestrel.kernels.quant.Weights;
@@ -12,6 +13,7 @@ final class MatmulRef implements Matmul {
         int n = w.n();
         int k = w.k();
         boolean q8 = w.format() == WeightFormat.Q8_0;
+        boolean half = w.roundsInput() && HalfRounding.rounds(w.format());
         double[] xi = new double[k];
         float[] row = new float[k];
         short[] q = new short[k];
@@ -27,6 +29,10 @@ final class MatmulRef implements Matmul {
                 Q8Activations.quantizeRef(row, 0, k, q, 0, d, 0);
                 for (int c = 0; c < k; c++) {
                     xi[c] = (double) q[c] * d[c / Q8Activations.BLOCK];
+                }
+            } else if (half) { // to the weight's 16-bit type, as ggml converts them
+                for (int c = 0; c < k; c++) {
+                    xi[c] = w.format() == WeightFormat.F16 ? HalfRounding.f16((float) xi[c]) : HalfRounding.bf16((float) xi[c]);
                 }
             }
             for (int j = 0; j < n; j++) {

@@ -9,16 +9,38 @@ import java.lang.foreign.ValueLayout;
  * A weight matrix {@code W (N, K)} in its stored format: {@code N} rows (output features) of {@code K}
  * elements (input features), row-major, as PyTorch's {@code nn.Linear.weight}. (GGUF lists the same bytes
  * with dims {@code {K, N}}.) {@code data} may be a memory-mapped file region; nothing is copied.
+ *
+ * <p>{@code roundsInput}: a product first rounds its activation operand {@code x} to this format, as ggml's CPU
+ * backend (llama.cpp) does: Q8_0 always ({@link Q8Activations}), F16 and BF16 when asked ({@link HalfRounding}: a
+ * model read from a GGUF file computes as llama.cpp does; one read from a Hugging Face folder multiplies float32
+ * {@code x}, as transformers does in float32). Other formats never round.
  */
-public record Weights(WeightFormat format, int n, int k, MemorySegment data) {
+public record Weights(WeightFormat format, int n, int k, MemorySegment data, boolean roundsInput) {
     public Weights {
         if (n < 0 || k < 0) {
             throw new IllegalArgumentException("negative weight shape (" + n + ", " + k + ")");
+        }
+        if (format == WeightFormat.Q8_0 && !roundsInput) {
+            throw new IllegalArgumentException("a Q8_0 product always rounds its input (Q8Activations)");
+        }
+        if (roundsInput && format != WeightFormat.Q8_0 && !HalfRounding.rounds(format)) {
+            throw new IllegalArgumentException(format + " products cannot round their input (Q8_0, F16 and BF16 can)");
         }
         long need = format.rowBytes(k) * n;
         if (data.byteSize() != need) {
             throw new IllegalArgumentException(format + " weights (" + n + ", " + k + ") need " + need + " bytes, segment has " + data.byteSize());
         }
+    }
+
+    /** Weights whose products round their input where the format requires it: Q8_0 only. */
+    public Weights(WeightFormat format, int n, int k, MemorySegment data) {
+        this(format, n, k, data, format == WeightFormat.Q8_0);
+    }
+
+    /** These weights with F16 / BF16 input rounding on or off ({@code roundsInput}; Q8_0 always rounds). */
+    public Weights roundingInput(boolean on) {
+        boolean r = format == WeightFormat.Q8_0 || (on && HalfRounding.rounds(format));
+        return r == roundsInput ? this : new Weights(format, n, k, data, r);
     }
 
     /** Float32 weights over a float buffer of {@code n * k} elements. */

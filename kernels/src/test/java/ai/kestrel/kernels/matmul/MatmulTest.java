@@ -88,6 +88,39 @@ class MatmulTest {
     }
 
     /**
+     * F16 and BF16 weights whose products round x to their type first (as ggml does): the fast path equals the
+     * reference, which rounds too; x's rounding moves the product by ~2^-9 (BF16) or ~2^-12 (F16) relative per
+     * term, far more than {@link #tol}, so a path that multiplied unrounded x would fail here. Both sides of the
+     * GEMV / GEMM switch, partial quads, and reductions longer than a GEMM block.
+     */
+    @ParameterizedTest(name = "seed={0} {1} M={2} N={3} K={4}")
+    @org.junit.jupiter.params.provider.CsvSource({"101, F16, 1, 9, 64", "102, BF16, 1, 9001, 96", "103, F16, 3, 33, 300",
+        "104, BF16, 6, 1030, 64", "105, BF16, 17, 33, 64", "106, F16, 70, 129, 300", "107, BF16, 41, 37, 4200",
+        "108, F16, 1, 2053, 1280", "109, BF16, 130, 129, 80"})
+    void forwardRoundingInputMatchesReference(long seed, WeightFormat f, int m, int n, int k) {
+        try (Arena arena = Arena.ofShared()) {
+            SplittableRandom rnd = new SplittableRandom(seed);
+            Weights w = Codecs.encode(arena, Twin.normal(rnd, n * k, 1), n, k, f).roundingInput(true);
+            Buf x = Twin.randn(arena, rnd, m * k);
+            Buf bias = Twin.randn(arena, rnd, n);
+            String c = "seed=" + seed + " " + f + " rounding x, M=" + m + " N=" + n + " K=" + k;
+            Buf yr = Buf.allocF32(arena, (long) m * n);
+            Buf yc = Buf.allocF32(arena, (long) m * n);
+            Buf yPlain = Buf.allocF32(arena, (long) m * n);
+            Matmul.REF.forward(x, w, bias, yr, m);
+            impl().forward(x, w, bias, yc, m);
+            Matmul.REF.forward(x, w.roundingInput(false), bias, yPlain, m);
+            double g = forwardTolFactor(f, m, k);
+            Twin.assertClose(c + " y", yr, yc, g * tol(k), g * 1e-5);
+            double moved = 0;
+            for (long i = 0; i < (long) m * n; i++) {
+                moved = Math.max(moved, Math.abs(yr.get(i) - yPlain.get(i)));
+            }
+            assertTrue(moved > 10 * tol(k), c + ": rounding x moved the reference by only " + moved);
+        }
+    }
+
+    /**
      * Several matrices sharing x in one call: each output equals the reference's, and one {@link Matmul#forward}
      * per matrix to the last bit or two (same kernel per weight row, only the job is shared); mixed
      * formats, odd row counts (partial quads), some biases missing.
@@ -98,21 +131,25 @@ class MatmulTest {
         try (Arena arena = Arena.ofShared()) {
             SplittableRandom rnd = new SplittableRandom(seed);
             // two Q8_0 matrices: the first of whole quads, the second with a partial one (which reads x rounded)
+            // and F16 / BF16 matrices next to ones of the same format that round x (as ggml does): what each reads of x
+            // is shared by format and rounding, never across
             WeightFormat[] formats = {WeightFormat.BF16, WeightFormat.Q8_0, WeightFormat.BF16, WeightFormat.F32, WeightFormat.F16, WeightFormat.NF4,
-                WeightFormat.Q8_0};
-            int[] ns = {37, 300, 4, 1, 66, 128, 9};
+                WeightFormat.Q8_0, WeightFormat.BF16, WeightFormat.F16, WeightFormat.BF16};
+            boolean[] rounding = {false, true, false, false, false, false, true, true, true, true};
+            int[] ns = {37, 300, 4, 1, 66, 128, 9, 12, 7, 5};
             Weights[] ws = new Weights[ns.length];
             Buf[] biases = new Buf[ns.length];
             Buf[] ys = new Buf[ns.length];
             for (int j = 0; j < ns.length; j++) {
-                ws[j] = Codecs.encode(arena, Twin.normal(rnd, ns[j] * k, 1), ns[j], k, formats[j]);
+                ws[j] = Codecs.encode(arena, Twin.normal(rnd, ns[j] * k, 1), ns[j], k, formats[j]).roundingInput(rounding[j]);
                 biases[j] = j % 2 == 0 ? Twin.randn(arena, rnd, ns[j]) : null;
                 ys[j] = Buf.allocF32(arena, (long) m * ns[j]);
             }
             Buf x = Twin.randn(arena, rnd, m * k);
             impl().forwardMany(x, ws, biases, ys, m);
             for (int j = 0; j < ns.length; j++) {
-                String c = "seed=" + seed + " matrix " + j + " " + formats[j] + " M=" + m + " N=" + ns[j] + " K=" + k;
+                String c = "seed=" + seed + " matrix " + j + " " + formats[j] + (rounding[j] ? " rounding x" : "") + " M=" + m + " N=" + ns[j]
+                        + " K=" + k;
                 Buf one = Buf.allocF32(arena, (long) m * ns[j]);
                 Buf ref = Buf.allocF32(arena, (long) m * ns[j]);
                 impl().forward(x, ws[j], biases[j], one, m);

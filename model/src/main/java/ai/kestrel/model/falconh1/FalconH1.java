@@ -11,6 +11,7 @@ import ai.kestrel.engine.ops.Conv1d;
 import ai.kestrel.engine.ops.Embeddings;
 import ai.kestrel.engine.ops.Linalg;
 import ai.kestrel.engine.ops.Norms;
+import ai.kestrel.engine.ops.Numerics;
 import ai.kestrel.engine.ops.Rotary;
 import ai.kestrel.engine.ops.Shapes;
 import ai.kestrel.engine.ops.Ssd;
@@ -48,6 +49,7 @@ public final class FalconH1 implements LanguageModel {
     private final Tensor mupVector;
     private final Scope weights;
     private final String source;
+    private volatile Numerics numerics = Numerics.TRANSFORMERS;
     /** Inputs of at most this many tokens (batch x length) run all layers in the caller's scope: single-token steps. */
     private static final int LAYER_SCOPE_MIN_TOKENS = 1;
     private volatile ai.kestrel.model.lora.Lora adapter;
@@ -83,7 +85,9 @@ public final class FalconH1 implements LanguageModel {
                         f64(w.inProj()), f64(w.conv()), f64(w.convBias()), f64(w.dtBias()), f64(w.a()), f64(w.d()), f64(w.mambaNorm()),
                         f64(w.outProj()), f64(w.gate()), f64(w.up()), f64(w.down()));
             }
-            return new FalconH1(config, folded, f64(embed), f64(finalNorm), f64(lmHead), l, f64(mupVector), scope, source + " (float64)");
+            FalconH1 copy = new FalconH1(config, folded, f64(embed), f64(finalNorm), f64(lmHead), l, f64(mupVector), scope, source + " (float64)");
+            copy.numerics = numerics;
+            return copy;
         }
     }
 
@@ -112,7 +116,7 @@ public final class FalconH1 implements LanguageModel {
 
     /** {@code x·wᵀ} of the module at {@code model.layers.{layer}.{module}}, plus the adapter's update when it wraps it. */
     private Tensor linear(int layer, String module, Tensor x, Tensor w) {
-        Tensor y = Linalg.linear(x, w, null);
+        Tensor y = Linalg.linear(x, w, null, numerics);
         ai.kestrel.model.lora.Lora a = adapter;
         return a == null ? y : a.apply("model.layers." + layer + "." + module, x, y);
     }
@@ -245,7 +249,7 @@ public final class FalconH1 implements LanguageModel {
             x = Shapes.narrow(x, 1, t - 1, 1);
         }
         Tensor h = Norms.rmsNorm(x, finalNorm, config.rmsNormEps());
-        return scaled(Linalg.linear(h, lmHead, null), mult(mup.lmHead()));
+        return scaled(Linalg.linear(h, lmHead, null, numerics), mult(mup.lmHead()));
     }
 
     private Tensor layer(int i, Tensor x, FalconH1Cache cache, int start) {
@@ -256,13 +260,13 @@ public final class FalconH1 implements LanguageModel {
         boolean fuse = adapter == null && !Autograd.isEnabled();
         Tensor[] inputs = null; // in_proj, q, k, v of the same input
         if (fuse && mult(mup.ssmIn()) == mult(mup.attentionIn())) {
-            inputs = Linalg.linearMany(scaled(h, mult(mup.ssmIn())), w.inProj(), w.q(), w.k(), w.v());
+            inputs = Linalg.linearMany(numerics, scaled(h, mult(mup.ssmIn())), w.inProj(), w.q(), w.k(), w.v());
         }
         Tensor mamba = scaled(mamba(i, w, h, cache, inputs == null ? null : inputs[0]), mult(mup.ssmOut()));
         Tensor attn = scaled(attention(i, w, scaled(h, mult(mup.attentionIn())), cache, start, inputs), mult(mup.attentionOut()));
         x = Arith.add(x, Arith.add(mamba, attn));
         Tensor f = Norms.rmsNorm(x, w.preFfNorm(), config.rmsNormEps());
-        Tensor[] gateUp = fuse ? Linalg.linearMany(f, w.gate(), w.up())
+        Tensor[] gateUp = fuse ? Linalg.linearMany(numerics, f, w.gate(), w.up())
                 : new Tensor[] {linear(i, "feed_forward.gate_proj", f, w.gate()), linear(i, "feed_forward.up_proj", f, w.up())};
         Tensor g = Activations.silu(scaled(gateUp[0], mult(mup.mlp().get(0))));
         Tensor ff = scaled(linear(i, "feed_forward.down_proj", Arith.mul(gateUp[1], g), w.down()), mult(mup.mlp().get(1)));
@@ -307,7 +311,7 @@ public final class FalconH1 implements LanguageModel {
         Tensor gated = w.mambaNorm() != null
                 ? Norms.gatedRmsNorm(y, zxd[0], w.mambaNorm(), c.mambaGroups(), c.rmsNormEps())
                 : Arith.mul(y, Activations.silu(zxd[0]));
-        return Linalg.linear(gated, w.outProj(), null);
+        return Linalg.linear(gated, w.outProj(), null, numerics);
     }
 
     /** Attention on {@code h}; {@code inputs} holds its q, k and v projections at 1..3 when already computed, else null. */
@@ -396,8 +400,10 @@ public final class FalconH1 implements LanguageModel {
                         mv(l.mambaNorm(), device), mv(l.outProj(), device), mv(l.gate(), device), mv(l.up(), device),
                         mv(l.down(), device));
             }
-            return new FalconH1(config, folded, mv(embed, device), mv(finalNorm, device), mv(lmHead, device), moved,
+            FalconH1 copy = new FalconH1(config, folded, mv(embed, device), mv(finalNorm, device), mv(lmHead, device), moved,
                     mv(mupVector, device), scope, source + " on " + device);
+            copy.numerics = numerics;
+            return copy;
         }
     }
 
@@ -417,6 +423,16 @@ public final class FalconH1 implements LanguageModel {
             }
             return rows;
         }
+    }
+
+    @Override
+    public Numerics numerics() {
+        return numerics;
+    }
+
+    @Override
+    public void setNumerics(Numerics numerics) {
+        this.numerics = java.util.Objects.requireNonNull(numerics, "numerics");
     }
 
     @Override

@@ -20,7 +20,8 @@ import java.util.List;
  * Loads Falcon-H1 weights from a Hugging Face folder (config.json + safetensors) or a GGUF file (arch
  * {@code falcon-h1}, as llama.cpp's converter writes it: muP multipliers folded into the weights, A stored as
  * {@code -exp(A_log)}, conv1d squeezed). Matrices stay in their stored dtype and memory-mapped; vectors
- * (norms, biases, A, D) become float32.
+ * (norms, biases, A, D) become float32. A model from a GGUF file computes its products as llama.cpp does
+ * ({@link ai.kestrel.engine.ops.Numerics#GGML}), one from a folder as transformers does.
  */
 public final class FalconH1Loader {
     private FalconH1Loader() {
@@ -117,7 +118,10 @@ public final class FalconH1Loader {
             Tensor embed = r.matrix("token_embd.weight", c.vocabSize(), c.hiddenSize());
             // llama.cpp reuses token_embd when output is absent (tied); its embedding multiplier is then in the head too
             Tensor head = g.has("output.weight") ? r.matrix("output.weight", c.vocabSize(), c.hiddenSize()) : embed;
-            return new FalconH1(c, true, embed, r.vector("output_norm.weight", c.hiddenSize()), head, layers, null, weights, file.toString());
+            FalconH1 model = new FalconH1(c, true, embed, r.vector("output_norm.weight", c.hiddenSize()), head, layers, null, weights,
+                    file.toString());
+            model.setNumerics(ai.kestrel.engine.ops.Numerics.GGML); // a GGUF file's reference is llama.cpp
+            return model;
         } catch (IOException | RuntimeException e) {
             weights.close();
             throw e;

@@ -10,6 +10,7 @@ import ai.kestrel.engine.ops.Conv1d;
 import ai.kestrel.engine.ops.Embeddings;
 import ai.kestrel.engine.ops.Linalg;
 import ai.kestrel.engine.ops.Norms;
+import ai.kestrel.engine.ops.Numerics;
 import ai.kestrel.engine.ops.SelectiveScans;
 import ai.kestrel.engine.ops.Shapes;
 import ai.kestrel.model.LanguageModel;
@@ -43,6 +44,7 @@ public final class FalconMamba implements LanguageModel {
     private final Tensor onesState;
     private final Scope weights;
     private final String source;
+    private volatile Numerics numerics = Numerics.TRANSFORMERS;
     /** Inputs of at most this many tokens (batch x length) run all layers in the caller's scope: single-token steps. */
     private static final int LAYER_SCOPE_MIN_TOKENS = 1;
 
@@ -162,7 +164,7 @@ public final class FalconMamba implements LanguageModel {
         if (lastOnly && t > 1) {
             x = Shapes.narrow(x, 1, t - 1, 1);
         }
-        return Linalg.linear(Norms.rmsNorm(x, finalNorm, config.layerNormEps()), lmHead, null);
+        return Linalg.linear(Norms.rmsNorm(x, finalNorm, config.layerNormEps()), lmHead, null, numerics);
     }
 
     private Tensor mixer(int i, Tensor h, State state) {
@@ -171,7 +173,7 @@ public final class FalconMamba implements LanguageModel {
         int t = h.dim(1);
         int din = config.intermediateSize();
         int n = config.stateSize();
-        Tensor[] xz = Shapes.split(Linalg.linear(h, w.inProj(), null), -1, din, din);
+        Tensor[] xz = Shapes.split(Linalg.linear(h, w.inProj(), null, numerics), -1, din, din);
         Tensor x;
         boolean step = state != null && t == 1;
         if (step) {
@@ -183,11 +185,11 @@ public final class FalconMamba implements LanguageModel {
                 Tensor.copyBytes(conv.state(), 0, state.conv[i], 0, state.conv[i].storage().byteSize());
             }
         }
-        Tensor[] dbc = Shapes.split(Linalg.linear(x, w.xProj(), null), -1, config.timeStepRank(), n, n);
+        Tensor[] dbc = Shapes.split(Linalg.linear(x, w.xProj(), null, numerics), -1, config.timeStepRank(), n, n);
         Tensor dtLow = Norms.rmsNorm(dbc[0], onesRank, mixerEps);
         Tensor bm = Norms.rmsNorm(dbc[1], onesState, mixerEps);
         Tensor cm = Norms.rmsNorm(dbc[2], onesState, mixerEps);
-        Tensor dt = Linalg.linear(dtLow, w.dtProj(), null);
+        Tensor dt = Linalg.linear(dtLow, w.dtProj(), null, numerics);
         Tensor y;
         if (step) {
             y = SelectiveScans.step(x.view(b, din), dt.view(b, din), w.dtBias(), w.a(), bm.view(b, n), cm.view(b, n), w.d(), state.ssm[i]).view(b, 1, din);
@@ -198,7 +200,7 @@ public final class FalconMamba implements LanguageModel {
                 Tensor.copyBytes(r.state(), 0, state.ssm[i], 0, state.ssm[i].storage().byteSize());
             }
         }
-        return Linalg.linear(Arith.mul(y, Activations.silu(xz[1])), w.outProj(), null);
+        return Linalg.linear(Arith.mul(y, Activations.silu(xz[1])), w.outProj(), null, numerics);
     }
 
     /** The device the weights are on. */
@@ -223,8 +225,10 @@ public final class FalconMamba implements LanguageModel {
                         l.xProj().to(device), l.dtProj().to(device), mv(l.dtBias(), device), l.a().to(device), l.d().to(device),
                         l.outProj().to(device));
             }
-            return new FalconMamba(config, embed.to(device), finalNorm.to(device), lmHead.to(device), moved, mixerEps, scope,
+            FalconMamba copy = new FalconMamba(config, embed.to(device), finalNorm.to(device), lmHead.to(device), moved, mixerEps, scope,
                     source + " on " + device);
+            copy.numerics = numerics;
+            return copy;
         }
     }
 
@@ -244,6 +248,16 @@ public final class FalconMamba implements LanguageModel {
             }
             return rows;
         }
+    }
+
+    @Override
+    public Numerics numerics() {
+        return numerics;
+    }
+
+    @Override
+    public void setNumerics(Numerics numerics) {
+        this.numerics = java.util.Objects.requireNonNull(numerics, "numerics");
     }
 
     @Override

@@ -95,7 +95,9 @@ public final class FalconMambaLoader {
             }
             Tensor embed = raw(g, "token_embd.weight", vocab, hidden);
             Tensor head = g.has("output.weight") ? raw(g, "output.weight", vocab, hidden) : embed;
-            return new FalconMamba(c, embed, floats(g, "output_norm.weight", hidden), head, layers, eps, weights, file.toString());
+            FalconMamba model = new FalconMamba(c, embed, floats(g, "output_norm.weight", hidden), head, layers, eps, weights, file.toString());
+            model.setNumerics(ai.kestrel.engine.ops.Numerics.GGML); // a GGUF file's reference is llama.cpp
+            return model;
         } catch (IOException | RuntimeException e) {
             weights.close();
             throw e;

@@ -28,4 +28,15 @@ class FalconMambaFixtureTest {
             }
         }
     }
+
+    /** As Falcon-H1's: the GGUFs computed as llama.cpp computes them agree with it to 1e-4 where float32 inputs do not. */
+    @Test
+    void ggufProductsRoundTheirInputAsLlamaCppDoes() throws IOException {
+        Fixture.Agreement a = Fixture.agreement(java.util.List.of("falcon-mamba"), FalconMambaLoader::fromGguf);
+        System.out.println("Falcon-Mamba " + a);
+        // 2026-12-02 (8 float lanes): f16 34 / 0, bf16 63 / 0, q8_0 63 / 35 of 63 (the q8_0 file's ssm_dt is F16)
+        a.require("f16", 1.0 / 3, true);
+        a.require("bf16", 0.75, true);
+        a.require("q8_0", 0.75, true);
+    }
 }

@@ -188,6 +188,76 @@ public final class Fixture {
         return n;
     }
 
+    /** The logits of one uncached forward pass over {@code ids}, one row per position. */
+    public static float[][] logits(LanguageModel model, int[] ids) {
+        try (var ng = Autograd.noGrad(); Scope s = Scope.open()) {
+            float[] all = model.forward(Tensor.ofInts(ids, 1, ids.length), null).toFloatArray();
+            int v = all.length / ids.length;
+            float[][] r = new float[ids.length][];
+            for (int t = 0; t < ids.length; t++) {
+                r[t] = java.util.Arrays.copyOfRange(all, t * v, (t + 1) * v);
+            }
+            return r;
+        }
+    }
+
+    /** Opens a GGUF fixture file as a model. */
+    public interface GgufLoader {
+        LanguageModel load(Path file) throws IOException;
+    }
+
+    /**
+     * For each 16-bit and Q8_0 GGUF variant of {@code models}, over all their prompts: how many positions agree with
+     * llama.cpp in every logit to 1e-4, computed with {@link ai.kestrel.engine.ops.Numerics#GGML} (as loaded) and
+     * again with {@link ai.kestrel.engine.ops.Numerics#TRANSFORMERS}.
+     */
+    public static Agreement agreement(List<String> models, GgufLoader loader) throws IOException {
+        java.util.Map<String, int[]> counts = new java.util.LinkedHashMap<>();
+        for (String variant : List.of("f16", "bf16", "q8_0")) {
+            int[] c = new int[3];
+            for (String m : models) {
+                Fixture f = Fixture.of(m);
+                try (LanguageModel model = loader.load(f.file("model-" + variant + ".gguf"))) {
+                    org.junit.jupiter.api.Assertions.assertEquals(ai.kestrel.engine.ops.Numerics.GGML, model.numerics(), m + " " + variant);
+                    for (Prompt p : f.prompts(variant)) {
+                        c[0] += positionsWithin(p.logits(), logits(model, p.inputIds()), 1e-4);
+                        c[2] += p.inputIds().length;
+                    }
+                    model.setNumerics(ai.kestrel.engine.ops.Numerics.TRANSFORMERS);
+                    for (Prompt p : f.prompts(variant)) {
+                        c[1] += positionsWithin(p.logits(), logits(model, p.inputIds()), 1e-4);
+                    }
+                }
+            }
+            counts.put(variant, c);
+        }
+        return new Agreement(counts);
+    }
+
+    /** Per variant: positions within 1e-4 of llama.cpp as llama.cpp computes, with float32 inputs, and in all. */
+    public record Agreement(java.util.Map<String, int[]> counts) {
+        /**
+         * At least {@code fraction} of all positions agree as llama.cpp computes; with {@code fewerWithFloat32}, fewer
+         * agree with float32 inputs (where the file holds F16 / BF16 products; Q8_0 products round either way).
+         */
+        public void require(String variant, double fraction, boolean fewerWithFloat32) {
+            int[] c = counts.get(variant);
+            String what = variant + ": " + c[0] + " of " + c[2] + " positions within 1e-4 of llama.cpp as llama.cpp computes, " + c[1]
+                    + " with float32 inputs";
+            org.junit.jupiter.api.Assertions.assertTrue(c[0] >= fraction * c[2], what + " (want at least " + fraction + " of them)");
+            if (fewerWithFloat32) {
+                org.junit.jupiter.api.Assertions.assertTrue(c[1] < c[0], what + " (want fewer with float32 inputs)");
+            }
+        }
+
+        @Override
+        public String toString() {
+            StringBuilder b = new StringBuilder("positions within 1e-4 of llama.cpp (as llama.cpp computes / float32 inputs / all):");
+            counts.forEach((v, c) -> b.append(' ').append(v).append(' ').append(c[0]).append(" / ").append(c[1]).append(" / ").append(c[2]).append(';'));
+            return b.toString();
+        }
+    }
+
     /** README tolerances: f32 and HF within 1e-4; 16-bit and Q8_0 relative to the largest logit. */
     public static double tolerance(String variant, double maxLogit) {
         return switch (variant) {
