@@ -7,7 +7,7 @@ import java.io.IOException;
 import java.nio.file.Path;
 import picocli.CommandLine.Option;
 
-/** The options every model command shares: where the model is, an adapter, how many threads. */
+/** The options every model command shares: where the model is, an adapter, threads, device and numerics. */
 final class ModelOptions {
     @Option(names = "--model", required = true, paramLabel = "PATH", description = "A Hugging Face model folder or a .gguf file.")
     Path model;
@@ -22,6 +22,22 @@ final class ModelOptions {
             description = "Where the model runs: cpu (default), cuda (an NVIDIA GPU; an error naming what is missing"
                     + " when there is none), or auto (cuda when usable, else cpu; says which on stderr).")
     String device;
+
+    @Option(names = "--numerics", paramLabel = "auto|ggml|transformers", defaultValue = "auto",
+            description = "Whose arithmetic the products reproduce: ggml (llama.cpp: activations rounded to an F16/BF16/"
+                    + "Q8_0 weight's type first), transformers (float32 activations; Q8_0 still rounds), or auto (default:"
+                    + " ggml for a .gguf file, transformers for a Hugging Face folder).")
+    String numerics;
+
+    /** {@code --numerics} as the model takes it; {@code null} for auto (the loader's choice). */
+    ai.kestrel.engine.ops.Numerics numerics() {
+        return switch (numerics) {
+            case "auto" -> null;
+            case "ggml" -> ai.kestrel.engine.ops.Numerics.GGML;
+            case "transformers" -> ai.kestrel.engine.ops.Numerics.TRANSFORMERS;
+            default -> throw new IllegalArgumentException("--numerics must be auto, ggml or transformers, got '" + numerics + "'");
+        };
+    }
 
     LoadedModel load() throws IOException {
         return load(true);
@@ -46,7 +62,11 @@ final class ModelOptions {
         if (!move) {
             device(); // a bad --device fails before the model loads
         }
+        ai.kestrel.engine.ops.Numerics num = numerics(); // and a bad --numerics
         LoadedModel m = ModelLoader.load(model);
+        if (num != null) {
+            m.model().setNumerics(num);
+        }
         if (dev == ai.kestrel.engine.Device.CUDA) {
             ai.kestrel.model.LanguageModel onGpu = switch (m.model()) {
                 case ai.kestrel.model.falconh1.FalconH1 h1 -> h1.to(dev);

@@ -3,6 +3,7 @@ package ai.kestrel.train.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import java.io.ByteArrayOutputStream;
@@ -50,6 +51,31 @@ class CliTest {
         JsonObject o = JsonParser.parseString(r.out()).getAsJsonObject();
         assertEquals(3, o.getAsJsonArray("logits").size());
         assertEquals(320, o.getAsJsonArray("logits").get(0).getAsJsonArray().size());
+    }
+
+    /** A GGUF computes as llama.cpp does unless --numerics says otherwise; a bad value is one clear line. */
+    @Test
+    void numericsOptionPicksWhoseArithmetic() {
+        String[] base = {"logits", "--model", fixture("falcon-h1-g2") + "/model-bf16.gguf", "--tokens", "1,2,3"};
+        JsonArray auto = logits(run(base));
+        JsonArray ggml = logits(run(concat(base, "--numerics", "ggml")));
+        JsonArray f32 = logits(run(concat(base, "--numerics", "transformers")));
+        assertEquals(auto, ggml);
+        double moved = 0;
+        for (int t = 0; t < 3; t++) {
+            for (int c = 0; c < 320; c++) {
+                moved = Math.max(moved, Math.abs(ggml.get(t).getAsJsonArray().get(c).getAsDouble() - f32.get(t).getAsJsonArray().get(c).getAsDouble()));
+            }
+        }
+        assertTrue(moved > 1e-3, "bf16 activations rounded or not: " + moved);
+        Run bad = run(concat(base, "--numerics", "torch"));
+        assertEquals(1, bad.code());
+        assertEquals("kestrel logits: --numerics must be auto, ggml or transformers, got 'torch'", bad.err().strip());
+    }
+
+    private static JsonArray logits(Run r) {
+        assertEquals(0, r.code(), r.err());
+        return JsonParser.parseString(r.out()).getAsJsonObject().getAsJsonArray("logits");
     }
 
     @Test
