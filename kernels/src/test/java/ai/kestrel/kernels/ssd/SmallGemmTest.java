@@ -1,0 +1,73 @@
+package ai.kestrel.kernels.ssd;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+/**
+ * {@link SmallGemm} against a plain triple loop in double, on random shapes, strides and offsets; lower-triangular
+ * products with A zero above its diagonal, as their contract says.
+ */
+class SmallGemmTest {
+    @Test
+    void matchesTheTripleLoop() {
+        SplittableRandom rnd = new SplittableRandom(7);
+        // rows, k, p: whole and partial blocks of four rows, whole and partial panels of columns (8 and 16 lanes)
+        int[][] shapes = {{1, 1, 1}, {4, 3, 16}, {7, 33, 64}, {128, 128, 64}, {9, 256, 40}, {256, 128, 64}, {5, 17, 33},
+            {12, 70, 96}, {3, 5, 64}, {33, 1, 17}};
+        for (int[] sh : shapes) {
+            for (boolean lower : new boolean[] {false, true}) {
+                for (boolean transposedA : new boolean[] {false, true}) {
+                    int rows = sh[0];
+                    int k = lower ? Math.max(sh[1], rows) : sh[1];
+                    int p = sh[2];
+                    int ao = rnd.nextInt(5);
+                    int ars = transposedA ? 1 : k + rnd.nextInt(3);
+                    int aks = transposedA ? rows + rnd.nextInt(3) : 1;
+                    int bo = rnd.nextInt(5);
+                    int brs = p + rnd.nextInt(3);
+                    int co = rnd.nextInt(5);
+                    int crs = p + rnd.nextInt(3);
+                    float[] a = random(rnd, ao + rows * ars + k * aks + 1);
+                    float[] b = random(rnd, bo + k * brs + p);
+                    float[] c = random(rnd, co + rows * crs + p);
+                    if (lower) { // the contract: A is zero above its diagonal
+                        for (int r = 0; r < rows; r++) {
+                            for (int kk = r + 1; kk < k; kk++) {
+                                a[ao + r * ars + kk * aks] = 0f;
+                            }
+                        }
+                    }
+                    double[] expect = new double[c.length];
+                    for (int i = 0; i < c.length; i++) {
+                        expect[i] = c[i];
+                    }
+                    for (int r = 0; r < rows; r++) {
+                        int kc = lower ? Math.min(k, r + 1) : k;
+                        for (int j = 0; j < p; j++) {
+                            double sum = expect[co + r * crs + j];
+                            for (int kk = 0; kk < kc; kk++) {
+                                sum += (double) a[ao + r * ars + kk * aks] * b[bo + kk * brs + j];
+                            }
+                            expect[co + r * crs + j] = sum;
+                        }
+                    }
+                    SmallGemm.run(a, ao, ars, aks, b, bo, brs, c, co, crs, rows, k, p, lower);
+                    String at = "rows " + rows + ", k " + k + ", p " + p + (lower ? ", lower triangular" : "") + (transposedA ? ", A transposed" : "");
+                    for (int i = 0; i < c.length; i++) {
+                        assertEquals(expect[i], c[i], 1e-5 * Math.sqrt(k) + 1e-6, at + ", element " + i);
+                    }
+                }
+            }
+        }
+    }
+
+    private static float[] random(SplittableRandom rnd, int n) {
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) {
+            x[i] = (float) rnd.nextGaussian();
+        }
+        return x;
+    }
+}
