@@ -64,15 +64,7 @@ class LinalgGradTest {
                     assertTrue(worst > 1e-3, "the rounding shows: " + worst);
                 }
                 // the gradient reaches x through a frozen quantized weight (the rounding passes it straight through)
-                Tensor xg = Rand.normal32(rnd, 1, 5, 64).requiresGrad(true);
-                Autograd.backward(Arith.sum(Linalg.linear(xg, wq, null)));
-                Tensor xd = Tensor.of(xg.toFloatArray(), 5, 64).requiresGrad(true);
-                Autograd.backward(Arith.sum(Linalg.linear(xd, decoded, null)));
-                float[] ga = xg.grad().toFloatArray();
-                float[] gb = xd.grad().toFloatArray();
-                for (int i = 0; i < ga.length; i++) {
-                    assertTrue(Math.abs(ga[i] - gb[i]) < 1e-4, q + " grad " + i);
-                }
+                gradientPassesStraightThrough(rnd, wq, decoded, Numerics.TRANSFORMERS, q.toString());
             }
         }
     }
@@ -109,16 +101,21 @@ class LinalgGradTest {
                     moved = Math.max(moved, Math.abs(ggml[i] - plain[i]));
                 }
                 assertTrue(moved > 1e-4, h + ": the rounding shows: " + moved);
-                Tensor xg = Rand.normal32(rnd, 1, 5, 64).requiresGrad(true);
-                Autograd.backward(Arith.sum(Linalg.linear(xg, wq, null, Numerics.GGML)));
-                Tensor xd = Tensor.of(xg.toFloatArray(), 5, 64).requiresGrad(true);
-                Autograd.backward(Arith.sum(Linalg.linear(xd, decoded, null)));
-                float[] ga = xg.grad().toFloatArray();
-                float[] gb = xd.grad().toFloatArray();
-                for (int i = 0; i < ga.length; i++) {
-                    assertTrue(Math.abs(ga[i] - gb[i]) < 1e-4, h + " grad " + i);
-                }
+                gradientPassesStraightThrough(rnd, wq, decoded, Numerics.GGML, h + " (ggml)");
             }
+        }
+    }
+
+    /** x's gradient through the frozen weight {@code wq} equals its gradient through {@code decoded}, its float32 values. */
+    private static void gradientPassesStraightThrough(SplittableRandom rnd, Tensor wq, Tensor decoded, Numerics numerics, String what) {
+        Tensor xg = Rand.normal32(rnd, 1, 5, 64).requiresGrad(true);
+        Autograd.backward(Arith.sum(Linalg.linear(xg, wq, null, numerics)));
+        Tensor xd = Tensor.of(xg.toFloatArray(), 5, 64).requiresGrad(true);
+        Autograd.backward(Arith.sum(Linalg.linear(xd, decoded, null)));
+        float[] ga = xg.grad().toFloatArray();
+        float[] gb = xd.grad().toFloatArray();
+        for (int i = 0; i < ga.length; i++) {
+            assertTrue(Math.abs(ga[i] - gb[i]) < 1e-4, what + " grad " + i);
         }
     }
 
