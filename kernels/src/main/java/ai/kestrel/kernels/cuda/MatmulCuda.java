@@ -113,7 +113,8 @@ public final class MatmulCuda implements Matmul {
             }
             return;
         }
-        if (roundsInput && ai.kestrel.kernels.quant.HalfRounding.rounds(format)) {
+        // (the tensor-core path rounds x to the weight's type itself, to nearest even: the same values)
+        if (roundsInput && ai.kestrel.kernels.quant.HalfRounding.rounds(format) && !usesTensorCores(format, m, k)) {
             long count = (long) m * k;
             try (DevBuf xr = c.alloc(count * 4)) {
                 c.launch("mm_round_half", Cuda.blocks(count, 256), 256, 0, x, xr, count, format == WeightFormat.BF16 ? 1 : 0);

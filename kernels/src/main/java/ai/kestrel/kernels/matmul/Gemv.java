@@ -141,8 +141,8 @@ final class Gemv {
             rows = m > 1 && GemvFused.fusesRows(w.format());
             boolean round = w.format() == WeightFormat.Q8_0 && (!fused || w.n() % ROWS != 0);
             if (sameFormat != null) {
-                // what the kernels read of x depends only on the format (and its rounding): share it (x rounded, if this matrix reads it
-                // and the other one did not)
+                // what the kernels read of x depends only on the format and its rounding: share it (for Q8_0, x
+                // rounded, if this matrix reads it and the other one did not)
                 this.x = round && sameFormat.x == x ? Q8Activations.round(x, m, k) : sameFormat.x;
                 xp = sameFormat.xp;
                 xr = sameFormat.xr;
