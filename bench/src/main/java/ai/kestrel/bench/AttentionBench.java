@@ -11,7 +11,8 @@ import org.openjdk.jmh.annotations.TearDown;
 /**
  * Attention at Falcon-H1-1.5B-Deep shapes (6 query heads, 2 KV heads of 128): a 512-token prompt forward and
  * forward+backward, and one decode step against caches of {@code ctx} tokens. Prompt work: two T²/2 x P
- * products per head; a decode step streams the cache (2 * ctx * KV * P floats).
+ * products per head; a decode step streams the cache (2 * ctx * KV * P floats; {@code decodeHalf}: the same cache
+ * in binary16, half the bytes).
  */
 public class AttentionBench extends BenchBase {
     static final int T = 512, H = 6, KV = 2, P = 128;
@@ -20,7 +21,7 @@ public class AttentionBench extends BenchBase {
     int ctx;
 
     Arena arena;
-    Buf q, k, v, o, lse, dO, dq, dk, dv, q1, o1, kc, vc;
+    Buf q, k, v, o, lse, dO, dq, dk, dv, q1, o1, kc, vc, kh, vh;
 
     static double[] work(String method, java.util.function.Function<String, String> param) {
         double ctx = Double.parseDouble(param.apply("ctx"));
@@ -29,6 +30,7 @@ public class AttentionBench extends BenchBase {
             case "prompt" -> new double[] {prompt, 4.0 * (2 * T * H * P + 2 * T * KV * P)};
             case "promptForwardBackward" -> new double[] {prompt * 3.5, 4.0 * 5 * T * (H + KV) * P};
             case "decode" -> new double[] {2.0 * 2 * H * ctx * P, 4.0 * 2 * ctx * KV * P};
+            case "decodeHalf" -> new double[] {2.0 * 2 * H * ctx * P, 2.0 * 2 * ctx * KV * P};
             default -> new double[] {0, 0};
         };
     }
@@ -49,6 +51,10 @@ public class AttentionBench extends BenchBase {
         o1 = Buf.allocF32(arena, (long) H * P);
         kc = Data.randn(arena, (long) ctx * KV * P, 6, 1);
         vc = Data.randn(arena, (long) ctx * KV * P, 7, 1);
+        kh = Buf.f16(arena.allocate((long) ctx * KV * P * 2, 64));
+        vh = Buf.f16(arena.allocate((long) ctx * KV * P * 2, 64));
+        ai.kestrel.kernels.Half.narrow(kc.seg(), 0, kh.seg(), 0, kc.length());
+        ai.kestrel.kernels.Half.narrow(vc.seg(), 0, vh.seg(), 0, vc.length());
     }
 
     @TearDown
@@ -71,5 +77,10 @@ public class AttentionBench extends BenchBase {
     @Benchmark
     public void decode() {
         Attention.CPU.forward(q1, kc, vc, o1, null, new Attention.Dims(1, 1, ctx, ctx, H, KV, P), 1 / Math.sqrt(P));
+    }
+
+    @Benchmark
+    public void decodeHalf() {
+        Attention.CPU.forward(q1, kh, vh, o1, null, new Attention.Dims(1, 1, ctx, ctx, H, KV, P), 1 / Math.sqrt(P));
     }
 }

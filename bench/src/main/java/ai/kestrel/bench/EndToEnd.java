@@ -37,7 +37,9 @@ import java.util.SplittableRandom;
  * how the file came into the page cache, not on Kestrel, and moves decode speed by up to 1.7x (RESULTS.md, "Twelfth
  * session"): compare runs, and engines, only at similar shares.
  *
- * <pre>java -cp bench/target/benchmarks.jar ai.kestrel.bench.EndToEnd MODEL... [--prompt 512] [--decode 32] [--threads 2] [--batch 8]</pre>
+ * {@code --kv-cache f16} keeps the attention keys and values in half precision ({@link LanguageModel#setKvCacheType}).
+ *
+ * <pre>java -cp bench/target/benchmarks.jar ai.kestrel.bench.EndToEnd MODEL... [--prompt 512] [--decode 32] [--threads 2] [--batch 8] [--kv-cache f16]</pre>
  */
 public final class EndToEnd {
     private EndToEnd() {
@@ -48,6 +50,7 @@ public final class EndToEnd {
         int decode = 32;
         int repeats = 3;
         int batch = 0;
+        ai.kestrel.engine.DType kv = ai.kestrel.engine.DType.F32;
         java.util.List<Path> models = new java.util.ArrayList<>();
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
@@ -56,6 +59,7 @@ public final class EndToEnd {
                 case "--repeats" -> repeats = Integer.parseInt(args[++i]);
                 case "--threads" -> Parallel.setThreads(Integer.parseInt(args[++i]));
                 case "--batch" -> batch = Integer.parseInt(args[++i]);
+                case "--kv-cache" -> kv = ai.kestrel.engine.DType.valueOf(args[++i].toUpperCase(Locale.ROOT));
                 default -> models.add(Path.of(args[i]));
             }
         }
@@ -67,6 +71,7 @@ public final class EndToEnd {
             try (LoadedModel m = ModelLoader.load(p)) {
                 double load = (System.nanoTime() - t0) / 1e9;
                 LanguageModel model = m.model();
+                model.setKvCacheType(kv);
                 SplittableRandom rnd = new SplittableRandom(1);
                 int[] ids = new int[prompt];
                 for (int i = 0; i < ids.length; i++) {

@@ -306,7 +306,7 @@ public final class Tensor {
         return segment();
     }
 
-    /** This tensor as a kernel buffer; F32 and F64 on the host, F32 on the GPU. */
+    /** This tensor as a kernel buffer; F32, F64 and F16 on the host, F32 on the GPU. */
     public Buf buf() {
         if (storage instanceof Storage.Gpu g) {
             if (dtype != DType.F32) {
@@ -317,7 +317,8 @@ public final class Tensor {
         return switch (dtype) {
             case F32 -> Buf.f32(segment());
             case F64 -> Buf.f64(segment());
-            default -> throw new IllegalStateException("a " + dtype + " tensor is not a float32/float64 buffer");
+            case F16 -> Buf.f16(segment());
+            default -> throw new IllegalStateException("a " + dtype + " tensor is not a float32/float64/float16 buffer");
         };
     }
 

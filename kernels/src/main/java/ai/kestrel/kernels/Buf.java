@@ -6,7 +6,9 @@ import java.lang.foreign.ValueLayout;
 import java.util.Objects;
 
 /**
- * A flat buffer of float32 or float64 elements over a memory segment: what kernels read and write.
+ * A flat buffer of float32 or float64 elements over a memory segment: what kernels read and write. A buffer of
+ * IEEE binary16 elements ({@link #f16}) holds what is stored in half precision to save memory, such as a KV cache;
+ * only the kernels that say so read it.
  *
  * <p>{@link #get} and {@link #set} work in double whatever the element type; they are for reference kernels
  * and tests. Fast kernels take {@link #seg()} and require {@link #isF32()}. Little-endian, as every file
@@ -21,15 +23,18 @@ public final class Buf {
     public static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
     /** float64 elements, little-endian. */
     public static final ValueLayout.OfDouble F64 = ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
+    /** binary16 bits, little-endian. */
+    public static final ValueLayout.OfShort F16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
 
     private final MemorySegment seg;
-    private final boolean f64;
+    /** Bytes per element: 2 (binary16), 4 (float32) or 8 (float64). */
+    private final int width;
     private final long length;
     private final ai.kestrel.kernels.cuda.DevBuf device;
 
     private Buf(ai.kestrel.kernels.cuda.DevBuf device, long length) {
         this.seg = null;
-        this.f64 = false;
+        this.width = 4;
         this.length = length;
         this.device = device;
     }
@@ -59,26 +64,34 @@ public final class Buf {
         return device;
     }
 
-    private Buf(MemorySegment seg, boolean f64) {
+    private Buf(MemorySegment seg, int width) {
         this.seg = Objects.requireNonNull(seg, "seg");
-        this.f64 = f64;
+        this.width = width;
         this.device = null;
         long bytes = seg.byteSize();
-        int width = f64 ? 8 : 4;
         if (bytes % width != 0) {
-            throw new IllegalArgumentException("segment of " + bytes + " bytes is not a whole number of " + (f64 ? "f64" : "f32") + " elements");
+            throw new IllegalArgumentException("segment of " + bytes + " bytes is not a whole number of " + typeName(width) + " elements");
         }
         this.length = bytes / width;
     }
 
+    private static String typeName(int width) {
+        return width == 8 ? "f64" : width == 4 ? "f32" : "f16";
+    }
+
     /** A view of {@code seg} as float32 elements. */
     public static Buf f32(MemorySegment seg) {
-        return new Buf(seg, false);
+        return new Buf(seg, 4);
     }
 
     /** A view of {@code seg} as float64 elements. */
     public static Buf f64(MemorySegment seg) {
-        return new Buf(seg, true);
+        return new Buf(seg, 8);
+    }
+
+    /** A view of {@code seg} as IEEE binary16 elements. */
+    public static Buf f16(MemorySegment seg) {
+        return new Buf(seg, 2);
     }
 
     /** A new zeroed float32 buffer of {@code n} elements in {@code arena}, 64-byte aligned. */
@@ -107,7 +120,11 @@ public final class Buf {
 
     /** A new buffer of the same element type and length as this one, zeroed. */
     public Buf like(Arena arena) {
-        return f64 ? allocF64(arena, length) : allocF32(arena, length);
+        return switch (width) {
+            case 8 -> allocF64(arena, length);
+            case 4 -> allocF32(arena, length);
+            default -> f16(arena.allocate(length * 2, 64));
+        };
     }
 
     /** The backing segment (host buffers only). */
@@ -122,16 +139,21 @@ public final class Buf {
     }
 
     public boolean isF64() {
-        return f64;
+        return width == 8;
     }
 
     public boolean isF32() {
-        return !f64;
+        return width == 4;
     }
 
-    /** Bytes per element: 4 or 8. */
+    /** True for binary16 elements ({@link #f16}). */
+    public boolean isF16() {
+        return width == 2;
+    }
+
+    /** Bytes per element: 2, 4 or 8. */
     public int elementBytes() {
-        return f64 ? 8 : 4;
+        return width;
     }
 
     private void hostOnly() {
@@ -143,16 +165,23 @@ public final class Buf {
     /** Element {@code i} as a double. */
     public double get(long i) {
         hostOnly();
-        return f64 ? seg.getAtIndex(F64, i) : seg.getAtIndex(F32, i);
+        return switch (width) {
+            case 8 -> seg.getAtIndex(F64, i);
+            case 4 -> seg.getAtIndex(F32, i);
+            default -> Float.float16ToFloat(seg.getAtIndex(F16, i));
+        };
     }
 
-    /** Stores {@code v} at {@code i}, rounded to float when this is a float32 buffer. */
+    /**
+     * Stores {@code v} at {@code i}, rounded to float when this is a float32 buffer (to float, then to nearest even
+     * binary16, when a binary16 one).
+     */
     public void set(long i, double v) {
         hostOnly();
-        if (f64) {
-            seg.setAtIndex(F64, i, v);
-        } else {
-            seg.setAtIndex(F32, i, (float) v);
+        switch (width) {
+            case 8 -> seg.setAtIndex(F64, i, v);
+            case 4 -> seg.setAtIndex(F32, i, (float) v);
+            default -> seg.setAtIndex(F16, i, Float.floatToFloat16((float) v));
         }
     }
 
@@ -167,7 +196,7 @@ public final class Buf {
         if (device != null) {
             return new Buf(device.view(off * w, len * w), len);
         }
-        return new Buf(seg.asSlice(off * w, len * w), f64);
+        return new Buf(seg.asSlice(off * w, len * w), w);
     }
 
     /** Sets every element to {@code v}. */
@@ -197,8 +226,8 @@ public final class Buf {
 
     /** Throws unless this is a float32 buffer of at least {@code n} elements; {@code what} names it in the message. */
     public Buf requireF32(String what, long n) {
-        if (f64) {
-            throw new IllegalArgumentException(what + ": the fast kernel takes float32, got float64");
+        if (width != 4) {
+            throw new IllegalArgumentException(what + ": the fast kernel takes float32, got " + (width == 8 ? "float64" : "float16"));
         }
         return require(what, n);
     }
@@ -213,6 +242,6 @@ public final class Buf {
 
     @Override
     public String toString() {
-        return "Buf[" + (f64 ? "f64" : "f32") + " x " + length + (device != null ? " on the GPU" : "") + "]";
+        return "Buf[" + typeName(width) + " x " + length + (device != null ? " on the GPU" : "") + "]";
     }
 }

@@ -32,6 +32,32 @@ public interface LanguageModel extends AutoCloseable {
     /** Computes from now on with {@code numerics} (see {@link #numerics()}). */
     void setNumerics(ai.kestrel.engine.ops.Numerics numerics);
 
+    /**
+     * The element type of the attention keys and values in the caches {@link #newCache} makes: {@code F32} (the
+     * default) or {@code F16}, half the memory and half the bytes a decoding step reads, rounded to nearest even as
+     * llama.cpp's default cache stores them (host memory only). A model without attention keeps no keys or values.
+     */
+    default ai.kestrel.engine.DType kvCacheType() {
+        return ai.kestrel.engine.DType.F32;
+    }
+
+    /**
+     * Makes the caches {@link #newCache} makes from now on hold keys and values as {@code type} (F32 or F16; see
+     * {@link #kvCacheType()}); caches already made keep theirs. A model without attention accepts either and has no
+     * keys or values to store.
+     */
+    default void setKvCacheType(ai.kestrel.engine.DType type) {
+        checkKvCacheType(type);
+    }
+
+    /** Throws unless {@code type} is one a KV cache may take: F32 or F16. */
+    static ai.kestrel.engine.DType checkKvCacheType(ai.kestrel.engine.DType type) {
+        if (type != ai.kestrel.engine.DType.F32 && type != ai.kestrel.engine.DType.F16) {
+            throw new IllegalArgumentException("a KV cache holds F32 or F16 values, not " + type);
+        }
+        return type;
+    }
+
     /** Size of the logits' last dimension (the config's vocab size, often larger than the tokenizer's). */
     int vocabSize();
 

@@ -1,6 +1,8 @@
 package ai.kestrel.engine.ops;
 
 import ai.kestrel.engine.Autograd;
+import ai.kestrel.engine.DType;
+import ai.kestrel.engine.Device;
 import ai.kestrel.engine.Tensor;
 import ai.kestrel.kernels.attention.Attention;
 
@@ -36,10 +38,24 @@ public final class Attentions {
 
     /**
      * Attention of {@code q (B, Tq, H, P)} (the newest {@code Tq} tokens, already appended to the cache) over
-     * the first {@code length} rows of a cache {@code kCache, vCache (B, capacity, KV, P)}; no gradient.
+     * the first {@code length} rows of a cache {@code kCache, vCache (B, capacity, KV, P)}; no gradient. The cache
+     * is F32 like {@code q}, or F16 (both keys and values; host memory only), read as float32.
      */
     public static Tensor cached(Tensor q, Tensor kCache, Tensor vCache, int length, double scale) {
-        Attention kern = Dispatch.pick(Attention.REF, Attention.CPU, () -> CudaKernels.ATTENTION, "cached attention", q, kCache, vCache);
+        Attention kern;
+        if (kCache.dtype() == DType.F16 || vCache.dtype() == DType.F16) {
+            if (kCache.dtype() != vCache.dtype()) {
+                throw new IllegalArgumentException("cached attention: the key cache is " + kCache.dtype() + " and the value cache "
+                        + vCache.dtype() + "; they must agree");
+            }
+            if (q.device() == Device.CUDA || kCache.device() == Device.CUDA || vCache.device() == Device.CUDA) {
+                throw new UnsupportedOperationException("cached attention: an F16 KV cache is read on the CPU only (no CUDA kernel reads"
+                        + " one yet); use an F32 cache with a model on the GPU");
+            }
+            kern = Dispatch.computeType("cached attention", q) == DType.F64 ? Attention.REF : Attention.CPU;
+        } else {
+            kern = Dispatch.pick(Attention.REF, Attention.CPU, () -> CudaKernels.ATTENTION, "cached attention", q, kCache, vCache);
+        }
         Attention.Dims m = new Attention.Dims(q.dim(0), q.dim(1), length, kCache.dim(1), q.dim(2), kCache.dim(2), q.dim(3));
         Dispatch.shape("cached attention", "value cache", vCache, kCache.shape());
         Tensor o = Tensor.zerosLike(q);

@@ -59,6 +59,36 @@ public final class Casts {
         throw new IllegalArgumentException("no conversion from " + from + " to " + to);
     }
 
+    /**
+     * Copies {@code n} elements of {@code src} from element {@code srcIndex} into {@code dst} from {@code dstIndex},
+     * converting F32 to F16 (to nearest even) or F16 to F32 where the dtypes differ; no autograd (caches). Same
+     * dtypes copy bytes, on the host or the GPU; conversions run on the host.
+     */
+    public static void copyElements(Tensor src, long srcIndex, Tensor dst, long dstIndex, long n) {
+        DType from = src.dtype();
+        DType to = dst.dtype();
+        if (srcIndex < 0 || dstIndex < 0 || n < 0 || srcIndex + n > src.numel() || dstIndex + n > dst.numel()) {
+            throw new IndexOutOfBoundsException("copy of " + n + " elements from " + srcIndex + " of " + src.numel() + " to " + dstIndex
+                    + " of " + dst.numel());
+        }
+        if (from == to && from.blockSize() == 1) {
+            long w = from.blockBytes();
+            Tensor.copyBytes(src, srcIndex * w, dst, dstIndex * w, n * w);
+            return;
+        }
+        if (src.device() != ai.kestrel.engine.Device.CPU || dst.device() != ai.kestrel.engine.Device.CPU) {
+            throw new UnsupportedOperationException("copying " + from + " into " + to + " converts on the host; these tensors are on "
+                    + src.device() + " and " + dst.device());
+        }
+        if (from == DType.F32 && to == DType.F16) {
+            ai.kestrel.kernels.Half.narrow(src.segment(), srcIndex, dst.segment(), dstIndex, n);
+        } else if (from == DType.F16 && to == DType.F32) {
+            ai.kestrel.kernels.Half.widen(src.segment(), srcIndex, dst.segment(), dstIndex, n);
+        } else {
+            throw new IllegalArgumentException("no element copy from " + from + " to " + to + " (F32 and F16 convert; otherwise the dtypes must match)");
+        }
+    }
+
     private static void copy(Buf src, Buf dst, long n) {
         for (long i = 0; i < n; i++) {
             dst.set(i, src.get(i));

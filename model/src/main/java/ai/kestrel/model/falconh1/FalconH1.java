@@ -50,6 +50,7 @@ public final class FalconH1 implements LanguageModel {
     private final Scope weights;
     private final String source;
     private volatile Numerics numerics = Numerics.TRANSFORMERS;
+    private volatile ai.kestrel.engine.DType kvCacheType = ai.kestrel.engine.DType.F32;
     /** Inputs of at most this many tokens (batch x length) run all layers in the caller's scope: single-token steps. */
     private static final int LAYER_SCOPE_MIN_TOKENS = 1;
     private volatile ai.kestrel.model.lora.Lora adapter;
@@ -182,7 +183,11 @@ public final class FalconH1 implements LanguageModel {
 
     @Override
     public FalconH1Cache newCache(int batch, int capacity) {
-        return FalconH1Cache.create(config, batch, capacity, embed.device());
+        if (kvCacheType != ai.kestrel.engine.DType.F32 && embed.device() != ai.kestrel.engine.Device.CPU) {
+            throw new UnsupportedOperationException("an " + kvCacheType + " KV cache is read on the CPU only; this model is on " + embed.device()
+                    + " (use an F32 cache there)");
+        }
+        return FalconH1Cache.create(config, batch, capacity, embed.device(), kvCacheType);
     }
 
     private double mult(double m) {
@@ -361,14 +366,17 @@ public final class FalconH1 implements LanguageModel {
         return o;
     }
 
-    /** Writes {@code src (B, T, KV, hd)} into rows {@code [start, start + T)} of {@code cache (B, cap, KV, hd)}. */
+    /**
+     * Writes {@code src (B, T, KV, hd)} into rows {@code [start, start + T)} of {@code cache (B, cap, KV, hd)}, rounded to
+     * the cache's element type.
+     */
     private static void appendRows(Tensor src, Tensor cache, int start) {
         int b = src.dim(0);
-        long rowBytes = src.size(2) * src.size(3) * 4;
+        long row = src.size(2) * src.size(3);
         long t = src.size(1);
         long cap = cache.size(1);
         for (int bb = 0; bb < b; bb++) {
-            Tensor.copyBytes(src, bb * t * rowBytes, cache, (bb * cap + start) * rowBytes, t * rowBytes);
+            ai.kestrel.engine.ops.Casts.copyElements(src, bb * t * row, cache, (bb * cap + start) * row, t * row);
         }
     }
 
@@ -403,6 +411,7 @@ public final class FalconH1 implements LanguageModel {
             FalconH1 copy = new FalconH1(config, folded, mv(embed, device), mv(finalNorm, device), mv(lmHead, device), moved,
                     mv(mupVector, device), scope, source + " on " + device);
             copy.numerics = numerics;
+            copy.kvCacheType = kvCacheType;
             return copy;
         }
     }
@@ -433,6 +442,16 @@ public final class FalconH1 implements LanguageModel {
     @Override
     public void setNumerics(Numerics numerics) {
         this.numerics = java.util.Objects.requireNonNull(numerics, "numerics");
+    }
+
+    @Override
+    public ai.kestrel.engine.DType kvCacheType() {
+        return kvCacheType;
+    }
+
+    @Override
+    public void setKvCacheType(ai.kestrel.engine.DType type) {
+        this.kvCacheType = LanguageModel.checkKvCacheType(type);
     }
 
     @Override

@@ -27,11 +27,11 @@ public final class FalconH1Cache extends RowCache {
     }
 
     static FalconH1Cache create(FalconH1Config c, int batch, int capacity) {
-        return create(c, batch, capacity, ai.kestrel.engine.Device.CPU);
+        return create(c, batch, capacity, ai.kestrel.engine.Device.CPU, DType.F32);
     }
 
-    /** A zeroed cache on {@code device} (the model's). */
-    static FalconH1Cache create(FalconH1Config c, int batch, int capacity, ai.kestrel.engine.Device device) {
+    /** A zeroed cache on {@code device} (the model's), keys and values stored as {@code kv} (F32 or F16). */
+    static FalconH1Cache create(FalconH1Config c, int batch, int capacity, ai.kestrel.engine.Device device, DType kv) {
         Scope scope = Scope.detached("falcon-h1 cache");
         int n = c.numLayers();
         Tensor[] conv = new Tensor[n];
@@ -41,8 +41,8 @@ public final class FalconH1Cache extends RowCache {
         for (int i = 0; i < n; i++) {
             conv[i] = Tensor.zeros(scope, device, DType.F32, batch, c.mambaDConv() - 1, c.convDim());
             ssm[i] = Tensor.zeros(scope, device, DType.F32, batch, c.mambaHeads(), c.mambaHeadDim(), c.mambaDState());
-            keys[i] = Tensor.zeros(scope, device, DType.F32, batch, capacity, c.numKeyValueHeads(), c.headDim());
-            values[i] = Tensor.zeros(scope, device, DType.F32, batch, capacity, c.numKeyValueHeads(), c.headDim());
+            keys[i] = Tensor.zeros(scope, device, kv, batch, capacity, c.numKeyValueHeads(), c.headDim());
+            values[i] = Tensor.zeros(scope, device, kv, batch, capacity, c.numKeyValueHeads(), c.headDim());
         }
         return new FalconH1Cache(batch, capacity, new int[batch], conv, ssm, keys, values, scope);
     }

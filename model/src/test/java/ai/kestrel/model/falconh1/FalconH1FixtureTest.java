@@ -1,8 +1,12 @@
 package ai.kestrel.model.falconh1;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.kestrel.engine.DType;
 import ai.kestrel.engine.ops.Numerics;
+import ai.kestrel.model.generate.Sampler;
 import ai.kestrel.model.testing.Fixture;
 import java.io.IOException;
 import java.util.List;
@@ -66,5 +70,44 @@ class FalconH1FixtureTest {
         a.require("f16", 1.0 / 3, true);
         a.require("bf16", 0.75, true);
         a.require("q8_0", 0.5, false);
+    }
+
+    /**
+     * A KV cache in F16 (llama.cpp's default type): each cached step's logits stay within 5e-4 of the largest logit of
+     * those an F32 cache gives, they do differ (the keys and values are rounded), greedy picks whose margin is wider
+     * than that agree, and the cache's keys and values take half the bytes.
+     */
+    @Test
+    void aHalfPrecisionKvCacheStaysCloseToFloat32() throws IOException {
+        for (String m : List.of("falcon-h1-g1", "falcon-h1-g2")) {
+            Fixture f = Fixture.of(m);
+            try (FalconH1 model = FalconH1Loader.fromHuggingFace(f.dir)) {
+                for (Fixture.Prompt p : f.prompts("f32")) {
+                    model.setKvCacheType(DType.F32);
+                    float[][] full = Fixture.cachedStepLogits(model, p.inputIds(), p.greedy());
+                    model.setKvCacheType(DType.F16);
+                    float[][] half = Fixture.cachedStepLogits(model, p.inputIds(), p.greedy());
+                    double tol = 5e-4 * Fixture.maxAbs(full); // 2026-12-02: 1.5e-3 to 2.7e-3 of largest logits 17-20
+                    String what = m + " " + p.name() + " F16 cache";
+                    Fixture.compare(what, full, half, tol);
+                    assertTrue(Fixture.positionsWithin(full, half, 0) < full.length, what + ": no step differs from the F32 cache's");
+                    for (int s = 0; s < half.length; s++) {
+                        if (p.greedyMargin()[s + 1] > 2 * tol) {
+                            assertEquals(p.greedy()[s + 1], Sampler.argmax(half[s], f.nVocab()), what + ": greedy id of step " + s);
+                        }
+                    }
+                }
+                try (FalconH1Cache cache = model.newCache(2, 40)) {
+                    assertEquals(DType.F16, cache.keys[0].dtype());
+                    assertEquals(DType.F16, cache.values[model.numLayers() - 1].dtype());
+                    model.setKvCacheType(DType.F32);
+                    try (FalconH1Cache wide = model.newCache(2, 40)) {
+                        assertEquals(2 * cache.keys[0].storage().byteSize(), wide.keys[0].storage().byteSize());
+                    }
+                }
+                var e = assertThrows(IllegalArgumentException.class, () -> model.setKvCacheType(DType.BF16));
+                assertEquals("a KV cache holds F32 or F16 values, not BF16", e.getMessage());
+            }
+        }
     }
 }

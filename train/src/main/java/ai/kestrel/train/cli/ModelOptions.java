@@ -7,7 +7,7 @@ import java.io.IOException;
 import java.nio.file.Path;
 import picocli.CommandLine.Option;
 
-/** The options every model command shares: where the model is, an adapter, threads, device and numerics. */
+/** The options every model command shares: where the model is, an adapter, threads, device, numerics and KV cache type. */
 final class ModelOptions {
     @Option(names = "--model", required = true, paramLabel = "PATH", description = "A Hugging Face model folder or a .gguf file.")
     Path model;
@@ -28,6 +28,20 @@ final class ModelOptions {
                     + "Q8_0 weight's type first), transformers (float32 activations; Q8_0 still rounds), or auto (default:"
                     + " ggml for a .gguf file, transformers for a Hugging Face folder).")
     String numerics;
+
+    @Option(names = "--kv-cache", paramLabel = "f32|f16", defaultValue = "f32",
+            description = "The element type of the attention keys and values kept while generating: f32 (default) or f16"
+                    + " (llama.cpp's default: half the memory and half the bytes each step reads; CPU only).")
+    String kvCache;
+
+    /** {@code --kv-cache} as a dtype. */
+    ai.kestrel.engine.DType kvCache() {
+        return switch (kvCache) {
+            case "f32" -> ai.kestrel.engine.DType.F32;
+            case "f16" -> ai.kestrel.engine.DType.F16;
+            default -> throw new IllegalArgumentException("--kv-cache must be f32 or f16, got '" + kvCache + "'");
+        };
+    }
 
     /** {@code --numerics} as the model takes it; {@code null} for auto (the loader's choice). */
     ai.kestrel.engine.ops.Numerics numerics() {
@@ -63,10 +77,15 @@ final class ModelOptions {
             device(); // a bad --device fails before the model loads
         }
         ai.kestrel.engine.ops.Numerics num = numerics(); // and a bad --numerics
+        ai.kestrel.engine.DType kv = kvCache(); // and a bad --kv-cache
+        if (kv != ai.kestrel.engine.DType.F32 && dev == ai.kestrel.engine.Device.CUDA) {
+            throw new IllegalArgumentException("--kv-cache " + kvCache + ": the GPU reads an f32 cache only so far; use --kv-cache f32 or --device cpu");
+        }
         LoadedModel m = ModelLoader.load(model);
         if (num != null) {
             m.model().setNumerics(num);
         }
+        m.model().setKvCacheType(kv);
         if (dev == ai.kestrel.engine.Device.CUDA) {
             ai.kestrel.model.LanguageModel onGpu = switch (m.model()) {
                 case ai.kestrel.model.falconh1.FalconH1 h1 -> h1.to(dev);

@@ -87,6 +87,36 @@ class CliTest {
         assertTrue(o.has("text"));
     }
 
+    /**
+     * {@code --kv-cache f16} keeps the keys and values in half precision: the fixture's greedy continuation is the
+     * same (its margins are far wider than the rounding moves a logit), and a bad value is one clear line.
+     */
+    @Test
+    void kvCacheOptionKeepsHalfPrecisionKeysAndValues() {
+        String[] base = {"generate", "--model", fixture("falcon-h1-g2"), "--tokens", "5,6,7,8,9", "--max-new-tokens", "6", "--greedy",
+            "--json", "--ignore-eos"};
+        Run f32 = run(base);
+        Run f16 = run(concat(base, "--kv-cache", "f16"));
+        assertEquals(0, f32.code(), f32.err());
+        assertEquals(0, f16.code(), f16.err());
+        JsonArray ids = JsonParser.parseString(f32.out()).getAsJsonObject().getAsJsonArray("ids");
+        assertEquals(6, ids.size());
+        assertEquals(ids, JsonParser.parseString(f16.out()).getAsJsonObject().getAsJsonArray("ids"));
+        Run bad = run(concat(base, "--kv-cache", "q4"));
+        assertEquals(1, bad.code());
+        assertEquals("kestrel generate: --kv-cache must be f32 or f16, got 'q4'", bad.err().strip());
+        ModelOptions o = new ModelOptions();
+        o.model = Path.of(fixture("falcon-h1-g2"));
+        o.device = "cpu";
+        o.numerics = "auto";
+        o.kvCache = "f16";
+        try (ai.kestrel.model.LoadedModel m = o.load()) {
+            assertEquals(ai.kestrel.engine.DType.F16, m.model().kvCacheType(), "the loaded model makes f16 caches");
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
     @Test
     void deviceOptionSaysWhatItPickedAndWhatIsMissing() {
         String[] base = {"logits", "--model", fixture("falcon-h1-g1") + "/model-f32.gguf", "--tokens", "1,2"};
