@@ -51,7 +51,11 @@ class AttentionTest {
                 Arguments.of(15L, new Dims(1, 1, 20, 32, 2, 2, 128)),
                 Arguments.of(16L, new Dims(1, 1, 37, 40, 8, 2, 64)),
                 Arguments.of(17L, new Dims(1, 1, 100, 128, 10, 2, 128)),
-                Arguments.of(18L, new Dims(2, 1, 33, 48, 12, 2, 64)));
+                Arguments.of(18L, new Dims(2, 1, 33, 48, 12, 2, 64)),
+                // decode rows over tiles of keys (256 and more): three rows whose last tiles differ, five query heads
+                // per KV head
+                Arguments.of(19L, new Dims(2, 3, 385, 400, 10, 2, 64)),
+                Arguments.of(20L, new Dims(1, 1, 256, 256, 6, 2, 128)));
     }
 
     @ParameterizedTest(name = "seed={0} {1}")
