@@ -176,12 +176,12 @@ final class AttentionCpu implements Attention {
     }
 
     /** Keys per tile of {@link #decodeTiles}: a tile's keys and values, every KV head's, as floats take 256 KB at 2 x 128 (L2). */
-    static final int HALF_TILE = 128;
+    static final int KEY_TILE = 128;
     /**
      * Float32 decoding rows over at least this many keys split them by tiles ({@link #decodeTiles}); shorter ones run a
      * task per KV head over all their keys, which keeps both threads busy where a tile or two would not.
      */
-    static final int TILED_MIN = 2 * HALF_TILE;
+    static final int TILED_MIN = 2 * KEY_TILE;
     /** Each thread's widened key and value tiles (kept: a new 256 KB pair per task cost more than the attention). */
     private static final ThreadLocal<HalfScratch> HALF_SCRATCH = ThreadLocal.withInitial(HalfScratch::new);
 
@@ -207,7 +207,7 @@ final class AttentionCpu implements Attention {
      * {@link #forward} over binary16 keys and values (a half-precision KV cache). Prompt chunks ({@code tq >=}
      * {@link #QROWS}, compute-bound) and head widths the vector kernels do not take widen the keys and values in use
      * to float32 once and run the float32 path. Decoding rows read each key and value once, from memory, in half the
-     * bytes: tiles of {@link #HALF_TILE} keys are widened (all KV heads' rows, one contiguous run: C2's vector
+     * bytes: tiles of {@link #KEY_TILE} keys are widened (all KV heads' rows, one contiguous run: C2's vector
      * conversions pay off on long runs, 0.09 ns per value against 0.2-0.3 in runs of one head's 128) into arrays that
      * stay in cache, {@link #decodeGroup} runs on each tile for every KV head, tiles in parallel, and the tiles'
      * normalised outputs are merged by their log-sum-exps.
@@ -239,7 +239,7 @@ final class AttentionCpu implements Attention {
 
     /**
      * Decoding rows ({@code tq <} {@link #QROWS}, head width a multiple of the vector length) over keys and values in
-     * float32 or ({@code half}) binary16, split by tiles of {@link #HALF_TILE} keys: a task per (batch, query row,
+     * float32 or ({@code half}) binary16, split by tiles of {@link #KEY_TILE} keys: a task per (batch, query row,
      * tile), run in parallel, each reading its tile's rows for every KV head (contiguous in the cache: one sequential
      * stream) and running {@link #decodeGroup} on them for each KV head; binary16 tiles are widened first into
      * arrays that stay in cache. The tiles' normalised outputs are merged by their log-sum-exps.
@@ -248,14 +248,14 @@ final class AttentionCpu implements Attention {
             float sc, boolean half) {
         int p = m.p();
         int group = m.h() / m.kv();
-        int tiles = (m.tk() + HALF_TILE - 1) / HALF_TILE;
+        int tiles = (m.tk() + KEY_TILE - 1) / KEY_TILE;
         int rows = m.b() * m.tq();
         // a task per (batch, query row, tile of keys): the tile's rows, every KV head's, are contiguous in the cache and
         // widen in one run; each KV head's query heads then run over them (decodeGroup); the tiles' outputs merge after
         float[][][] acc = new float[rows * tiles][][];
         float[][] lseOf = new float[rows * tiles][];
         Parallel.range(rows * tiles, 1, (lo, hi) -> {
-            float[][] scores = new float[group][padded(HALF_TILE)];
+            float[][] scores = new float[group][padded(KEY_TILE)];
             float[][] qr = new float[group][p];
             float[][] out = new float[group][];
             float[] lseRows = new float[group];
@@ -267,7 +267,7 @@ final class AttentionCpu implements Attention {
             MemorySegment vn = null;
             if (half) {
                 HalfScratch h = HALF_SCRATCH.get();
-                h.ensure(HALF_TILE * width);
+                h.ensure(KEY_TILE * width);
                 kt = h.k;
                 vt = h.v;
                 kn = h.kn;
@@ -277,8 +277,8 @@ final class AttentionCpu implements Attention {
                 int row = task / tiles;
                 int i = row % m.tq();
                 int bb = row / m.tq();
-                int j0 = (task % tiles) * HALF_TILE;
-                int n = Math.min(HALF_TILE, m.lastKey(i) + 1 - j0);
+                int j0 = (task % tiles) * KEY_TILE;
+                int n = Math.min(KEY_TILE, m.lastKey(i) + 1 - j0);
                 if (n <= 0) {
                     continue; // past this row's last key
                 }

@@ -18,7 +18,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 class AttentionHalfCacheTest {
     /** Decode rows across the kernel's key tiles (128 keys), prompt chunks after a cache, widths no kernel vectorises. */
     static Stream<Arguments> shapes() {
-        int t = AttentionCpu.HALF_TILE;
+        int t = AttentionCpu.KEY_TILE;
         return Stream.of(
                 Arguments.of(1L, new Dims(1, 1, 1, 8, 6, 2, 128)),
                 Arguments.of(2L, new Dims(2, 1, t - 1, t + 4, 6, 2, 128)),
