@@ -34,33 +34,11 @@ class AttentionHalfCacheTest {
                 Arguments.of(12L, new Dims(1, 6, 20, 30, 3, 1, 12)));
     }
 
-    private static Buf half(Arena arena, SplittableRandom rnd, int n, double scale) {
-        Buf b = Buf.f16(arena.allocate(2L * n, 64));
-        float[] x = Twin.normal(rnd, n, scale);
-        for (int i = 0; i < n; i++) {
-            b.set(i, x[i]);
-        }
-        return b;
-    }
-
     @ParameterizedTest(name = "seed={0} {1}")
     @MethodSource("shapes")
     void cpuMatchesReference(long seed, Dims m) {
         try (Arena arena = Arena.ofShared()) {
-            SplittableRandom rnd = new SplittableRandom(seed);
-            int nq = m.b() * m.tq() * m.h() * m.p();
-            int nk = m.b() * m.cap() * m.kv() * m.p();
-            double scale = 1 / Math.sqrt(m.p());
-            Buf q = Twin.randn(arena, rnd, nq, 1.2);
-            Buf k = half(arena, rnd, nk, 1.2);
-            Buf v = half(arena, rnd, nk, 1.0);
-            Buf or = Buf.allocF32(arena, nq), oc = Buf.allocF32(arena, nq);
-            Buf lr = Buf.allocF32(arena, (long) m.b() * m.h() * m.tq()), lc = Buf.allocF32(arena, (long) m.b() * m.h() * m.tq());
-            Attention.REF.forward(q, k, v, or, lr, m, scale);
-            Attention.CPU.forward(q, k, v, oc, lc, m, scale);
-            String c = "seed=" + seed + " " + m;
-            Twin.assertClose(c + " o", or, oc, 1e-5, 1e-4);
-            Twin.assertClose(c + " lse", lr, lc, 1e-5, 1e-5);
+            AttentionTest.forwardMatches(Attention.CPU, arena, seed, m, true, 1);
         }
     }
 
@@ -110,7 +88,7 @@ class AttentionHalfCacheTest {
             Dims m = new Dims(1, 1, 4, 4, 2, 1, 16);
             SplittableRandom rnd = new SplittableRandom(3);
             Buf q = Twin.randn(arena, rnd, 32);
-            Buf k = half(arena, rnd, 64, 1);
+            Buf k = AttentionTest.toHalf(arena, Twin.randn(arena, rnd, 64));
             Buf v = Twin.randn(arena, rnd, 64);
             var e = assertThrows(IllegalArgumentException.class, () -> Attention.CPU.forward(q, k, v, Buf.allocF32(arena, 32), null, m, 0.25));
             assertEquals("v: keys and values must both be float16 or both float32", e.getMessage());

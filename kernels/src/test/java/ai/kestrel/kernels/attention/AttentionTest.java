@@ -58,24 +58,58 @@ class AttentionTest {
                 Arguments.of(20L, new Dims(1, 1, 256, 256, 6, 2, 128)));
     }
 
+    /** A forward pass of the reference and of an implementation on the same random data, and its outputs. */
+    record Forward(Buf q, Buf k, Buf v, Buf or, Buf lr, double scale) {
+    }
+
+    /**
+     * Random q, k and v for {@code m} (keys and values in binary16 when {@code half}), scores of O(1-3): softmax
+     * neither uniform nor one-hot. Runs the reference and {@code impl} and asserts their outputs and log-sum-exps
+     * agree within {@code f} times the float32 tolerances.
+     */
+    static Forward forwardMatches(Attention impl, Arena arena, long seed, Dims m, boolean half, double f) {
+        SplittableRandom rnd = new SplittableRandom(seed);
+        int nq = m.b() * m.tq() * m.h() * m.p();
+        int nk = m.b() * m.cap() * m.kv() * m.p();
+        double scale = 1 / Math.sqrt(m.p());
+        Buf q = Twin.randn(arena, rnd, nq, 1.2);
+        Buf k = Twin.randn(arena, rnd, nk, 1.2);
+        Buf v = Twin.randn(arena, rnd, nk);
+        if (half) {
+            k = toHalf(arena, k);
+            v = toHalf(arena, v);
+        }
+        Buf or = Buf.allocF32(arena, nq), oc = Buf.allocF32(arena, nq);
+        Buf lr = Buf.allocF32(arena, (long) m.b() * m.h() * m.tq()), lc = Buf.allocF32(arena, (long) m.b() * m.h() * m.tq());
+        Attention.REF.forward(q, k, v, or, lr, m, scale);
+        impl.forward(q, k, v, oc, lc, m, scale);
+        String c = "seed=" + seed + " " + m + (half ? " binary16 keys and values" : "");
+        Twin.assertClose(c + " o", or, oc, 1e-5 * f, 1e-4 * f);
+        Twin.assertClose(c + " lse", lr, lc, 1e-5 * f, 1e-5 * f);
+        return new Forward(q, k, v, or, lr, scale);
+    }
+
+    /** {@code b} rounded to binary16. */
+    static Buf toHalf(Arena arena, Buf b) {
+        Buf h = Buf.f16(arena.allocate(2 * b.length(), 64));
+        for (long i = 0; i < b.length(); i++) {
+            h.set(i, b.get(i));
+        }
+        return h;
+    }
+
     @ParameterizedTest(name = "seed={0} {1}")
     @MethodSource("shapes")
     void cpuMatchesReference(long seed, Dims m) {
         try (Arena arena = Arena.ofShared()) {
-            SplittableRandom rnd = new SplittableRandom(seed);
+            double f = tolerance();
+            Forward fw = forwardMatches(impl(), arena, seed, m, false, f);
+            Buf q = fw.q(), k = fw.k(), v = fw.v(), or = fw.or(), lr = fw.lr();
+            double scale = fw.scale();
+            SplittableRandom rnd = new SplittableRandom(seed + 1000);
             int nq = m.b() * m.tq() * m.h() * m.p();
             int nk = m.b() * m.cap() * m.kv() * m.p();
-            double scale = 1 / Math.sqrt(m.p());
-            // scores of O(1-3): softmax neither uniform nor one-hot
-            Buf q = Twin.randn(arena, rnd, nq, 1.2), k = Twin.randn(arena, rnd, nk, 1.2), v = Twin.randn(arena, rnd, nk);
-            Buf or = Buf.allocF32(arena, nq), oc = Buf.allocF32(arena, nq);
-            Buf lr = Buf.allocF32(arena, (long) m.b() * m.h() * m.tq()), lc = Buf.allocF32(arena, (long) m.b() * m.h() * m.tq());
-            Attention.REF.forward(q, k, v, or, lr, m, scale);
-            impl().forward(q, k, v, oc, lc, m, scale);
             String c = "seed=" + seed + " " + m;
-            double f = tolerance();
-            Twin.assertClose(c + " o", or, oc, 1e-5 * f, 1e-4 * f);
-            Twin.assertClose(c + " lse", lr, lc, 1e-5 * f, 1e-5 * f);
             Buf dO = Twin.randn(arena, rnd, nq);
             Buf dqr = Buf.allocF32(arena, nq), dqc = Buf.allocF32(arena, nq);
             Buf dkr = Buf.allocF32(arena, nk), dkc = Buf.allocF32(arena, nk), dvr = Buf.allocF32(arena, nk), dvc = Buf.allocF32(arena, nk);
