@@ -47,15 +47,9 @@ public interface LanguageModel extends AutoCloseable {
      * keys or values to store.
      */
     default void setKvCacheType(ai.kestrel.engine.DType type) {
-        checkKvCacheType(type);
-    }
-
-    /** Throws unless {@code type} is one a KV cache may take: F32 or F16. */
-    static ai.kestrel.engine.DType checkKvCacheType(ai.kestrel.engine.DType type) {
         if (type != ai.kestrel.engine.DType.F32 && type != ai.kestrel.engine.DType.F16) {
             throw new IllegalArgumentException("a KV cache holds F32 or F16 values, not " + type);
         }
-        return type;
     }
 
     /** Size of the logits' last dimension (the config's vocab size, often larger than the tokenizer's). */

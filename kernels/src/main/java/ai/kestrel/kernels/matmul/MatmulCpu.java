@@ -92,7 +92,7 @@ final class MatmulCpu implements Matmul {
                             : biases[i].seg(), false);
                 }
             }
-        } else if (m == 0 || m > GEMV_MAX_ROWS || ws.length <= 1) {
+        } else if (m == 0 || ws.length <= 1) {
             Matmul.super.forwardMany(x, ws, biases, ys, m);
         } else {
             Gemv.forwardMany(x, ws, biases, ys, m);

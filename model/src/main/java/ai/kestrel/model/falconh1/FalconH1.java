@@ -451,7 +451,8 @@ public final class FalconH1 implements LanguageModel {
 
     @Override
     public void setKvCacheType(ai.kestrel.engine.DType type) {
-        this.kvCacheType = LanguageModel.checkKvCacheType(type);
+        LanguageModel.super.setKvCacheType(type); // checks it
+        this.kvCacheType = type;
     }
 
     @Override
