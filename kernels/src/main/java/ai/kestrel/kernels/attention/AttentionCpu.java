@@ -758,97 +758,184 @@ final class AttentionCpu implements Attention {
     /** Query rows per task of {@link #forwardBlocked}. */
     static final int QROWS = 4;
 
+    /** Vectors of keys per block of {@link #forwardBlocked}'s online softmax: 64 keys at 8 lanes. */
+    static final int KEY_BLOCK = 8;
+
     /**
-     * The prompt path (at least {@link #QROWS} query rows, head width a multiple of the vector length): each
-     * key/value head's keys are first transposed ({@code kt[c][j]}), so that the scores of one query row against
-     * a block of one vector's worth of keys are {@code p} broadcast-FMAs with no reduction per key. A task takes
-     * {@link #QROWS} query rows of one head: each key vector loaded serves four rows, each value row four output
-     * accumulators. The online softmax runs once per block of keys and row (a vector max, a vector exp, a sum),
-     * not once per key.
+     * The prompt path (at least {@link #QROWS} query rows, head width a multiple of the vector length). Each
+     * key/value head's keys and values are first laid out by {@link #packForward}: the keys transposed in panels,
+     * so that the scores of a query row against a pair of key vectors are {@code p} broadcast-FMAs with no reduction
+     * per key. A task takes {@link #QROWS} query rows of every query head that shares one key/value head (GQA): each
+     * key vector loaded serves four rows, each value row four output accumulators, and a panel of keys or a group
+     * of value columns, read from L2 for the first head, is read from L1 for the others. Keys go in blocks of
+     * {@link #KEY_BLOCK} vectors: the scores of the block first (eight FMA chains), then the online softmax once per
+     * block and row (one max, the accumulator rescaled at most once, an exp per score, one sum), then the block's
+     * values into the rows' accumulators, each loaded and stored once per block and group of columns.
+     *
+     * <p>Against blocks of one vector of keys per query head, with values read from the cache rows (the softmax
+     * step, and the accumulators' loads and stores, eight times as often; every key and value read once per query
+     * head; a bounds check and a multiply in every step of the value loop): {@code AttentionBench.prompt} (6 / 2
+     * heads of 128, 512 tokens, Zen 3, alternating JMH runs) 10.1-10.4 ms against 6.4-6.8 ms.
      */
     private static void forwardBlocked(MemorySegment q, MemorySegment k, MemorySegment v, MemorySegment o, MemorySegment lse,
                                        Dims m, float sc) {
         int p = m.p();
         int l = F.length();
-        int tk = m.tk();
-        int tkPad = padded(tk);
-        float[][] kt = perKvHead(k, m);
+        int w = 2 * l;
+        int kb = KEY_BLOCK * l;
+        int hpg = m.h() / m.kv(); // query heads per key/value head
+        int tkPad = (m.tk() + w - 1) / w * w;
+        int pp = (p + w - 1) / w * w; // accumulator rows padded to whole pairs of vectors
+        float[][][] packed = packForward(k, v, m, tkPad, pp);
         int qBlocks = (m.tq() + QROWS - 1) / QROWS;
-        long vStride = (long) m.kv() * p * 4; // bytes from one key row to the next
-        Parallel.range(m.b() * m.h() * qBlocks, 1, (lo, hi) -> {
-            float[] q0 = new float[p], q1 = new float[p], q2 = new float[p], q3 = new float[p];
-            float[][] qr = {q0, q1, q2, q3};
-            float[] acc = new float[QROWS * p];
-            float[] e = new float[QROWS * l];
-            float[] sc4 = new float[QROWS * l];
-            float[] sc4b = new float[QROWS * l];
-            float[] max = new float[QROWS];
-            float[] sum = new float[QROWS];
+        Parallel.range(m.b() * m.kv() * qBlocks, 1, (lo, hi) -> {
+            float[][][] qr = new float[hpg][QROWS][p]; // per query head of the group: four rows
+            float[][] acc = new float[hpg][QROWS * pp];
+            float[][] s = new float[hpg][QROWS * kb]; // a block's scores, then its weights, row r at r * kb
+            float[][] max = new float[hpg][QROWS];
+            float[][] sum = new float[hpg][QROWS];
             for (int task = lo; task < hi; task++) {
                 int qb = task % qBlocks;
-                int hh = (task / qBlocks) % m.h();
-                int bb = task / (qBlocks * m.h());
-                int g = m.kvHead(hh);
-                float[] kth = kt[bb * m.kv() + g];
+                int g = (task / qBlocks) % m.kv();
+                int bb = task / (qBlocks * m.kv());
+                float[] kp = packed[0][bb * m.kv() + g];
+                float[] vp = packed[1][bb * m.kv() + g];
                 int i0 = qb * QROWS;
                 int nr = Math.min(QROWS, m.tq() - i0); // rows past the end repeat the last; their results are dropped
-                for (int r = 0; r < QROWS; r++) {
-                    loadRows(q, null, m.qOff(bb, i0 + Math.min(r, nr - 1), hh) * 4, qr[r], null, sc);
-                    max[r] = Float.NEGATIVE_INFINITY;
-                    sum[r] = 0;
-                }
-                java.util.Arrays.fill(acc, 0f);
-                int lastAll = m.lastKey(i0 + nr - 1);
-                long vRow0 = m.kOff(bb, 0, g) * 4;
-                int j0 = 0;
-                if (l == 8) {
-                    // 8 lanes: two blocks of keys per pass of the scores, eight FMA chains instead of four (two FMA
-                    // pipes of latency 4 need eight in flight); each block then takes its softmax step and values
-                    for (; j0 + 2 * l <= tkPad && j0 <= lastAll; j0 += 2 * l) {
-                        scores4x2(kth, j0, tkPad, qr, p, sc4, sc4b);
-                        for (int r = 0; r < QROWS; r++) {
-                            softmaxBlock(sc4, r, j0, m.lastKey(i0 + Math.min(r, nr - 1)), max, sum, acc, e, p);
-                        }
-                        accumulate(acc, e, v, vRow0 + j0 * vStride, vStride, Math.min(l, lastAll + 1 - j0), p);
-                        if (j0 + l <= lastAll) {
-                            for (int r = 0; r < QROWS; r++) {
-                                softmaxBlock(sc4b, r, j0 + l, m.lastKey(i0 + Math.min(r, nr - 1)), max, sum, acc, e, p);
-                            }
-                            accumulate(acc, e, v, vRow0 + (j0 + l) * vStride, vStride, Math.min(l, lastAll + 1 - j0 - l), p);
-                        }
-                    }
-                }
-                for (; j0 <= lastAll; j0 += l) {
-                    FloatVector s0 = FloatVector.zero(F), s1 = FloatVector.zero(F), s2 = FloatVector.zero(F), s3 = FloatVector.zero(F);
-                    for (int c = 0; c < p; c++) {
-                        FloatVector kv = FloatVector.fromArray(F, kth, c * tkPad + j0);
-                        s0 = kv.fma(FloatVector.broadcast(F, q0[c]), s0);
-                        s1 = kv.fma(FloatVector.broadcast(F, q1[c]), s1);
-                        s2 = kv.fma(FloatVector.broadcast(F, q2[c]), s2);
-                        s3 = kv.fma(FloatVector.broadcast(F, q3[c]), s3);
-                    }
-                    // the scores go to softmaxBlock through an array: a vector passed to a call is boxed
-                    s0.intoArray(sc4, 0);
-                    s1.intoArray(sc4, l);
-                    s2.intoArray(sc4, 2 * l);
-                    s3.intoArray(sc4, 3 * l);
+                for (int a = 0; a < hpg; a++) {
                     for (int r = 0; r < QROWS; r++) {
-                        softmaxBlock(sc4, r, j0, m.lastKey(i0 + Math.min(r, nr - 1)), max, sum, acc, e, p);
+                        loadRows(q, null, m.qOff(bb, i0 + Math.min(r, nr - 1), g * hpg + a) * 4, qr[a][r], null, sc);
+                        max[a][r] = Float.NEGATIVE_INFINITY;
+                        sum[a][r] = 0;
                     }
-                    accumulate(acc, e, v, vRow0 + j0 * vStride, vStride, Math.min(l, lastAll + 1 - j0), p);
+                    java.util.Arrays.fill(acc[a], 0f);
                 }
-                for (int r = 0; r < nr; r++) {
-                    float inv = 1f / sum[r];
-                    long qo = m.qOff(bb, i0 + r, hh) * 4;
-                    for (int c = 0; c < p; c++) {
-                        o.set(Buf.F32, qo + c * 4L, acc[r * p + c] * inv);
+                int lastAll = m.lastKey(i0 + nr - 1);
+                for (int j0 = 0; j0 <= lastAll; j0 += kb) {
+                    int n = Math.min(kb, lastAll + 1 - j0); // keys of this block any of the rows sees
+                    for (int jj = 0; jj < n; jj += w) {
+                        for (int a = 0; a < hpg; a++) { // the heads in turn, the panel of keys from L1
+                            scores4x2(kp, (j0 + jj) * p, qr[a], p, s[a], jj, kb);
+                        }
                     }
-                    if (lse != null) {
-                        lse.setAtIndex(Buf.F32, ((long) bb * m.h() + hh) * m.tq() + i0 + r, max[r] + (float) Math.log(sum[r]));
+                    for (int a = 0; a < hpg; a++) {
+                        for (int r = 0; r < QROWS; r++) {
+                            softmaxKeys(s[a], r, kb, j0, n, m.lastKey(i0 + Math.min(r, nr - 1)), max[a], sum[a], acc[a], pp);
+                        }
+                    }
+                    for (int t = 0; t < pp; t += w) { // each group of value columns for every head in turn, from L1
+                        for (int a = 0; a < hpg; a++) {
+                            values4x2(acc[a], pp, t, s[a], kb, vp, t * tkPad + j0 * w, n);
+                        }
+                    }
+                }
+                for (int a = 0; a < hpg; a++) {
+                    int hh = g * hpg + a;
+                    for (int r = 0; r < nr; r++) {
+                        float inv = 1f / sum[a][r];
+                        long qo = m.qOff(bb, i0 + r, hh) * 4;
+                        for (int c = 0; c < p; c++) {
+                            o.set(Buf.F32, qo + c * 4L, acc[a][r * pp + c] * inv);
+                        }
+                        if (lse != null) {
+                            lse.setAtIndex(Buf.F32, ((long) bb * m.h() + hh) * m.tq() + i0 + r, max[a][r] + (float) Math.log(sum[a][r]));
+                        }
                     }
                 }
             }
         });
+    }
+
+    /**
+     * The keys and values of each (batch, key/value head) laid out for {@link #forwardBlocked}'s loops, whose reads
+     * then step by a constant (C2 hoists their bounds checks; a stride of {@code Tk} or of the cache row kept a check
+     * and a multiply in every step): keys in panels of {@code 2L} keys ({@code [j / 2L][c][j % 2L]}), values in
+     * groups of {@code 2L} columns ({@code [c / 2L][j][c % 2L]}); zero past {@code Tk} keys and {@code p} columns.
+     * Returns {keys, values}, each indexed by {@code batch * KV + head}.
+     */
+    private static float[][][] packForward(MemorySegment k, MemorySegment v, Dims m, int tkPad, int pp) {
+        int p = m.p();
+        int w = 2 * F.length();
+        float[][][] out = new float[2][m.b() * m.kv()][];
+        Parallel.range(m.b() * m.kv(), 1, (lo, hi) -> {
+            float[] row = new float[p];
+            for (int t = lo; t < hi; t++) {
+                int bb = t / m.kv();
+                int g = t % m.kv();
+                float[] kp = new float[tkPad * p];
+                float[] vp = new float[pp * tkPad];
+                for (int j = 0; j < m.tk(); j++) {
+                    long at = m.kOff(bb, j, g) * 4;
+                    MemorySegment.copy(k, Buf.F32, at, row, 0, p);
+                    int kAt = (j / w) * p * w + j % w;
+                    for (int c = 0; c < p; c++) {
+                        kp[kAt + c * w] = row[c];
+                    }
+                    for (int c = 0; c < p; c += w) {
+                        MemorySegment.copy(v, Buf.F32, at + c * 4L, vp, c * tkPad + j * w, Math.min(w, p - c));
+                    }
+                }
+                out[0][t] = kp;
+                out[1][t] = vp;
+            }
+        });
+        return out;
+    }
+
+    /**
+     * One row's online-softmax step over a block of {@code n} keys from {@code j0}, its scores at {@code s[r * kb ..]}
+     * (whole vectors): scores past {@code last} masked out, the running max raised once for the block (the row's
+     * accumulator and sum rescaled to it), and the block's weights written over the scores for the value pass
+     * (zeros past {@code last}).
+     */
+    private static void softmaxKeys(float[] s, int r, int kb, int j0, int n, int last, float[] max, float[] sum, float[] acc, int p) {
+        int l = F.length();
+        int base = r * kb;
+        int vecs = (n + l - 1) / l;
+        int valid = Math.min(n, last + 1 - j0);
+        if (valid <= 0) {
+            java.util.Arrays.fill(s, base, base + vecs * l, 0f);
+            return;
+        }
+        FloatVector mx = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+        for (int v = 0; v < vecs; v++) {
+            int at = base + v * l;
+            FloatVector x = FloatVector.fromArray(F, s, at);
+            if (v * l + l > valid) {
+                x = x.blend(Float.NEGATIVE_INFINITY, F.indexInRange(v * l, valid).not());
+                x.intoArray(s, at);
+            }
+            mx = mx.max(x);
+        }
+        float nmax = Math.max(max[r], mx.reduceLanes(VectorOperators.MAX));
+        if (nmax != max[r]) {
+            float corr = (float) Math.exp(max[r] - nmax);
+            sum[r] *= corr;
+            for (int c = r * p, end = c + p; c < end; c += l) {
+                FloatVector.fromArray(F, acc, c).mul(corr).intoArray(acc, c);
+            }
+            max[r] = nmax;
+        }
+        for (int v = 0; v < vecs; v++) {
+            int at = base + v * l;
+            FloatVector.fromArray(F, s, at).sub(nmax).intoArray(s, at);
+            expInPlace(s, at);
+        }
+        sum[r] += sumRange(s, base, vecs);
+    }
+
+    /**
+     * {@link Vec#sum} of {@code vecs} vectors from {@code a[at]}, added lane-wise first; a method of its own with no
+     * vector crossing its boundary: called from the softmax step with a vector as the argument, C2 left
+     * {@code Vec.sum} out of line and boxed the vector on every call (7% of a prompt's forward at 8 lanes).
+     */
+    private static float sumRange(float[] a, int at, int vecs) {
+        int l = F.length();
+        FloatVector t = FloatVector.fromArray(F, a, at);
+        for (int v = 1; v < vecs; v++) {
+            t = t.add(FloatVector.fromArray(F, a, at + v * l));
+        }
+        return Vec.sum(t);
     }
 
     /**
@@ -899,7 +986,7 @@ final class AttentionCpu implements Attention {
                             // key j is seen from row i0 + rr when j <= lastKey
                             weights(sd, r, lse.getAtIndex(Buf.F32, rowBase + rr), drow[rowBase + rr], sc, j0, m.lastKey(i0 + rr) + 1, e);
                         }
-                        accumulate(acc, e, k, kRow0 + j0 * kStride, kStride, Math.min(l, lastAll + 1 - j0), p);
+                        accumulate(acc, e, l, k, kRow0 + j0 * kStride, kStride, Math.min(l, lastAll + 1 - j0), p);
                     }
                     for (int r = 0; r < nr; r++) {
                         MemorySegment.copy(acc, r * p, dq, Buf.F32, m.qOff(bb, i0 + r, hh) * 4, p);
@@ -948,8 +1035,8 @@ final class AttentionCpu implements Attention {
                             weightsForKey(sd, r, lse, drow, rowBase + i0, Math.min(l, tq - i0), sc, i0 - f, tq - f, pw, e);
                         }
                         int n = Math.min(l, tq - i0);
-                        accumulate(gk, e, q, qRow0 + i0 * qStride, qStride, n, p);
-                        accumulate(gv, pw, dO, qRow0 + i0 * qStride, qStride, n, p);
+                        accumulate(gk, e, l, q, qRow0 + i0 * qStride, qStride, n, p);
+                        accumulate(gv, pw, l, dO, qRow0 + i0 * qStride, qStride, n, p);
                     }
                 }
                 for (int r = 0; r < nk; r++) {
@@ -1035,14 +1122,15 @@ final class AttentionCpu implements Attention {
      * keys {@code kth} ({@code kth[c * pad + j]}): the first block into {@code out} ({@code out[r * L ..]}), the
      * second into {@code outB}. Eight accumulators, each key vector loaded once for the four rows.
      */
-    private static void scores4x2(float[] kth, int j0, int pad, float[][] qr, int p, float[] out, float[] outB) {
+    private static void scores4x2(float[] kp, int off, float[][] qr, int p, float[] out, int at, int stride) {
         int l = F.length();
+        int w = 2 * l;
         float[] q0 = qr[0], q1 = qr[1], q2 = qr[2], q3 = qr[3];
         FloatVector s00 = FloatVector.zero(F), s01 = FloatVector.zero(F), s10 = FloatVector.zero(F), s11 = FloatVector.zero(F);
         FloatVector s20 = FloatVector.zero(F), s21 = FloatVector.zero(F), s30 = FloatVector.zero(F), s31 = FloatVector.zero(F);
         for (int c = 0; c < p; c++) {
-            FloatVector k0 = FloatVector.fromArray(F, kth, c * pad + j0);
-            FloatVector k1 = FloatVector.fromArray(F, kth, c * pad + j0 + l);
+            FloatVector k0 = FloatVector.fromArray(F, kp, off + c * w);
+            FloatVector k1 = FloatVector.fromArray(F, kp, off + c * w + l);
             FloatVector x = FloatVector.broadcast(F, q0[c]);
             s00 = k0.fma(x, s00);
             s01 = k1.fma(x, s01);
@@ -1056,47 +1144,92 @@ final class AttentionCpu implements Attention {
             s30 = k0.fma(x, s30);
             s31 = k1.fma(x, s31);
         }
-        s00.intoArray(out, 0);
-        s10.intoArray(out, l);
-        s20.intoArray(out, 2 * l);
-        s30.intoArray(out, 3 * l);
-        s01.intoArray(outB, 0);
-        s11.intoArray(outB, l);
-        s21.intoArray(outB, 2 * l);
-        s31.intoArray(outB, 3 * l);
+        s00.intoArray(out, at);
+        s01.intoArray(out, at + l);
+        s10.intoArray(out, stride + at);
+        s11.intoArray(out, stride + at + l);
+        s20.intoArray(out, 2 * stride + at);
+        s21.intoArray(out, 2 * stride + at + l);
+        s30.intoArray(out, 3 * stride + at);
+        s31.intoArray(out, 3 * stride + at + l);
     }
 
-    /** {@code acc[r] += sum over i < n of w[r * L + i] * src row i} for four rows ({@code src} rows {@code stride} bytes apart from {@code base}). */
-    private static void accumulate(float[] acc, float[] w, MemorySegment src, long base, long stride, int n, int p) {
+    /**
+     * {@code acc[r][t .. t + 2L) += sum over i < n of w[r * ws + i] * vp[off + i * 2L ..]} for four rows (rows
+     * {@code stride} apart in {@code acc}): the values of {@link #packForward}, eight accumulators.
+     */
+    private static void values4x2(float[] acc, int stride, int t, float[] w, int ws, float[] vp, int off, int n) {
+        int l = F.length();
+        int g = 2 * l;
+        FloatVector a0 = FloatVector.fromArray(F, acc, t), b0 = FloatVector.fromArray(F, acc, t + l);
+        FloatVector a1 = FloatVector.fromArray(F, acc, stride + t), b1 = FloatVector.fromArray(F, acc, stride + t + l);
+        FloatVector a2 = FloatVector.fromArray(F, acc, 2 * stride + t), b2 = FloatVector.fromArray(F, acc, 2 * stride + t + l);
+        FloatVector a3 = FloatVector.fromArray(F, acc, 3 * stride + t), b3 = FloatVector.fromArray(F, acc, 3 * stride + t + l);
+        for (int i = 0; i < n; i++) {
+            FloatVector x = FloatVector.fromArray(F, vp, off + i * g);
+            FloatVector y = FloatVector.fromArray(F, vp, off + i * g + l);
+            FloatVector wv = FloatVector.broadcast(F, w[i]);
+            a0 = x.fma(wv, a0);
+            b0 = y.fma(wv, b0);
+            wv = FloatVector.broadcast(F, w[ws + i]);
+            a1 = x.fma(wv, a1);
+            b1 = y.fma(wv, b1);
+            wv = FloatVector.broadcast(F, w[2 * ws + i]);
+            a2 = x.fma(wv, a2);
+            b2 = y.fma(wv, b2);
+            wv = FloatVector.broadcast(F, w[3 * ws + i]);
+            a3 = x.fma(wv, a3);
+            b3 = y.fma(wv, b3);
+        }
+        a0.intoArray(acc, t);
+        b0.intoArray(acc, t + l);
+        a1.intoArray(acc, stride + t);
+        b1.intoArray(acc, stride + t + l);
+        a2.intoArray(acc, 2 * stride + t);
+        b2.intoArray(acc, 2 * stride + t + l);
+        a3.intoArray(acc, 3 * stride + t);
+        b3.intoArray(acc, 3 * stride + t + l);
+    }
+
+    /**
+     * {@code acc[r] += sum over i < n of w[r * ws + i] * src row i} for four rows ({@code src} rows {@code stride}
+     * bytes apart from {@code base}).
+     */
+    private static void accumulate(float[] acc, float[] w, int ws, MemorySegment src, long base, long stride, int n, int p) {
         int l = F.length();
         int t = 0;
         if (l == 8) {
             // 8 lanes: two vectors of the row at a time, eight FMA chains instead of four
             for (; t + 2 * l <= p; t += 2 * l) {
-                accumulate4x2(acc, w, src, base, stride, n, p, t);
+                accumulate4x2(acc, w, ws, src, base, stride, n, p, t);
             }
         }
         for (; t < p; t += l) {
-            FloatVector a0 = FloatVector.fromArray(F, acc, t);
-            FloatVector a1 = FloatVector.fromArray(F, acc, p + t);
-            FloatVector a2 = FloatVector.fromArray(F, acc, 2 * p + t);
-            FloatVector a3 = FloatVector.fromArray(F, acc, 3 * p + t);
-            for (int i = 0; i < n; i++) {
-                FloatVector x = FloatVector.fromMemorySegment(F, src, base + i * stride + t * 4L, LE);
-                a0 = x.fma(FloatVector.broadcast(F, w[i]), a0);
-                a1 = x.fma(FloatVector.broadcast(F, w[l + i]), a1);
-                a2 = x.fma(FloatVector.broadcast(F, w[2 * l + i]), a2);
-                a3 = x.fma(FloatVector.broadcast(F, w[3 * l + i]), a3);
-            }
-            a0.intoArray(acc, t);
-            a1.intoArray(acc, p + t);
-            a2.intoArray(acc, 2 * p + t);
-            a3.intoArray(acc, 3 * p + t);
+            accumulate4x1(acc, w, ws, src, base, stride, n, p, t);
         }
     }
 
+    /** {@link #accumulate}'s columns {@code t .. t + L} of the four rows: four accumulators. */
+    private static void accumulate4x1(float[] acc, float[] w, int ws, MemorySegment src, long base, long stride, int n, int p, int t) {
+        FloatVector a0 = FloatVector.fromArray(F, acc, t);
+        FloatVector a1 = FloatVector.fromArray(F, acc, p + t);
+        FloatVector a2 = FloatVector.fromArray(F, acc, 2 * p + t);
+        FloatVector a3 = FloatVector.fromArray(F, acc, 3 * p + t);
+        for (int i = 0; i < n; i++) {
+            FloatVector x = FloatVector.fromMemorySegment(F, src, base + i * stride + t * 4L, LE);
+            a0 = x.fma(FloatVector.broadcast(F, w[i]), a0);
+            a1 = x.fma(FloatVector.broadcast(F, w[ws + i]), a1);
+            a2 = x.fma(FloatVector.broadcast(F, w[2 * ws + i]), a2);
+            a3 = x.fma(FloatVector.broadcast(F, w[3 * ws + i]), a3);
+        }
+        a0.intoArray(acc, t);
+        a1.intoArray(acc, p + t);
+        a2.intoArray(acc, 2 * p + t);
+        a3.intoArray(acc, 3 * p + t);
+    }
+
     /** {@link #accumulate}'s columns {@code t .. t + 2L} of the four rows: eight accumulators. */
-    private static void accumulate4x2(float[] acc, float[] w, MemorySegment src, long base, long stride, int n, int p, int t) {
+    private static void accumulate4x2(float[] acc, float[] w, int ws, MemorySegment src, long base, long stride, int n, int p, int t) {
         int l = F.length();
         FloatVector a0 = FloatVector.fromArray(F, acc, t), b0 = FloatVector.fromArray(F, acc, t + l);
         FloatVector a1 = FloatVector.fromArray(F, acc, p + t), b1 = FloatVector.fromArray(F, acc, p + t + l);
@@ -1109,13 +1242,13 @@ final class AttentionCpu implements Attention {
             FloatVector wv = FloatVector.broadcast(F, w[i]);
             a0 = x.fma(wv, a0);
             b0 = y.fma(wv, b0);
-            wv = FloatVector.broadcast(F, w[l + i]);
+            wv = FloatVector.broadcast(F, w[ws + i]);
             a1 = x.fma(wv, a1);
             b1 = y.fma(wv, b1);
-            wv = FloatVector.broadcast(F, w[2 * l + i]);
+            wv = FloatVector.broadcast(F, w[2 * ws + i]);
             a2 = x.fma(wv, a2);
             b2 = y.fma(wv, b2);
-            wv = FloatVector.broadcast(F, w[3 * l + i]);
+            wv = FloatVector.broadcast(F, w[3 * ws + i]);
             a3 = x.fma(wv, a3);
             b3 = y.fma(wv, b3);
         }
@@ -1196,40 +1329,6 @@ final class AttentionCpu implements Attention {
         return out;
     }
 
-    /**
-     * One row's online-softmax step over a block of keys {@code j0..}, its scores at {@code scores[r * L ..]}: scores past
-     * {@code last} masked out, the running max raised, the row's accumulator and sum rescaled to it, and the block's
-     * weights written to {@code e[r * L ..]} for the value pass.
-     */
-    private static void softmaxBlock(float[] scores, int r, int j0, int last, float[] max, float[] sum, float[] acc, float[] e, int p) {
-        int l = F.length();
-        FloatVector s = FloatVector.fromArray(F, scores, r * l);
-        if (j0 + l - 1 > last) {
-            s = s.blend(Float.NEGATIVE_INFINITY, F.indexInRange(j0, last + 1).not());
-        }
-        float bmax = s.reduceLanes(VectorOperators.MAX);
-        float nmax = Math.max(max[r], bmax);
-        if (nmax != max[r]) {
-            float corr = (float) Math.exp(max[r] - nmax);
-            sum[r] *= corr;
-            for (int c = r * p, end = c + p; c < end; c += l) {
-                FloatVector.fromArray(F, acc, c).mul(corr).intoArray(acc, c);
-            }
-            max[r] = nmax;
-        }
-        s.sub(nmax).intoArray(e, r * l);
-        expInPlace(e, r * l);
-        sum[r] += sumAt(e, r * l);
-    }
-
-    /**
-     * {@link Vec#sum} of the vector at {@code a[at]}, in a method of its own with no vector crossing its boundary:
-     * called from {@link #softmaxBlock} with the vector as the argument, C2 left {@code Vec.sum} out of line and
-     * boxed the vector on every call (7% of a prompt's forward at 8 lanes).
-     */
-    private static float sumAt(float[] a, int at) {
-        return Vec.sum(FloatVector.fromArray(F, a, at));
-    }
 
     @Override
     public void backward(Buf dOb, Buf qb, Buf kb, Buf vb, Buf ob, Buf lseb, Buf dqb, Buf dkb, Buf dvb, Dims m, double scaleD) {
