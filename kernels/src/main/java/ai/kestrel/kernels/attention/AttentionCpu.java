@@ -986,7 +986,7 @@ final class AttentionCpu implements Attention {
                             // key j is seen from row i0 + rr when j <= lastKey
                             weights(sd, r, lse.getAtIndex(Buf.F32, rowBase + rr), drow[rowBase + rr], sc, j0, m.lastKey(i0 + rr) + 1, e);
                         }
-                        accumulate(acc, e, l, k, kRow0 + j0 * kStride, kStride, Math.min(l, lastAll + 1 - j0), p);
+                        accumulate(acc, e, k, kRow0 + j0 * kStride, kStride, Math.min(l, lastAll + 1 - j0), p);
                     }
                     for (int r = 0; r < nr; r++) {
                         MemorySegment.copy(acc, r * p, dq, Buf.F32, m.qOff(bb, i0 + r, hh) * 4, p);
@@ -1035,8 +1035,8 @@ final class AttentionCpu implements Attention {
                             weightsForKey(sd, r, lse, drow, rowBase + i0, Math.min(l, tq - i0), sc, i0 - f, tq - f, pw, e);
                         }
                         int n = Math.min(l, tq - i0);
-                        accumulate(gk, e, l, q, qRow0 + i0 * qStride, qStride, n, p);
-                        accumulate(gv, pw, l, dO, qRow0 + i0 * qStride, qStride, n, p);
+                        accumulate(gk, e, q, qRow0 + i0 * qStride, qStride, n, p);
+                        accumulate(gv, pw, dO, qRow0 + i0 * qStride, qStride, n, p);
                     }
                 }
                 for (int r = 0; r < nk; r++) {
@@ -1118,9 +1118,9 @@ final class AttentionCpu implements Attention {
     }
 
     /**
-     * The scores of four query rows ({@code qr}) against the two blocks of keys from {@code j0} of the transposed
-     * keys {@code kth} ({@code kth[c * pad + j]}): the first block into {@code out} ({@code out[r * L ..]}), the
-     * second into {@code outB}. Eight accumulators, each key vector loaded once for the four rows.
+     * The scores of four query rows ({@code qr}) against the panel of {@code 2L} keys at {@code kp[off ..]} (laid
+     * out by {@link #packForward}: key {@code j}'s column {@code c} at {@code off + c * 2L + j}) into
+     * {@code out[r * stride + at ..]}. Eight accumulators, each key vector loaded once for the four rows.
      */
     private static void scores4x2(float[] kp, int off, float[][] qr, int p, float[] out, int at, int stride) {
         int l = F.length();
@@ -1191,45 +1191,37 @@ final class AttentionCpu implements Attention {
         b3.intoArray(acc, 3 * stride + t + l);
     }
 
-    /**
-     * {@code acc[r] += sum over i < n of w[r * ws + i] * src row i} for four rows ({@code src} rows {@code stride}
-     * bytes apart from {@code base}).
-     */
-    private static void accumulate(float[] acc, float[] w, int ws, MemorySegment src, long base, long stride, int n, int p) {
+    /** {@code acc[r] += sum over i < n of w[r * L + i] * src row i} for four rows ({@code src} rows {@code stride} bytes apart from {@code base}). */
+    private static void accumulate(float[] acc, float[] w, MemorySegment src, long base, long stride, int n, int p) {
         int l = F.length();
         int t = 0;
         if (l == 8) {
             // 8 lanes: two vectors of the row at a time, eight FMA chains instead of four
             for (; t + 2 * l <= p; t += 2 * l) {
-                accumulate4x2(acc, w, ws, src, base, stride, n, p, t);
+                accumulate4x2(acc, w, src, base, stride, n, p, t);
             }
         }
         for (; t < p; t += l) {
-            accumulate4x1(acc, w, ws, src, base, stride, n, p, t);
+            FloatVector a0 = FloatVector.fromArray(F, acc, t);
+            FloatVector a1 = FloatVector.fromArray(F, acc, p + t);
+            FloatVector a2 = FloatVector.fromArray(F, acc, 2 * p + t);
+            FloatVector a3 = FloatVector.fromArray(F, acc, 3 * p + t);
+            for (int i = 0; i < n; i++) {
+                FloatVector x = FloatVector.fromMemorySegment(F, src, base + i * stride + t * 4L, LE);
+                a0 = x.fma(FloatVector.broadcast(F, w[i]), a0);
+                a1 = x.fma(FloatVector.broadcast(F, w[l + i]), a1);
+                a2 = x.fma(FloatVector.broadcast(F, w[2 * l + i]), a2);
+                a3 = x.fma(FloatVector.broadcast(F, w[3 * l + i]), a3);
+            }
+            a0.intoArray(acc, t);
+            a1.intoArray(acc, p + t);
+            a2.intoArray(acc, 2 * p + t);
+            a3.intoArray(acc, 3 * p + t);
         }
-    }
-
-    /** {@link #accumulate}'s columns {@code t .. t + L} of the four rows: four accumulators. */
-    private static void accumulate4x1(float[] acc, float[] w, int ws, MemorySegment src, long base, long stride, int n, int p, int t) {
-        FloatVector a0 = FloatVector.fromArray(F, acc, t);
-        FloatVector a1 = FloatVector.fromArray(F, acc, p + t);
-        FloatVector a2 = FloatVector.fromArray(F, acc, 2 * p + t);
-        FloatVector a3 = FloatVector.fromArray(F, acc, 3 * p + t);
-        for (int i = 0; i < n; i++) {
-            FloatVector x = FloatVector.fromMemorySegment(F, src, base + i * stride + t * 4L, LE);
-            a0 = x.fma(FloatVector.broadcast(F, w[i]), a0);
-            a1 = x.fma(FloatVector.broadcast(F, w[ws + i]), a1);
-            a2 = x.fma(FloatVector.broadcast(F, w[2 * ws + i]), a2);
-            a3 = x.fma(FloatVector.broadcast(F, w[3 * ws + i]), a3);
-        }
-        a0.intoArray(acc, t);
-        a1.intoArray(acc, p + t);
-        a2.intoArray(acc, 2 * p + t);
-        a3.intoArray(acc, 3 * p + t);
     }
 
     /** {@link #accumulate}'s columns {@code t .. t + 2L} of the four rows: eight accumulators. */
-    private static void accumulate4x2(float[] acc, float[] w, int ws, MemorySegment src, long base, long stride, int n, int p, int t) {
+    private static void accumulate4x2(float[] acc, float[] w, MemorySegment src, long base, long stride, int n, int p, int t) {
         int l = F.length();
         FloatVector a0 = FloatVector.fromArray(F, acc, t), b0 = FloatVector.fromArray(F, acc, t + l);
         FloatVector a1 = FloatVector.fromArray(F, acc, p + t), b1 = FloatVector.fromArray(F, acc, p + t + l);
@@ -1242,13 +1234,13 @@ final class AttentionCpu implements Attention {
             FloatVector wv = FloatVector.broadcast(F, w[i]);
             a0 = x.fma(wv, a0);
             b0 = y.fma(wv, b0);
-            wv = FloatVector.broadcast(F, w[ws + i]);
+            wv = FloatVector.broadcast(F, w[l + i]);
             a1 = x.fma(wv, a1);
             b1 = y.fma(wv, b1);
-            wv = FloatVector.broadcast(F, w[2 * ws + i]);
+            wv = FloatVector.broadcast(F, w[2 * l + i]);
             a2 = x.fma(wv, a2);
             b2 = y.fma(wv, b2);
-            wv = FloatVector.broadcast(F, w[3 * ws + i]);
+            wv = FloatVector.broadcast(F, w[3 * l + i]);
             a3 = x.fma(wv, a3);
             b3 = y.fma(wv, b3);
         }
