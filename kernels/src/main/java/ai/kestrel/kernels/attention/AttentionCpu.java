@@ -24,7 +24,7 @@ import jdk.incubator.vector.VectorShuffle;
  *
  * <p>That is the row path, kept for head widths that are not a multiple of the vector length. Prompts take the
  * blocked paths ({@link #forwardBlocked}, {@link #backwardBlocked}): the same algorithm, four rows per task
- * against transposed operands, so scores need no reduction per key. Fewer than four query rows (decoding) take
+ * against blocks of 64 keys (or queries) laid out by {@link #pack}, so scores need no reduction per key. Fewer than four query rows (decoding) take
  * {@link #decodeGroup}: the query heads that share a KV head together, three passes over their scores.
  */
 final class AttentionCpu implements Attention {
@@ -763,7 +763,7 @@ final class AttentionCpu implements Attention {
 
     /**
      * The prompt path (at least {@link #QROWS} query rows, head width a multiple of the vector length). Each
-     * key/value head's keys and values are first laid out by {@link #packForward}: the keys transposed in panels,
+     * key/value head's keys and values are first laid out by {@link #pack}: the keys transposed in panels,
      * so that the scores of a query row against a pair of key vectors are {@code p} broadcast-FMAs with no reduction
      * per key. A task takes {@link #QROWS} query rows of every query head that shares one key/value head (GQA): each
      * key vector loaded serves four rows, each value row four output accumulators, and a panel of keys or a group
@@ -786,7 +786,9 @@ final class AttentionCpu implements Attention {
         int hpg = m.h() / m.kv(); // query heads per key/value head
         int tkPad = (m.tk() + w - 1) / w * w;
         int pp = (p + w - 1) / w * w; // accumulator rows padded to whole pairs of vectors
-        float[][][] packed = packForward(k, v, m, tkPad, pp);
+        RowOffset kAt = (t, j) -> m.kOff(t / m.kv(), j, t % m.kv());
+        float[][] kp = pack(k, m.b() * m.kv(), m.tk(), tkPad, p, pp, true, kAt);
+        float[][] vg = pack(v, m.b() * m.kv(), m.tk(), tkPad, p, pp, false, kAt);
         int qBlocks = (m.tq() + QROWS - 1) / QROWS;
         Parallel.range(m.b() * m.kv() * qBlocks, 1, (lo, hi) -> {
             float[][][] qr = new float[hpg][QROWS][p]; // per query head of the group: four rows
@@ -798,8 +800,8 @@ final class AttentionCpu implements Attention {
                 int qb = task % qBlocks;
                 int g = (task / qBlocks) % m.kv();
                 int bb = task / (qBlocks * m.kv());
-                float[] kp = packed[0][bb * m.kv() + g];
-                float[] vp = packed[1][bb * m.kv() + g];
+                float[] kpg = kp[bb * m.kv() + g];
+                float[] vgg = vg[bb * m.kv() + g];
                 int i0 = qb * QROWS;
                 int nr = Math.min(QROWS, m.tq() - i0); // rows past the end repeat the last; their results are dropped
                 for (int a = 0; a < hpg; a++) {
@@ -815,7 +817,7 @@ final class AttentionCpu implements Attention {
                     int n = Math.min(kb, lastAll + 1 - j0); // keys of this block any of the rows sees
                     for (int jj = 0; jj < n; jj += w) {
                         for (int a = 0; a < hpg; a++) { // the heads in turn, the panel of keys from L1
-                            scores4x2(kp, (j0 + jj) * p, qr[a], p, s[a], jj, kb);
+                            scores4x2(kpg, (j0 + jj) * p, qr[a], p, s[a], jj, kb);
                         }
                     }
                     for (int a = 0; a < hpg; a++) {
@@ -825,7 +827,7 @@ final class AttentionCpu implements Attention {
                     }
                     for (int t = 0; t < pp; t += w) { // each group of value columns for every head in turn, from L1
                         for (int a = 0; a < hpg; a++) {
-                            values4x2(acc[a], pp, t, s[a], kb, vp, t * tkPad + j0 * w, n);
+                            values4x2(acc[a], pp, t, s[a], kb, vgg, t * tkPad + j0 * w, n);
                         }
                     }
                 }
@@ -847,36 +849,37 @@ final class AttentionCpu implements Attention {
     }
 
     /**
-     * The keys and values of each (batch, key/value head) laid out for {@link #forwardBlocked}'s loops, whose reads
-     * then step by a constant (C2 hoists their bounds checks; a stride of {@code Tk} or of the cache row kept a check
-     * and a multiply in every step): keys in panels of {@code 2L} keys ({@code [j / 2L][c][j % 2L]}), values in
-     * groups of {@code 2L} columns ({@code [c / 2L][j][c % 2L]}); zero past {@code Tk} keys and {@code p} columns.
-     * Returns {keys, values}, each indexed by {@code batch * KV + head}.
+     * Rows of {@code src} ({@code rows} per (batch, head), where {@code at} says) laid out per (batch, head) for the
+     * blocked loops, whose reads then step by a constant (C2 hoists their bounds checks; a stride of the sequence or
+     * of the cache row kept a check and a multiply in every step): with {@code panels}, transposed in panels of
+     * {@code 2L} rows ({@code [j / 2L][c][j % 2L]}, for {@link #scores4x2}); otherwise in groups of {@code 2L}
+     * columns ({@code [c / 2L][j][c % 2L]}, for {@link #values4x2}). Zero past {@code rows} and {@code p}.
+     *
+     * @param pad  rows rounded up to a multiple of {@code 2L}
+     * @param pp   {@code p} rounded up to a multiple of {@code 2L}
      */
-    private static float[][][] packForward(MemorySegment k, MemorySegment v, Dims m, int tkPad, int pp) {
-        int p = m.p();
+    private static float[][] pack(MemorySegment src, int heads, int rows, int pad, int p, int pp, boolean panels, RowOffset at) {
         int w = 2 * F.length();
-        float[][][] out = new float[2][m.b() * m.kv()][];
-        Parallel.range(m.b() * m.kv(), 1, (lo, hi) -> {
+        float[][] out = new float[heads][];
+        Parallel.range(heads, 1, (lo, hi) -> {
             float[] row = new float[p];
             for (int t = lo; t < hi; t++) {
-                int bb = t / m.kv();
-                int g = t % m.kv();
-                float[] kp = new float[tkPad * p];
-                float[] vp = new float[pp * tkPad];
-                for (int j = 0; j < m.tk(); j++) {
-                    long at = m.kOff(bb, j, g) * 4;
-                    MemorySegment.copy(k, Buf.F32, at, row, 0, p);
-                    int kAt = (j / w) * p * w + j % w;
-                    for (int c = 0; c < p; c++) {
-                        kp[kAt + c * w] = row[c];
-                    }
-                    for (int c = 0; c < p; c += w) {
-                        MemorySegment.copy(v, Buf.F32, at + c * 4L, vp, c * tkPad + j * w, Math.min(w, p - c));
+                float[] a = new float[pad * pp];
+                for (int j = 0; j < rows; j++) {
+                    long o = at.of(t, j) * 4;
+                    if (panels) {
+                        MemorySegment.copy(src, Buf.F32, o, row, 0, p);
+                        int base = (j / w) * p * w + j % w;
+                        for (int c = 0; c < p; c++) {
+                            a[base + c * w] = row[c];
+                        }
+                    } else {
+                        for (int c = 0; c < p; c += w) {
+                            MemorySegment.copy(src, Buf.F32, o + c * 4L, a, c * pad + j * w, Math.min(w, p - c));
+                        }
                     }
                 }
-                out[0][t] = kp;
-                out[1][t] = vp;
+                out[t] = a;
             }
         });
         return out;
@@ -939,57 +942,84 @@ final class AttentionCpu implements Attention {
     }
 
     /**
-     * The prompt path of {@link #backward}, blocked like {@link #forwardBlocked}. Pass 1 (dq): four query rows
-     * of one head against blocks of one vector's worth of keys, scores and {@code dO·vᵀ} as broadcast-FMAs over
-     * the transposed keys and values, {@code dS = P ∘ (dP - D)} a vector per row, then {@code dq += dS·k} into
-     * four rows at once. Pass 2 (dk, dv): four key rows of one KV head against blocks of query rows of each
-     * query head sharing it, over transposed queries and output gradients, then {@code dv += Pᵀ·dO} and
-     * {@code dk += dSᵀ·q} into four rows at once. The steps are small methods that pass arrays, not vectors: in
-     * one large body C2 gave up (C1 ran out of registers, C2 recompiled after traps) and every vector was boxed.
+     * The prompt path of {@link #backward}, blocked like {@link #forwardBlocked}. Pass 1 (dq): four query rows of
+     * every head that shares a KV head against blocks of {@link #KEY_BLOCK} vectors of keys: scores and
+     * {@code dO·vᵀ} over keys and values in panels, {@code dS = P ∘ (dP - D)} per row and block
+     * ({@link #gradWeights}), then {@code dq += dS·k} over the keys in column groups. Pass 2 (dk, dv): four key
+     * rows of one KV head against blocks of query rows of each query head sharing it, over queries and output
+     * gradients in panels, then {@code dv += Pᵀ·dO} and {@code dk += dSᵀ·q} over them in column groups. The steps
+     * are small methods that pass arrays, not vectors: in one large body C2 gave up (C1 ran out of registers, C2
+     * recompiled after traps) and every vector was boxed. Against blocks of one vector of keys (or queries) per
+     * head, with the accumulators reloaded every vector and the operands read with a stride of the sequence:
+     * {@code AttentionBench.promptForwardBackward} (6 / 2 heads of 128, 512 tokens, Zen 3, alternating JMH runs)
+     * 46.5-50.2 ms against 26.4-31.2.
      */
     private static void backwardBlocked(MemorySegment dO, MemorySegment q, MemorySegment k, MemorySegment v, MemorySegment lse,
                                         float[] drow, MemorySegment dq, MemorySegment dk, MemorySegment dv, Dims m, float sc) {
         int p = m.p();
         int l = F.length();
+        int w = 2 * l;
+        int kb = KEY_BLOCK * l;
         int tk = m.tk();
         int tq = m.tq();
+        int hpg = m.h() / m.kv();
+        int pp = (p + w - 1) / w * w;
+        int tkPad = (tk + w - 1) / w * w;
+        int tqPad = (tq + w - 1) / w * w;
+        RowOffset kAt = (t, j) -> m.kOff(t / m.kv(), j, t % m.kv());
         if (dq != null) {
-            int tkPad = padded(tk);
-            float[][] kt = perKvHead(k, m);
-            float[][] vt = perKvHead(v, m);
+            // pass 1 (dq): four query rows of every head sharing a KV head against blocks of keys, as the forward
+            float[][] kp = pack(k, m.b() * m.kv(), tk, tkPad, p, pp, true, kAt);
+            float[][] vp = pack(v, m.b() * m.kv(), tk, tkPad, p, pp, true, kAt);
+            float[][] kg = pack(k, m.b() * m.kv(), tk, tkPad, p, pp, false, kAt);
             int qBlocks = (tq + QROWS - 1) / QROWS;
-            long kStride = (long) m.kv() * p * 4;
-            Parallel.range(m.b() * m.h() * qBlocks, 1, (lo, hi) -> {
-                float[][] qr = new float[QROWS][p];
-                float[][] gr = new float[QROWS][p];
-                float[] acc = new float[QROWS * p];
-                float[] sd = new float[2 * QROWS * l];
-                float[] e = new float[QROWS * l];
+            Parallel.range(m.b() * m.kv() * qBlocks, 1, (lo, hi) -> {
+                float[][][] qr = new float[hpg][QROWS][p];
+                float[][][] gr = new float[hpg][QROWS][p];
+                float[][] acc = new float[hpg][QROWS * pp];
+                float[][] s = new float[hpg][QROWS * kb];
+                float[][] dp = new float[hpg][QROWS * kb];
                 for (int task = lo; task < hi; task++) {
                     int qb = task % qBlocks;
-                    int hh = (task / qBlocks) % m.h();
-                    int bb = task / (qBlocks * m.h());
-                    int g = m.kvHead(hh);
+                    int g = (task / qBlocks) % m.kv();
+                    int bb = task / (qBlocks * m.kv());
+                    int t = bb * m.kv() + g;
                     int i0 = qb * QROWS;
                     int nr = Math.min(QROWS, tq - i0); // rows past the end repeat the last; their results are dropped
-                    for (int r = 0; r < QROWS; r++) {
-                        loadRows(q, dO, m.qOff(bb, i0 + Math.min(r, nr - 1), hh) * 4, qr[r], gr[r], sc);
-                    }
-                    java.util.Arrays.fill(acc, 0f);
-                    int rowBase = (bb * m.h() + hh) * tq + i0;
-                    int lastAll = m.lastKey(i0 + nr - 1);
-                    long kRow0 = m.kOff(bb, 0, g) * 4;
-                    for (int j0 = 0; j0 <= lastAll; j0 += l) {
-                        products(kt[bb * m.kv() + g], vt[bb * m.kv() + g], tkPad, j0, qr, gr, p, sd);
+                    for (int a = 0; a < hpg; a++) {
                         for (int r = 0; r < QROWS; r++) {
-                            int rr = Math.min(r, nr - 1);
-                            // key j is seen from row i0 + rr when j <= lastKey
-                            weights(sd, r, lse.getAtIndex(Buf.F32, rowBase + rr), drow[rowBase + rr], sc, j0, m.lastKey(i0 + rr) + 1, e);
+                            loadRows(q, dO, m.qOff(bb, i0 + Math.min(r, nr - 1), g * hpg + a) * 4, qr[a][r], gr[a][r], sc);
                         }
-                        accumulate(acc, e, k, kRow0 + j0 * kStride, kStride, Math.min(l, lastAll + 1 - j0), p);
+                        java.util.Arrays.fill(acc[a], 0f);
                     }
-                    for (int r = 0; r < nr; r++) {
-                        MemorySegment.copy(acc, r * p, dq, Buf.F32, m.qOff(bb, i0 + r, hh) * 4, p);
+                    int lastAll = m.lastKey(i0 + nr - 1);
+                    for (int j0 = 0; j0 <= lastAll; j0 += kb) {
+                        int n = Math.min(kb, lastAll + 1 - j0);
+                        for (int jj = 0; jj < n; jj += w) {
+                            for (int a = 0; a < hpg; a++) {
+                                scores4x2(kp[t], (j0 + jj) * p, qr[a], p, s[a], jj, kb);
+                                scores4x2(vp[t], (j0 + jj) * p, gr[a], p, dp[a], jj, kb);
+                            }
+                        }
+                        for (int a = 0; a < hpg; a++) {
+                            int rowBase = (bb * m.h() + g * hpg + a) * tq + i0;
+                            for (int r = 0; r < QROWS; r++) {
+                                int rr = Math.min(r, nr - 1);
+                                // key j is seen from row i0 + rr when j <= lastKey
+                                gradWeights(s[a], dp[a], r, kb, n, 0, m.lastKey(i0 + rr) + 1 - j0,
+                                        lse.getAtIndex(Buf.F32, rowBase + rr), drow[rowBase + rr], null, null, 0, sc, null);
+                            }
+                        }
+                        for (int c = 0; c < pp; c += w) {
+                            for (int a = 0; a < hpg; a++) {
+                                values4x2(acc[a], pp, c, s[a], kb, kg[t], c * tkPad + j0 * w, n);
+                            }
+                        }
+                    }
+                    for (int a = 0; a < hpg; a++) {
+                        for (int r = 0; r < nr; r++) {
+                            MemorySegment.copy(acc[a], r * pp, dq, Buf.F32, m.qOff(bb, i0 + r, g * hpg + a) * 4, p);
+                        }
                     }
                 }
             });
@@ -997,55 +1027,67 @@ final class AttentionCpu implements Attention {
         if (dk == null && dv == null) {
             return;
         }
-        int tqPad = padded(tq);
-        float[][] qt = perQueryHead(q, m);
-        float[][] gt = perQueryHead(dO, m);
-        int group = m.h() / m.kv();
+        // pass 2 (dk, dv): four keys against blocks of query rows of each head sharing their KV head
+        RowOffset qAt = (t, i) -> m.qOff(t / m.h(), i, t % m.h());
+        float[][] qp = pack(q, m.b() * m.h(), tq, tqPad, p, pp, true, qAt);
+        float[][] gp = pack(dO, m.b() * m.h(), tq, tqPad, p, pp, true, qAt);
+        float[][] qg = pack(q, m.b() * m.h(), tq, tqPad, p, pp, false, qAt);
+        float[][] gg = pack(dO, m.b() * m.h(), tq, tqPad, p, pp, false, qAt);
+        // lse and D per (batch, head), padded to whole vectors past the last row
+        float[][] lses = new float[m.b() * m.h()][tqPad];
+        float[][] ds = new float[m.b() * m.h()][tqPad];
+        for (int t = 0; t < m.b() * m.h(); t++) {
+            MemorySegment.copy(lse, Buf.F32, (long) t * tq * 4, lses[t], 0, tq);
+            System.arraycopy(drow, t * tq, ds[t], 0, tq);
+        }
         int offset = tk - tq;
-        int kBlocks = (tk + QROWS - 1) / QROWS;
-        long qStride = (long) m.h() * p * 4;
-        Parallel.range(m.b() * m.kv() * kBlocks, 1, (lo, hi) -> {
+        int keyBlocks = (tk + QROWS - 1) / QROWS;
+        Parallel.range(m.b() * m.kv() * keyBlocks, 1, (lo, hi) -> {
             float[][] kr = new float[QROWS][p];
             float[][] vr = new float[QROWS][p];
-            float[] gk = new float[QROWS * p];
-            float[] gv = new float[QROWS * p];
-            float[] sd = new float[2 * QROWS * l];
-            float[] pw = new float[QROWS * l];
-            float[] e = new float[QROWS * l];
+            float[] gk = new float[QROWS * pp];
+            float[] gv = new float[QROWS * pp];
+            float[] s = new float[QROWS * kb];
+            float[] dp = new float[QROWS * kb];
+            float[] pw = new float[QROWS * kb];
             for (int task = lo; task < hi; task++) {
-                int kb = task % kBlocks;
-                int g = (task / kBlocks) % m.kv();
-                int bb = task / (kBlocks * m.kv());
-                int j0 = kb * QROWS;
+                int kblk = task % keyBlocks;
+                int g = (task / keyBlocks) % m.kv();
+                int bb = task / (keyBlocks * m.kv());
+                int j0 = kblk * QROWS;
                 int nk = Math.min(QROWS, tk - j0); // keys past the end repeat the last; their results are dropped
                 for (int r = 0; r < QROWS; r++) {
                     loadRows(k, v, m.kOff(bb, j0 + Math.min(r, nk - 1), g) * 4, kr[r], vr[r], sc);
                 }
                 java.util.Arrays.fill(gk, 0f);
                 java.util.Arrays.fill(gv, 0f);
-                int first = Math.max(0, j0 - offset) / l * l; // the first query block any of the keys is seen from
-                for (int hh = g * group; hh < (g + 1) * group; hh++) {
-                    int rowBase = (bb * m.h() + hh) * tq;
-                    long qRow0 = m.qOff(bb, 0, hh) * 4;
-                    for (int i0 = first; i0 < tq; i0 += l) {
-                        products(qt[bb * m.h() + hh], gt[bb * m.h() + hh], tqPad, i0, kr, vr, p, sd);
+                int first = Math.max(0, j0 - offset) / w * w; // the first panel of queries any of the keys is seen from
+                for (int hh = g * hpg; hh < (g + 1) * hpg; hh++) {
+                    int t = bb * m.h() + hh;
+                    for (int i0 = first; i0 < tq; i0 += kb) {
+                        int n = Math.min(kb, tq - i0);
+                        for (int ii = 0; ii < n; ii += w) {
+                            scores4x2(qp[t], (i0 + ii) * p, kr, p, s, ii, kb);
+                            scores4x2(gp[t], (i0 + ii) * p, vr, p, dp, ii, kb);
+                        }
                         for (int r = 0; r < QROWS; r++) {
                             // query row i sees key j when i >= j - offset, and exists when i < tq
                             int f = j0 + Math.min(r, nk - 1) - offset;
-                            weightsForKey(sd, r, lse, drow, rowBase + i0, Math.min(l, tq - i0), sc, i0 - f, tq - f, pw, e);
+                            gradWeights(s, dp, r, kb, n, f - i0, tq - i0, 0, 0, lses[t], ds[t], i0, sc, pw);
                         }
-                        int n = Math.min(l, tq - i0);
-                        accumulate(gk, e, q, qRow0 + i0 * qStride, qStride, n, p);
-                        accumulate(gv, pw, dO, qRow0 + i0 * qStride, qStride, n, p);
+                        for (int c = 0; c < pp; c += w) {
+                            values4x2(gk, pp, c, s, kb, qg[t], c * tqPad + i0 * w, n);
+                            values4x2(gv, pp, c, pw, kb, gg[t], c * tqPad + i0 * w, n);
+                        }
                     }
                 }
                 for (int r = 0; r < nk; r++) {
                     long ko = m.kOff(bb, j0 + r, g) * 4;
                     if (dk != null) {
-                        MemorySegment.copy(gk, r * p, dk, Buf.F32, ko, p);
+                        MemorySegment.copy(gk, r * pp, dk, Buf.F32, ko, p);
                     }
                     if (dv != null) {
-                        MemorySegment.copy(gv, r * p, dv, Buf.F32, ko, p);
+                        MemorySegment.copy(gv, r * pp, dv, Buf.F32, ko, p);
                     }
                 }
             }
@@ -1053,73 +1095,40 @@ final class AttentionCpu implements Attention {
     }
 
     /**
-     * For four rows {@code a[r]} and {@code b[r]} against one vector's worth of columns {@code x0..} of the
-     * transposed {@code xt} and {@code yt} ({@code p x pad}): {@code out[r * L + x] = a[r]·xt[., x0 + x]} and
-     * {@code out[(4 + r) * L + x] = b[r]·yt[., x0 + x]}.
+     * Row {@code r} of a block of {@code n} products for the gradients ({@code s} the scaled scores, {@code dp} the
+     * products with {@code dO}, row {@code r} at {@code r * kb}): {@code P = exp(s - lse)} where the element's index
+     * {@code e} (0 at the block's first) lies in {@code [from, to)}, 0 elsewhere, written to {@code pw} when it is
+     * not null, and {@code scale * P ∘ (dp - D)} written over {@code s}. {@code lse} and {@code D} are one value
+     * for the row ({@code lseRow}, {@code dRow}) or, where {@code lses} is not null, one per element, from
+     * {@code lses[at + e]} and {@code ds[at + e]} (padded to whole vectors).
      */
-    private static void products(float[] xt, float[] yt, int pad, int x0, float[][] a, float[][] b, int p, float[] out) {
-        float[] a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
-        float[] b0 = b[0], b1 = b[1], b2 = b[2], b3 = b[3];
-        FloatVector s0 = FloatVector.zero(F), s1 = FloatVector.zero(F), s2 = FloatVector.zero(F), s3 = FloatVector.zero(F);
-        FloatVector d0 = FloatVector.zero(F), d1 = FloatVector.zero(F), d2 = FloatVector.zero(F), d3 = FloatVector.zero(F);
-        for (int c = 0; c < p; c++) {
-            FloatVector xv = FloatVector.fromArray(F, xt, c * pad + x0);
-            FloatVector yv = FloatVector.fromArray(F, yt, c * pad + x0);
-            s0 = xv.fma(FloatVector.broadcast(F, a0[c]), s0);
-            s1 = xv.fma(FloatVector.broadcast(F, a1[c]), s1);
-            s2 = xv.fma(FloatVector.broadcast(F, a2[c]), s2);
-            s3 = xv.fma(FloatVector.broadcast(F, a3[c]), s3);
-            d0 = yv.fma(FloatVector.broadcast(F, b0[c]), d0);
-            d1 = yv.fma(FloatVector.broadcast(F, b1[c]), d1);
-            d2 = yv.fma(FloatVector.broadcast(F, b2[c]), d2);
-            d3 = yv.fma(FloatVector.broadcast(F, b3[c]), d3);
+    private static void gradWeights(float[] s, float[] dp, int r, int kb, int n, int from, int to, float lseRow, float dRow,
+                                    float[] lses, float[] ds, int at, float sc, float[] pw) {
+        int l = F.length();
+        int base = r * kb;
+        int vecs = (n + l - 1) / l;
+        for (int v = 0; v < vecs; v++) {
+            int o = base + v * l;
+            FloatVector x = FloatVector.fromArray(F, s, o);
+            x = lses == null ? x.sub(lseRow) : x.sub(FloatVector.fromArray(F, lses, at + v * l));
+            x.intoArray(s, o);
+            expInPlace(s, o);
+            FloatVector pr = FloatVector.fromArray(F, s, o);
+            int e0 = v * l;
+            if (e0 < from || e0 + l > to) {
+                pr = pr.blend(0f, F.indexInRange(e0 - from, to - from).not());
+            }
+            if (pw != null) {
+                pr.intoArray(pw, o);
+            }
+            FloatVector d = lses == null ? FloatVector.broadcast(F, dRow) : FloatVector.fromArray(F, ds, at + v * l);
+            pr.mul(FloatVector.fromArray(F, dp, o).sub(d)).mul(sc).intoArray(s, o);
         }
-        int l = F.length();
-        s0.intoArray(out, 0);
-        s1.intoArray(out, l);
-        s2.intoArray(out, 2 * l);
-        s3.intoArray(out, 3 * l);
-        d0.intoArray(out, 4 * l);
-        d1.intoArray(out, 5 * l);
-        d2.intoArray(out, 6 * l);
-        d3.intoArray(out, 7 * l);
-    }
-
-    /**
-     * Row {@code r} of {@link #products}'s output for dq: {@code P = exp(s - lse)} on the lanes whose key index
-     * {@code j0 + lane} is below {@code end}, 0 elsewhere, and {@code scale * P ∘ (dp - D)} to {@code e[r * L ..]}.
-     */
-    private static void weights(float[] sd, int r, float lse, float d, float sc, int j0, int end, float[] e) {
-        int l = F.length();
-        FloatVector.fromArray(F, sd, r * l).sub(lse).intoArray(e, r * l);
-        expInPlace(e, r * l);
-        FloatVector pr = FloatVector.fromArray(F, e, r * l).blend(0f, F.indexInRange(j0, end).not());
-        pr.mul(FloatVector.fromArray(F, sd, (4 + r) * l).sub(d)).mul(sc).intoArray(e, r * l);
-    }
-
-    /**
-     * Row {@code r} (a key) of {@link #products}'s output for dk and dv, against {@code n} query rows whose
-     * log-sum-exps and {@code D} start at {@code lse[row0]} and {@code drow[row0]}: {@code P} (0 on lanes outside
-     * {@code [lo, hi)} of {@code indexInRange}) to {@code pw[r * L ..]}, {@code scale * P ∘ (dp - D)} to
-     * {@code e[r * L ..]}.
-     */
-    private static void weightsForKey(float[] sd, int r, MemorySegment lse, float[] drow, int row0, int n, float sc, int lo, int hi,
-                                      float[] pw, float[] e) {
-        int l = F.length();
-        for (int i = 0; i < l; i++) {
-            // lanes past the last query row get harmless values; the mask zeroes them
-            pw[r * l + i] = sd[r * l + i] - (i < n ? lse.getAtIndex(Buf.F32, row0 + i) : 0f);
-            e[r * l + i] = i < n ? drow[row0 + i] : 0f;
-        }
-        expInPlace(pw, r * l);
-        FloatVector pr = FloatVector.fromArray(F, pw, r * l).blend(0f, F.indexInRange(lo, hi).not());
-        pr.intoArray(pw, r * l);
-        pr.mul(FloatVector.fromArray(F, sd, (4 + r) * l).sub(FloatVector.fromArray(F, e, r * l))).mul(sc).intoArray(e, r * l);
     }
 
     /**
      * The scores of four query rows ({@code qr}) against the panel of {@code 2L} keys at {@code kp[off ..]} (laid
-     * out by {@link #packForward}: key {@code j}'s column {@code c} at {@code off + c * 2L + j}) into
+     * out by {@link #pack}: key {@code j}'s column {@code c} at {@code off + c * 2L + j}) into
      * {@code out[r * stride + at ..]}. Eight accumulators, each key vector loaded once for the four rows.
      */
     private static void scores4x2(float[] kp, int off, float[][] qr, int p, float[] out, int at, int stride) {
@@ -1156,7 +1165,7 @@ final class AttentionCpu implements Attention {
 
     /**
      * {@code acc[r][t .. t + 2L) += sum over i < n of w[r * ws + i] * vp[off + i * 2L ..]} for four rows (rows
-     * {@code stride} apart in {@code acc}): the values of {@link #packForward}, eight accumulators.
+     * {@code stride} apart in {@code acc}): the values of {@link #pack}, eight accumulators.
      */
     private static void values4x2(float[] acc, int stride, int t, float[] w, int ws, float[] vp, int off, int n) {
         int l = F.length();
@@ -1191,69 +1200,6 @@ final class AttentionCpu implements Attention {
         b3.intoArray(acc, 3 * stride + t + l);
     }
 
-    /** {@code acc[r] += sum over i < n of w[r * L + i] * src row i} for four rows ({@code src} rows {@code stride} bytes apart from {@code base}). */
-    private static void accumulate(float[] acc, float[] w, MemorySegment src, long base, long stride, int n, int p) {
-        int l = F.length();
-        int t = 0;
-        if (l == 8) {
-            // 8 lanes: two vectors of the row at a time, eight FMA chains instead of four
-            for (; t + 2 * l <= p; t += 2 * l) {
-                accumulate4x2(acc, w, src, base, stride, n, p, t);
-            }
-        }
-        for (; t < p; t += l) {
-            FloatVector a0 = FloatVector.fromArray(F, acc, t);
-            FloatVector a1 = FloatVector.fromArray(F, acc, p + t);
-            FloatVector a2 = FloatVector.fromArray(F, acc, 2 * p + t);
-            FloatVector a3 = FloatVector.fromArray(F, acc, 3 * p + t);
-            for (int i = 0; i < n; i++) {
-                FloatVector x = FloatVector.fromMemorySegment(F, src, base + i * stride + t * 4L, LE);
-                a0 = x.fma(FloatVector.broadcast(F, w[i]), a0);
-                a1 = x.fma(FloatVector.broadcast(F, w[l + i]), a1);
-                a2 = x.fma(FloatVector.broadcast(F, w[2 * l + i]), a2);
-                a3 = x.fma(FloatVector.broadcast(F, w[3 * l + i]), a3);
-            }
-            a0.intoArray(acc, t);
-            a1.intoArray(acc, p + t);
-            a2.intoArray(acc, 2 * p + t);
-            a3.intoArray(acc, 3 * p + t);
-        }
-    }
-
-    /** {@link #accumulate}'s columns {@code t .. t + 2L} of the four rows: eight accumulators. */
-    private static void accumulate4x2(float[] acc, float[] w, MemorySegment src, long base, long stride, int n, int p, int t) {
-        int l = F.length();
-        FloatVector a0 = FloatVector.fromArray(F, acc, t), b0 = FloatVector.fromArray(F, acc, t + l);
-        FloatVector a1 = FloatVector.fromArray(F, acc, p + t), b1 = FloatVector.fromArray(F, acc, p + t + l);
-        FloatVector a2 = FloatVector.fromArray(F, acc, 2 * p + t), b2 = FloatVector.fromArray(F, acc, 2 * p + t + l);
-        FloatVector a3 = FloatVector.fromArray(F, acc, 3 * p + t), b3 = FloatVector.fromArray(F, acc, 3 * p + t + l);
-        for (int i = 0; i < n; i++) {
-            long at = base + i * stride + t * 4L;
-            FloatVector x = FloatVector.fromMemorySegment(F, src, at, LE);
-            FloatVector y = FloatVector.fromMemorySegment(F, src, at + l * 4L, LE);
-            FloatVector wv = FloatVector.broadcast(F, w[i]);
-            a0 = x.fma(wv, a0);
-            b0 = y.fma(wv, b0);
-            wv = FloatVector.broadcast(F, w[l + i]);
-            a1 = x.fma(wv, a1);
-            b1 = y.fma(wv, b1);
-            wv = FloatVector.broadcast(F, w[2 * l + i]);
-            a2 = x.fma(wv, a2);
-            b2 = y.fma(wv, b2);
-            wv = FloatVector.broadcast(F, w[3 * l + i]);
-            a3 = x.fma(wv, a3);
-            b3 = y.fma(wv, b3);
-        }
-        a0.intoArray(acc, t);
-        b0.intoArray(acc, t + l);
-        a1.intoArray(acc, p + t);
-        b1.intoArray(acc, p + t + l);
-        a2.intoArray(acc, 2 * p + t);
-        b2.intoArray(acc, 2 * p + t + l);
-        a3.intoArray(acc, 3 * p + t);
-        b3.intoArray(acc, 3 * p + t + l);
-    }
-
     /**
      * {@code a[at .. at + L) = exp(a[at ..])} with {@link Vec#exp} ({@code VectorOperators.EXP} runs lane by lane
      * here). Its own small method, vectors neither in nor out: in the kernels' large bodies C2 may leave
@@ -1283,44 +1229,11 @@ final class AttentionCpu implements Attention {
         long of(int t, int j);
     }
 
-    /** {@code n} rounded up to a multiple of the vector length: the row stride of {@link #transposed}'s arrays. */
+    /** {@code n} rounded up to a multiple of the vector length. */
     private static int padded(int n) {
         int l = F.length();
         return (n + l - 1) / l * l;
     }
-
-    /** Keys or values ({@code (B, Tk, KV, p)} like {@code k}) transposed per KV head: {@code p x padded(Tk)} each. */
-    private static float[][] perKvHead(MemorySegment src, Dims m) {
-        return transposed(src, m.b() * m.kv(), m.tk(), padded(m.tk()), m.p(), (t, j) -> m.kOff(t / m.kv(), j, t % m.kv()));
-    }
-
-    /** Queries or output gradients ({@code (B, Tq, H, p)} like {@code q}) transposed per head: {@code p x padded(Tq)} each. */
-    private static float[][] perQueryHead(MemorySegment src, Dims m) {
-        return transposed(src, m.b() * m.h(), m.tq(), padded(m.tq()), m.p(), (t, i) -> m.qOff(t / m.h(), i, t % m.h()));
-    }
-
-    /**
-     * {@code heads} matrices of {@code rows x p} floats (row starts from {@code at}) transposed into arrays of
-     * {@code p x pad} ({@code a[c * pad + j]}), columns past {@code rows} zero; heads in parallel.
-     */
-    private static float[][] transposed(MemorySegment src, int heads, int rows, int pad, int p, RowOffset at) {
-        float[][] out = new float[heads][];
-        Parallel.range(heads, 1, (lo, hi) -> {
-            float[] row = new float[p];
-            for (int t = lo; t < hi; t++) {
-                float[] a = new float[p * pad];
-                for (int j = 0; j < rows; j++) {
-                    MemorySegment.copy(src, Buf.F32, at.of(t, j) * 4, row, 0, p);
-                    for (int c = 0; c < p; c++) {
-                        a[c * pad + j] = row[c];
-                    }
-                }
-                out[t] = a;
-            }
-        });
-        return out;
-    }
-
 
     @Override
     public void backward(Buf dOb, Buf qb, Buf kb, Buf vb, Buf ob, Buf lseb, Buf dqb, Buf dkb, Buf dvb, Dims m, double scaleD) {
