@@ -24,7 +24,7 @@ import jdk.incubator.vector.VectorShuffle;
  *
  * <p>That is the row path, kept for head widths that are not a multiple of the vector length. Prompts take the
  * blocked paths ({@link #forwardBlocked}, {@link #backwardBlocked}): the same algorithm, four rows per task
- * against blocks of 64 keys (or queries) laid out by {@link #pack}, so scores need no reduction per key. Fewer than four query rows (decoding) take
+ * against blocks of 128 keys (or queries) laid out by {@link #pack}, so scores need no reduction per key. Fewer than four query rows (decoding) take
  * {@link #decodeGroup}: the query heads that share a KV head together, three passes over their scores.
  */
 final class AttentionCpu implements Attention {
@@ -758,8 +758,13 @@ final class AttentionCpu implements Attention {
     /** Query rows per task of {@link #forwardBlocked}. */
     static final int QROWS = 4;
 
-    /** Vectors of keys per block of {@link #forwardBlocked}'s online softmax: 64 keys at 8 lanes. */
-    static final int KEY_BLOCK = 8;
+    /**
+     * Keys (or, in the backward's second pass, queries) per block of the blocked paths; a multiple of two vectors
+     * at every width. At 8 lanes, against blocks of 64: {@code AttentionBench} prompt 6.3-6.4 against 5.8-8.2 ms,
+     * promptLong 82-87 against 83-99 ms, forward+backward 27.5-31.4 against 30.9-39.0 ms (four alternating JMH runs
+     * each, Zen 3); blocks of 256 read as 128 within the noise.
+     */
+    static final int KEY_BLOCK = 128;
 
     /**
      * The prompt path (at least {@link #QROWS} query rows, head width a multiple of the vector length). Each
@@ -768,7 +773,7 @@ final class AttentionCpu implements Attention {
      * per key. A task takes {@link #QROWS} query rows of every query head that shares one key/value head (GQA): each
      * key vector loaded serves four rows, each value row four output accumulators, and a panel of keys or a group
      * of value columns, read from L2 for the first head, is read from L1 for the others. Keys go in blocks of
-     * {@link #KEY_BLOCK} vectors: the scores of the block first (eight FMA chains), then the online softmax once per
+     * {@link #KEY_BLOCK}: the scores of the block first (eight FMA chains), then the online softmax once per
      * block and row (one max, the accumulator rescaled at most once, an exp per score, one sum), then the block's
      * values into the rows' accumulators, each loaded and stored once per block and group of columns.
      *
@@ -782,7 +787,7 @@ final class AttentionCpu implements Attention {
         int p = m.p();
         int l = F.length();
         int w = 2 * l;
-        int kb = KEY_BLOCK * l;
+        int kb = KEY_BLOCK;
         int hpg = m.h() / m.kv(); // query heads per key/value head
         int tkPad = (m.tk() + w - 1) / w * w;
         int pp = (p + w - 1) / w * w; // accumulator rows padded to whole pairs of vectors
@@ -943,7 +948,7 @@ final class AttentionCpu implements Attention {
 
     /**
      * The prompt path of {@link #backward}, blocked like {@link #forwardBlocked}. Pass 1 (dq): four query rows of
-     * every head that shares a KV head against blocks of {@link #KEY_BLOCK} vectors of keys: scores and
+     * every head that shares a KV head against blocks of {@link #KEY_BLOCK} keys: scores and
      * {@code dO·vᵀ} over keys and values in panels, {@code dS = P ∘ (dP - D)} per row and block
      * ({@link #gradWeights}), then {@code dq += dS·k} over the keys in column groups. Pass 2 (dk, dv): four key
      * rows of one KV head against blocks of query rows of each query head sharing it, over queries and output
@@ -959,7 +964,7 @@ final class AttentionCpu implements Attention {
         int p = m.p();
         int l = F.length();
         int w = 2 * l;
-        int kb = KEY_BLOCK * l;
+        int kb = KEY_BLOCK;
         int tk = m.tk();
         int tq = m.tq();
         int hpg = m.h() / m.kv();

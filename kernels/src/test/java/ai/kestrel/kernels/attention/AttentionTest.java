@@ -55,7 +55,11 @@ class AttentionTest {
                 // decode rows over tiles of keys (256 and more): three rows whose last tiles differ, five query heads
                 // per KV head
                 Arguments.of(19L, new Dims(2, 3, 385, 400, 10, 2, 64)),
-                Arguments.of(20L, new Dims(1, 1, 256, 256, 6, 2, 128)));
+                Arguments.of(20L, new Dims(1, 1, 256, 256, 6, 2, 128)),
+                // the blocked prompt paths across blocks of 128 keys (and, backward, of 128 query rows): three query
+                // heads per KV head over 301 rows, and a chunk of 150 rows after a cache of 60 in batch 2
+                Arguments.of(21L, Dims.causal(1, 301, 6, 2, 32)),
+                Arguments.of(22L, new Dims(2, 150, 210, 224, 4, 2, 16)));
     }
 
     /** A forward pass of the reference and of an implementation on the same random data, and its outputs. */
