@@ -778,9 +778,10 @@ final class AttentionCpu implements Attention {
      * values into the rows' accumulators, each loaded and stored once per block and group of columns.
      *
      * <p>Against blocks of one vector of keys per query head, with values read from the cache rows (the softmax
-     * step, and the accumulators' loads and stores, eight times as often; every key and value read once per query
-     * head; a bounds check and a multiply in every step of the value loop): {@code AttentionBench.prompt} (6 / 2
-     * heads of 128, 512 tokens, Zen 3, alternating JMH runs) 10.1-10.4 ms against 6.4-6.8 ms.
+     * step, and the accumulators' loads and stores, once per vector of keys; every key and value read once per
+     * query head; a bounds check and a multiply in every step of the value loop): {@code AttentionBench.prompt}
+     * (6 / 2 heads of 128, 512 tokens, Zen 3, alternating JMH runs) 10.1-10.4 ms against 6.4-6.8 ms with blocks
+     * of 64 keys (see {@link #KEY_BLOCK} for 128).
      */
     private static void forwardBlocked(MemorySegment q, MemorySegment k, MemorySegment v, MemorySegment o, MemorySegment lse,
                                        Dims m, float sc) {
