@@ -24,8 +24,9 @@ import jdk.incubator.vector.VectorShuffle;
  *
  * <p>That is the row path, kept for head widths that are not a multiple of the vector length. Prompts take the
  * blocked paths ({@link #forwardBlocked}, {@link #backwardBlocked}): the same algorithm, four rows per task
- * against blocks of 128 keys (or queries) laid out by {@link #pack}, so scores need no reduction per key. Fewer than four query rows (decoding) take
- * {@link #decodeGroup}: the query heads that share a KV head together, three passes over their scores.
+ * against blocks of {@link #KEY_BLOCK} keys (or queries) laid out by {@link #pack}, so scores need no reduction
+ * per key. Fewer than four query rows (decoding) take {@link #decodeGroup}: the query heads that share a KV head
+ * together, three passes over their scores.
  */
 final class AttentionCpu implements Attention {
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
@@ -870,7 +871,7 @@ final class AttentionCpu implements Attention {
         Parallel.range(heads, 1, (lo, hi) -> {
             float[] row = new float[p];
             for (int t = lo; t < hi; t++) {
-                float[] a = new float[pad * pp];
+                float[] a = new float[panels ? pad * p : pad * pp];
                 for (int j = 0; j < rows; j++) {
                     long o = at.of(t, j) * 4;
                     if (panels) {
