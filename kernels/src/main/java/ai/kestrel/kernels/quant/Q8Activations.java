@@ -75,7 +75,20 @@ public final class Q8Activations {
      * ({@code out} may be {@code x} at the same offset: rounding in place).
      */
     public static void round(float[] x, int off, int k, float[] out, int outOff) {
-        round(x, off, k, MemorySegment.ofArray(out), outOff * 4L);
+        // stored with intoArray, not through MemorySegment.ofArray(out): a heap segment reaching the Vector API's
+        // segment stores makes their shared type profile polymorphic, and C2 then calls the segment accessors
+        // virtually in every kernel's vector stores (RESULTS.md, "Twenty-first session")
+        check(k);
+        int lanes = F.length();
+        for (int b = 0; b < k / BLOCK; b++) {
+            int o = off + b * BLOCK;
+            float amax = blockMax(x, o);
+            FloatVector idv = FloatVector.broadcast(F, amax != 0 ? 127f / amax : 0f);
+            float d = scale(amax);
+            for (int j = 0; j < BLOCK; j += lanes) {
+                FloatVector.fromArray(F, x, o + j).mul(idv).add(MAGIC).sub(MAGIC).mul(d).intoArray(out, outOff + b * BLOCK + j);
+            }
+        }
     }
 
     /** {@link #round} into floats from byte {@code at} of {@code dst} (little-endian). */
