@@ -13,9 +13,9 @@
  *
  * <p>JVM options: {@code --add-modules jdk.incubator.vector} (the kernels), native access for the engine
  * ({@code --enable-native-access=ai.kestrel.engine}, or {@code ALL-UNNAMED} on the class path), and, as
- * {@code ./kestrel} passes them, {@code -XX:GCTimeRatio=1} (a heap of about 460 MB instead of 860 MB: tensors
- * live off it) and {@code -XX:TypeProfileLevel=222} (C2 keeps inlining the Vector API's access to the segments
- * kernels write even when the program also hands that API heap segments: about 6% of a q8_0 prefill). See the
- * README's "Using the engine from Java".
+ * {@code ./kestrel} passes them, {@code -XX:GCTimeRatio=1} (a 1.5B-Deep generation then keeps a heap of about
+ * 460 MB, not 860: tensors live off it) and {@code -XX:TypeProfileLevel=222} (C2 keeps inlining the Vector API's
+ * access to the segments kernels write even when the program also hands that API heap segments: about 6% of a
+ * q8_0 prefill). See the README's "Using the engine from Java".
  */
 package ai.kestrel.model;
