@@ -75,24 +75,21 @@ public final class Q8Activations {
      * ({@code out} may be {@code x} at the same offset: rounding in place).
      */
     public static void round(float[] x, int off, int k, float[] out, int outOff) {
-        // stored with intoArray, not through MemorySegment.ofArray(out): a heap segment reaching the Vector API's
-        // segment stores makes their shared type profile polymorphic, and C2 then calls the segment accessors
-        // virtually in every kernel's vector stores (RESULTS.md, "Twenty-first session")
-        check(k);
-        int lanes = F.length();
-        for (int b = 0; b < k / BLOCK; b++) {
-            int o = off + b * BLOCK;
-            float amax = blockMax(x, o);
-            FloatVector idv = FloatVector.broadcast(F, amax != 0 ? 127f / amax : 0f);
-            float d = scale(amax);
-            for (int j = 0; j < BLOCK; j += lanes) {
-                FloatVector.fromArray(F, x, o + j).mul(idv).add(MAGIC).sub(MAGIC).mul(d).intoArray(out, outOff + b * BLOCK + j);
-            }
-        }
+        round(x, off, k, out, outOff, null, 0);
     }
 
     /** {@link #round} into floats from byte {@code at} of {@code dst} (little-endian). */
     public static void round(float[] x, int off, int k, MemorySegment dst, long at) {
+        round(x, off, k, null, 0, dst, at);
+    }
+
+    /**
+     * Into {@code out} when it is not null, else into {@code dst}. An array is stored with {@code intoArray}, never
+     * wrapped by {@code MemorySegment.ofArray}: a heap segment reaching the Vector API's segment stores makes their
+     * shared type profile polymorphic, and C2 then calls the segment accessors virtually in every kernel's vector
+     * stores (RESULTS.md, "Twenty-first session").
+     */
+    private static void round(float[] x, int off, int k, float[] out, int outOff, MemorySegment dst, long at) {
         check(k);
         int lanes = F.length();
         for (int b = 0; b < k / BLOCK; b++) {
@@ -101,8 +98,12 @@ public final class Q8Activations {
             FloatVector idv = FloatVector.broadcast(F, amax != 0 ? 127f / amax : 0f);
             float d = scale(amax);
             for (int j = 0; j < BLOCK; j += lanes) {
-                FloatVector.fromArray(F, x, o + j).mul(idv).add(MAGIC).sub(MAGIC).mul(d)
-                        .intoMemorySegment(dst, at + (b * BLOCK + j) * 4L, ByteOrder.LITTLE_ENDIAN);
+                FloatVector v = FloatVector.fromArray(F, x, o + j).mul(idv).add(MAGIC).sub(MAGIC).mul(d);
+                if (out != null) {
+                    v.intoArray(out, outOff + b * BLOCK + j);
+                } else {
+                    v.intoMemorySegment(dst, at + (b * BLOCK + j) * 4L, ByteOrder.LITTLE_ENDIAN);
+                }
             }
         }
     }
