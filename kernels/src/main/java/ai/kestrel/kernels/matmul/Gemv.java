@@ -122,10 +122,10 @@ final class Gemv {
         final int first;
         final boolean fused;
         final boolean rows;
-        final MemorySegment xp;
+        final GemvFused.Prepared xp;
         final float[][] xr;
         final float[][] xrp;
-        final MemorySegment[] xp1; // each row of x as the single-row kernel reads it, where the tail takes that kernel
+        final GemvFused.Prepared[] xp1; // each row of x as the single-row kernel reads it, where the tail takes that kernel
         // the m rows of x for the paths that read them (the tile path, the multi-row kernel's rows): for Q8_0, rounded
         // as ggml rounds them (Q8Activations). One row against whole quads reads only xp, rounded by prepare: there the
         // copy is not made (it cost an allocation and a rounding per decode product)
@@ -165,7 +165,7 @@ final class Gemv {
             // a last group of one or two rows of x takes the single-row kernel (see multiRow); measured with 8 lanes
             boolean tail = rows && (m % 4 == 1 || m % 4 == 2) && F.length() == 8
                     && (w.format() == WeightFormat.Q8_0 || w.format() == WeightFormat.BF16);
-            xp1 = new MemorySegment[tail ? m : 0];
+            xp1 = new GemvFused.Prepared[tail ? m : 0];
             for (int i = m - m % 4; i < xp1.length; i++) { // the last group's rows only
                 xp1[i] = GemvFused.prepare(w.format(), java.util.Arrays.copyOfRange(x, i * k, (i + 1) * k), k,
                         PREPARED.get().next(GemvFused.preparedBytes(k)));

@@ -41,30 +41,40 @@ final class GemvFused {
     }
 
     /**
-     * What the single-row kernel for {@code f} reads of {@code x}, written once per call into {@code dst} (at least
-     * {@link #preparedBytes} bytes, 64-byte aligned so that no vector load of x straddles two cache lines; loads
-     * from a {@code float[]}, whose elements start 16 bytes into the object, all do, and Q8_0 ran 12-15% slower
-     * for it): for Q8_0, x rounded as ggml rounds it ({@link Q8Activations}), with 8-lane vectors as 16-bit
-     * integers and scales for {@link #q8i16}, otherwise as floats; for BF16, F16 and NF4 with 16 lanes, {@code x}'s
-     * even elements, then its odd ones from byte {@link #oddsAt} (see {@link #bf16}); with 8-lane vectors, NF4's
-     * blocks of 64 in the order {@link #nf4w8} reads them; for the other formats {@code x} itself.
+     * What a single-row kernel reads of one row of x, written once per call by {@link #prepare}: a native buffer
+     * ({@code seg}), or for Q8_0 with 8-lane vectors x's integers and block scales in arrays ({@code q}, {@code d}).
      */
-    static MemorySegment prepare(WeightFormat f, float[] x, int k, MemorySegment dst) {
+    record Prepared(MemorySegment seg, short[] q, float[] d) {
+    }
+
+    /**
+     * What the single-row kernel for {@code f} reads of {@code x}, written once per call: for Q8_0, x rounded as
+     * ggml rounds it ({@link Q8Activations}), with 8-lane vectors as 16-bit integers and float scales in two arrays
+     * for {@link #q8i16}, otherwise as floats into {@code dst}; for BF16, F16 and NF4 with 16 lanes, {@code x}'s
+     * even elements, then its odd ones from byte {@link #oddsAt} (see {@link #bf16}); with 8-lane vectors, NF4's
+     * blocks of 64 in the order {@link #nf4w8} reads them; for the other formats {@code x} itself. {@code dst} holds
+     * at least {@link #preparedBytes} bytes and is 64-byte aligned, so that no vector load of x straddles two cache
+     * lines (loads from a {@code float[]}, whose elements start 16 bytes into the object, all did, and the float
+     * Q8_0 kernel ran 12-15% slower for it).
+     */
+    static Prepared prepare(WeightFormat f, float[] x, int k, MemorySegment dst) {
         if (f == WeightFormat.Q8_0) {
             if (F.length() == 8) {
-                Q8Activations.quantize(x, 0, k, dst, 0, q8ScalesAt(k));
-            } else {
-                Q8Activations.round(x, 0, k, dst, 0);
+                short[] q = new short[k];
+                float[] d = new float[k / WeightFormat.Q8_0_BLOCK];
+                Q8Activations.quantize(x, 0, k, q, 0, d, 0);
+                return new Prepared(null, q, d);
             }
-            return dst;
+            Q8Activations.round(x, 0, k, dst, 0);
+            return new Prepared(dst, null, null);
         }
         if (f == WeightFormat.NF4 && F.length() == 8) {
             order8(x, k, dst);
-            return dst;
+            return new Prepared(dst, null, null);
         }
         if (f != WeightFormat.BF16 && f != WeightFormat.F16 && f != WeightFormat.NF4) {
             MemorySegment.copy(x, 0, dst, ValueLayout.JAVA_FLOAT, 0, k);
-            return dst;
+            return new Prepared(dst, null, null);
         }
         int h = k / 2;
         long odds = oddsAt(k);
@@ -72,7 +82,7 @@ final class GemvFused {
             dst.setAtIndex(ValueLayout.JAVA_FLOAT, i, x[2 * i]);
             dst.set(ValueLayout.JAVA_FLOAT, odds + i * 4L, x[2 * i + 1]);
         }
-        return dst;
+        return new Prepared(dst, null, null);
     }
 
     /** Bytes {@link #prepare} writes for {@code k} elements, a multiple of 64. */
@@ -131,14 +141,20 @@ final class GemvFused {
      * of the four a stream of its own, see {@code Gemv}) or one row length. {@code acc}: the caller's scratch of
      * {@link #ACC_FLOATS} floats, which a kernel may overwrite (so that none allocates per call).
      */
-    static void dot4(WeightFormat f, MemorySegment w, long row0, long stride, float[] x, MemorySegment xp, int k, float[] out,
+    static void dot4(WeightFormat f, MemorySegment w, long row0, long stride, float[] x, Prepared xp, int k, float[] out,
             float[] acc) {
         switch (f) {
-            case F32 -> f32(w, row0, stride, x, xp, k, out);
-            case BF16 -> bf16(w, row0, stride, x, xp, k, out);
-            case F16 -> f16(w, row0, stride, x, xp, k, out);
-            case Q8_0 -> q8(w, row0, stride, xp, k, out);
-            case NF4 -> nf4(w, row0, stride, xp, oddsAt(k), k, out, acc);
+            case F32 -> f32(w, row0, stride, x, xp.seg(), k, out);
+            case BF16 -> bf16(w, row0, stride, x, xp.seg(), k, out);
+            case F16 -> f16(w, row0, stride, x, xp.seg(), k, out);
+            case Q8_0 -> {
+                if (xp.q() != null) {
+                    q8i16(w, row0, stride, xp.q(), xp.d(), k, out);
+                } else {
+                    q8(w, row0, stride, xp.seg(), k, out);
+                }
+            }
+            case NF4 -> nf4(w, row0, stride, xp.seg(), oddsAt(k), k, out, acc);
             case F64 -> throw new IllegalArgumentException(f + " weights do not take the fused path");
         }
     }
@@ -293,10 +309,6 @@ final class GemvFused {
             q8w16(w, r0, rb, x, k, out);
             return;
         }
-        if (F.length() == 8) { // a block is one 32-byte load per row
-            q8i16(w, r0, rb, x, k, out);
-            return;
-        }
         FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
         int blocks = k / WeightFormat.Q8_0_BLOCK;
         long r1 = r0 + rb, r2 = r1 + rb, r3 = r2 + rb;
@@ -362,8 +374,8 @@ final class GemvFused {
 
     /**
      * {@link #q8} for 256-bit vectors (AVX2), in integers, as ggml computes it: x arrives rounded to Q8_0
-     * ({@link Q8Activations}: per block 32 int8 as 16-bit integers, then one float scale each, from byte
-     * {@link #q8ScalesAt}). Per row and block, the 32 weight bytes are sign-extended to 16 bits in two halves
+     * ({@link Q8Activations}: per block 32 int8 as 16-bit integers in {@code xq}, one float scale in {@code xd}).
+     * Per row and block, the 32 weight bytes are sign-extended to 16 bits in two halves
      * ({@code vpmovsxbw}), multiplied by x's integers ({@code vpmullw}; |w·x| <= 128·127) and the halves added (a
      * lane's two products stay under 2^15); each 32-bit lane's two 16-bit sums are then split by shifts and added,
      * converted to float once and scaled by the product of the two blocks' scales. Against the float kernel it
@@ -375,20 +387,22 @@ final class GemvFused {
      * <p>From the float kernel's history, which carries over: each row is its own slice of the weight, indexed
      * from 0 (offsets {@code r0 + i * rb} into the whole weight kept C2's bounds checks in the loop, 0.8x); the
      * scales are looked up inline (through {@link #q8Scale}, past C2's inlining budget, every vector was boxed).
+     * x is read from arrays, not from a native buffer: with the buffer C2 kept x's base and offsets in stack
+     * slots (the loop held 4 rows' slice addresses, two limits, the table and x), ~100 instructions per block of
+     * four rows; see bench/RESULTS.md, twenty-second session, for what arrays changed.
      */
-    private static void q8i16(MemorySegment w, long r0, long rb, MemorySegment x, int k, float[] out) {
+    private static void q8i16(MemorySegment w, long r0, long rb, short[] xq, float[] xd, int k, float[] out) {
         int blocks = k / WeightFormat.Q8_0_BLOCK;
         long len = blocks * 34L;
-        long dAt = q8ScalesAt(k);
         MemorySegment w0 = w.asSlice(r0, len), w1 = w.asSlice(r0 + rb, len);
         MemorySegment w2 = w.asSlice(r0 + 2 * rb, len), w3 = w.asSlice(r0 + 3 * rb, len);
         FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
         for (int b = 0; b < blocks; b++) {
             long o = b * 34L + 2;
-            long xo = b * 64L;
-            float d = x.get(ValueLayout.JAVA_FLOAT, dAt + b * 4L);
-            ShortVector x0 = ShortVector.fromMemorySegment(S16, x, xo, LE);
-            ShortVector x1 = ShortVector.fromMemorySegment(S16, x, xo + 32, LE);
+            int xo = b * WeightFormat.Q8_0_BLOCK;
+            float d = xd[b];
+            ShortVector x0 = ShortVector.fromArray(S16, xq, xo);
+            ShortVector x1 = ShortVector.fromArray(S16, xq, xo + 16);
             IntVector p0 = ((ShortVector) ByteVector.fromMemorySegment(B128, w0, o, LE).convertShape(VectorOperators.B2S, S16, 0)).mul(x0)
                     .add(((ShortVector) ByteVector.fromMemorySegment(B128, w0, o + 16, LE).convertShape(VectorOperators.B2S, S16, 0)).mul(x1))
                     .reinterpretAsInts();
@@ -414,11 +428,6 @@ final class GemvFused {
         out[1] = a1.reduceLanes(VectorOperators.ADD);
         out[2] = a2.reduceLanes(VectorOperators.ADD);
         out[3] = a3.reduceLanes(VectorOperators.ADD);
-    }
-
-    /** Where the scales start in what {@link #prepare} writes for Q8_0 with 8-lane vectors: after k 16-bit integers. */
-    static long q8ScalesAt(int k) {
-        return (k * 2L + 63) & ~63L;
     }
 
     /**

@@ -50,22 +50,18 @@ public final class Q8Activations {
         }
     }
 
-    /**
-     * {@link #quantizeRef} with vectors: the {@code q} as 16-bit integers from byte {@code qAt} of {@code dst}, the
-     * scales as floats from byte {@code dAt} (little-endian, as the kernels read them).
-     */
-    public static void quantize(float[] x, int off, int k, MemorySegment dst, long qAt, long dAt) {
+    /** {@link #quantizeRef} with vectors (the same arguments, the same values bit for bit). */
+    public static void quantize(float[] x, int off, int k, short[] q, int qOff, float[] d, int dOff) {
         check(k);
         int lanes = F.length();
         for (int b = 0; b < k / BLOCK; b++) {
             int o = off + b * BLOCK;
             float amax = blockMax(x, o);
-            dst.set(ValueLayout.JAVA_FLOAT_UNALIGNED, dAt + b * 4L, scale(amax));
+            d[dOff + b] = scale(amax);
             FloatVector idv = FloatVector.broadcast(F, amax != 0 ? 127f / amax : 0f);
             for (int j = 0; j < BLOCK; j += lanes) {
                 FloatVector v = FloatVector.fromArray(F, x, o + j).mul(idv).add(MAGIC).sub(MAGIC);
-                ((ShortVector) v.convertShape(VectorOperators.F2S, S, 0)).intoMemorySegment(dst, qAt + (b * BLOCK + j) * 2L,
-                        ByteOrder.LITTLE_ENDIAN);
+                ((ShortVector) v.convertShape(VectorOperators.F2S, S, 0)).intoArray(q, qOff + b * BLOCK + j);
             }
         }
     }
