@@ -539,7 +539,10 @@ final class GemvFused {
      * NF4 rows were decoded into a scratch row first (1.5-1.7 GB/s). Written with the loop over the nibbles kept:
      * a kernel written out in full was too large for C1 (which gave up, so C2 never got a profile and the calls ran
      * interpreted, 0.1 GB/s), and through a helper returning the looked-up vector that vector was boxed (0.6 GB/s).
-     * A two-vector {@code selectFrom} is not intrinsified on AVX2.
+     * A two-vector {@code selectFrom} is not intrinsified on AVX2. The eight nibbles' FMAs go to two partial sums
+     * (even and odd n): into one, they were a chain of eight dependent FMAs per row and block, where a profile put
+     * most of the loop's samples (1.10-1.15x on one thread in cache, 1.05-1.07x on lm_head with two; Zen 3,
+     * 2026-12-02).
      */
     private static void nf4w8(MemorySegment w, long r0, long rb, MemorySegment xp, int k, float[] out, float[] acc) {
         int blocks = k / WeightFormat.NF4_BLOCK;
@@ -549,15 +552,20 @@ final class GemvFused {
             for (int r = 0; r < 4; r++) {
                 long o = r0 + r * rb + b * 36L;
                 IntVector q = IntVector.fromMemorySegment(I, w, o + 4, LE);
-                FloatVector s = FloatVector.zero(F);
-                for (int n = 0; n < 8; n++) {
+                FloatVector s0 = FloatVector.zero(F);
+                FloatVector s1 = FloatVector.zero(F);
+                for (int n = 0; n < 8; n += 2) {
                     int sh = 4 * n;
                     IntVector i = q.lanewise(VectorOperators.LSHR, sh);
                     VectorMask<Integer> upper = q.lanewise(VectorOperators.LSHL, 28 - sh).compare(VectorOperators.LT, 0);
-                    s = i.selectFrom(lo).blend(i.selectFrom(hi), upper).reinterpretAsFloats()
-                            .fma(FloatVector.fromMemorySegment(F, xp, b * 256L + n * 32L, LE), s);
+                    s0 = i.selectFrom(lo).blend(i.selectFrom(hi), upper).reinterpretAsFloats()
+                            .fma(FloatVector.fromMemorySegment(F, xp, b * 256L + n * 32L, LE), s0);
+                    IntVector j = q.lanewise(VectorOperators.LSHR, sh + 4);
+                    VectorMask<Integer> upper1 = q.lanewise(VectorOperators.LSHL, 24 - sh).compare(VectorOperators.LT, 0);
+                    s1 = j.selectFrom(lo).blend(j.selectFrom(hi), upper1).reinterpretAsFloats()
+                            .fma(FloatVector.fromMemorySegment(F, xp, b * 256L + n * 32L + 32, LE), s1);
                 }
-                s.fma(FloatVector.broadcast(F, w.get(ai.kestrel.kernels.Buf.F32, o)), FloatVector.fromArray(F, acc, r * F.length()))
+                s0.add(s1).fma(FloatVector.broadcast(F, w.get(ai.kestrel.kernels.Buf.F32, o)), FloatVector.fromArray(F, acc, r * F.length()))
                         .intoArray(acc, r * F.length());
             }
         }
