@@ -66,6 +66,38 @@ class ArithGradTest {
     }
 
     @Test
+    void dropoutDrawsSplittableRandomsSequenceElementByElement() {
+        // the mask is documented as element i taking the i-th nextDouble() of SplittableRandom(seed); the kernel
+        // computes each draw from i alone (in parallel chunks), so hold both to the generator itself
+        SplittableRandom seeds = new SplittableRandom(10);
+        for (int rep = 0; rep < 20; rep++) {
+            long seed = seeds.nextLong();
+            SplittableRandom g = new SplittableRandom(seed);
+            for (int i = 0; i < 5000; i++) {
+                org.junit.jupiter.api.Assertions.assertEquals(Double.doubleToRawLongBits(g.nextDouble()),
+                        Double.doubleToRawLongBits(Arith.draw(seed, i)), "seed " + seed + ", draw " + i);
+            }
+        }
+        try (Scope s = Scope.open()) {
+            SplittableRandom rnd = new SplittableRandom(11);
+            for (int n : new int[] {1, 7, 16383, 16384, 16385, 70001}) {
+                Tensor x = Rand.normal32(rnd, 1, n);
+                long seed = rnd.nextLong();
+                double p = 0.05 + 0.5 * rnd.nextDouble();
+                float[] y = Arith.dropout(x, p, seed).toFloatArray();
+                float[] xs = x.toFloatArray();
+                SplittableRandom g = new SplittableRandom(seed);
+                float keep = (float) (1 / (1 - p));
+                for (int i = 0; i < n; i++) {
+                    float expect = g.nextDouble() < p ? 0f : xs[i] * keep;
+                    org.junit.jupiter.api.Assertions.assertEquals(Float.floatToRawIntBits(expect), Float.floatToRawIntBits(y[i]),
+                            "n " + n + ", p " + p + ", element " + i);
+                }
+            }
+        }
+    }
+
+    @Test
     void badBroadcastNamesShapes() {
         try (Scope s = Scope.open()) {
             Tensor a = Tensor.zeros(ai.kestrel.engine.DType.F32, 2, 3);
