@@ -122,10 +122,10 @@ final class Gemv {
         final int first;
         final boolean fused;
         final boolean rows;
-        final GemvFused.Prepared xp;
+        final GemvFused.PreparedX xp;
         final float[][] xr;
         final float[][] xrp;
-        final GemvFused.Prepared[] xp1; // each row of x as the single-row kernel reads it, where the tail takes that kernel
+        final GemvFused.PreparedX[] xp1; // each row of x as the single-row kernel reads it, where the tail takes that kernel
         // the m rows of x for the paths that read them (the tile path, the multi-row kernel's rows): for Q8_0, rounded
         // as ggml rounds them (Q8Activations). One row against whole quads reads only xp, rounded by prepare: there the
         // copy is not made (it cost an allocation and a rounding per decode product)
@@ -154,7 +154,7 @@ final class Gemv {
                 x = HalfRounding.round(w.format(), x, m, k); // F16 / BF16 as ggml rounds them: every path reads this copy
             }
             this.x = round ? Q8Activations.round(x, m, k) : x;
-            xp = fused ? GemvFused.prepare(w.format(), x, k, PREPARED.get().next(GemvFused.preparedBytes(k))) : null;
+            xp = fused ? GemvFused.prepare(w.format(), x, k, PREPARED.get().next(GemvFused.preparedBytes(w.format(), k))) : null;
             // the multi-row kernel's view of x: its rows, and what the kernel reads of each (BF16: evens then odds)
             xr = new float[rows ? m : 0][];
             xrp = new float[rows ? m : 0][];
@@ -165,10 +165,10 @@ final class Gemv {
             // a last group of one or two rows of x takes the single-row kernel (see multiRow); measured with 8 lanes
             boolean tail = rows && (m % 4 == 1 || m % 4 == 2) && F.length() == 8
                     && (w.format() == WeightFormat.Q8_0 || w.format() == WeightFormat.BF16);
-            xp1 = new GemvFused.Prepared[tail ? m : 0];
+            xp1 = new GemvFused.PreparedX[tail ? m : 0];
             for (int i = m - m % 4; i < xp1.length; i++) { // the last group's rows only
                 xp1[i] = GemvFused.prepare(w.format(), java.util.Arrays.copyOfRange(x, i * k, (i + 1) * k), k,
-                        PREPARED.get().next(GemvFused.preparedBytes(k)));
+                        PREPARED.get().next(GemvFused.preparedBytes(w.format(), k)));
             }
         }
 

@@ -44,7 +44,7 @@ final class GemvFused {
      * What a single-row kernel reads of one row of x, written once per call by {@link #prepare}: a native buffer
      * ({@code seg}), or for Q8_0 with 8-lane vectors x's integers and block scales in arrays ({@code q}, {@code d}).
      */
-    record Prepared(MemorySegment seg, short[] q, float[] d) {
+    record PreparedX(MemorySegment seg, short[] q, float[] d) {
     }
 
     /**
@@ -57,24 +57,24 @@ final class GemvFused {
      * lines (loads from a {@code float[]}, whose elements start 16 bytes into the object, all did, and the float
      * Q8_0 kernel ran 12-15% slower for it).
      */
-    static Prepared prepare(WeightFormat f, float[] x, int k, MemorySegment dst) {
+    static PreparedX prepare(WeightFormat f, float[] x, int k, MemorySegment dst) {
         if (f == WeightFormat.Q8_0) {
             if (F.length() == 8) {
                 short[] q = new short[k];
                 float[] d = new float[k / WeightFormat.Q8_0_BLOCK];
                 Q8Activations.quantize(x, 0, k, q, 0, d, 0);
-                return new Prepared(null, q, d);
+                return new PreparedX(null, q, d);
             }
             Q8Activations.round(x, 0, k, dst, 0);
-            return new Prepared(dst, null, null);
+            return new PreparedX(dst, null, null);
         }
         if (f == WeightFormat.NF4 && F.length() == 8) {
             order8(x, k, dst);
-            return new Prepared(dst, null, null);
+            return new PreparedX(dst, null, null);
         }
         if (f != WeightFormat.BF16 && f != WeightFormat.F16 && f != WeightFormat.NF4) {
             MemorySegment.copy(x, 0, dst, ValueLayout.JAVA_FLOAT, 0, k);
-            return new Prepared(dst, null, null);
+            return new PreparedX(dst, null, null);
         }
         int h = k / 2;
         long odds = oddsAt(k);
@@ -82,11 +82,17 @@ final class GemvFused {
             dst.setAtIndex(ValueLayout.JAVA_FLOAT, i, x[2 * i]);
             dst.set(ValueLayout.JAVA_FLOAT, odds + i * 4L, x[2 * i + 1]);
         }
-        return new Prepared(dst, null, null);
+        return new PreparedX(dst, null, null);
     }
 
-    /** Bytes {@link #prepare} writes for {@code k} elements, a multiple of 64. */
-    static long preparedBytes(int k) {
+    /**
+     * Bytes of {@code dst} {@link #prepare} writes for {@code k} elements of format {@code f}, a multiple of 64 (none
+     * for Q8_0 with 8-lane vectors, which it writes into arrays).
+     */
+    static long preparedBytes(WeightFormat f, int k) {
+        if (f == WeightFormat.Q8_0 && F.length() == 8) {
+            return 0;
+        }
         return oddsAt(k) + ((k / 2 * 4L + 63) & ~63L);
     }
 
@@ -141,7 +147,7 @@ final class GemvFused {
      * of the four a stream of its own, see {@code Gemv}) or one row length. {@code acc}: the caller's scratch of
      * {@link #ACC_FLOATS} floats, which a kernel may overwrite (so that none allocates per call).
      */
-    static void dot4(WeightFormat f, MemorySegment w, long row0, long stride, float[] x, Prepared xp, int k, float[] out,
+    static void dot4(WeightFormat f, MemorySegment w, long row0, long stride, float[] x, PreparedX xp, int k, float[] out,
             float[] acc) {
         switch (f) {
             case F32 -> f32(w, row0, stride, x, xp.seg(), k, out);
