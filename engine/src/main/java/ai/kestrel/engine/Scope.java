@@ -34,8 +34,8 @@ public final class Scope implements AutoCloseable {
     private static final Scope GLOBAL = new Scope(null, "global", false);
     private static final AtomicLong LIVE = new AtomicLong();
     /**
-     * Below this, a scope's allocations are carved from its slabs ({@link #carve}); at and above it, uninitialised
-     * ones come from the C allocator one by one, zeroed ones from the arena.
+     * Below this, a scope's allocations are carved from its slabs ({@link #carve}); at and above it, they come from
+     * the C allocator one by one (the large ones through {@link #CACHE}), zeroed ones filled with zeros there.
      */
     private static final long NATIVE_MIN = 16 * 1024;
     private static final boolean POISON = Boolean.getBoolean("kestrel.poison");
@@ -66,6 +66,10 @@ public final class Scope implements AutoCloseable {
         ALIGNED_ALLOC = alloc;
         FREE = free;
     }
+
+    /** Large C blocks of closed scopes, kept for the next ones (see {@link BlockCache}). */
+    private static final BlockCache CACHE = new BlockCache(Long.getLong("kestrel.cache.mb", 2048) << 20,
+            a -> free(MemorySegment.ofAddress(a)));
 
     /** This scope's arena; null for the global scope, which takes a new automatic arena per allocation. */
     private final Arena arena;
@@ -145,6 +149,8 @@ public final class Scope implements AutoCloseable {
         MemorySegment seg;
         if (arena != null && bytes < NATIVE_MIN) {
             seg = carve(bytes).fill((byte) 0);
+        } else if (arena != null && ALIGNED_ALLOC != null) {
+            seg = fromC(bytes).asSlice(0, bytes).fill((byte) 0); // (a cached block when there is one)
         } else {
             seg = arenaForAllocation().allocate(Math.max(bytes, 1), 64).asSlice(0, bytes);
         }
@@ -198,9 +204,23 @@ public final class Scope implements AutoCloseable {
         return seg;
     }
 
-    /** {@code bytes} (rounded up to 64) uninitialised bytes from the C allocator, freed with this scope. */
+    /**
+     * At least {@code bytes} uninitialised bytes from the C allocator (rounded up to 64, and from {@link
+     * BlockCache#MIN} on to a {@linkplain BlockCache#sizeClass size class}, taken from {@link #CACHE} when it holds
+     * a block of that class), 64-byte aligned, given back to the cache or freed when this scope closes.
+     */
     private MemorySegment fromC(long bytes) {
         long size = (bytes + 63) & -64L;
+        if (size >= BlockCache.MIN) {
+            long cls = BlockCache.sizeClass(size);
+            long cached = CACHE.take(cls);
+            MemorySegment p = cached != 0 ? MemorySegment.ofAddress(cached) : cAlloc(cls, bytes);
+            return p.reinterpret(cls, arena, s -> CACHE.give(s.address(), cls));
+        }
+        return cAlloc(size, bytes).reinterpret(size, arena, Scope::free);
+    }
+
+    private static MemorySegment cAlloc(long size, long requested) {
         MemorySegment p;
         try {
             p = (MemorySegment) ALIGNED_ALLOC.invokeExact(64L, size);
@@ -208,9 +228,18 @@ public final class Scope implements AutoCloseable {
             throw new IllegalStateException("aligned_alloc failed", e);
         }
         if (p.equals(MemorySegment.NULL)) {
-            throw new OutOfMemoryError("the C allocator could not provide " + bytes + " bytes");
+            // blocks held for reuse may be what is missing: give them back and try once more
+            CACHE.clear();
+            try {
+                p = (MemorySegment) ALIGNED_ALLOC.invokeExact(64L, size);
+            } catch (Throwable e) {
+                throw new IllegalStateException("aligned_alloc failed", e);
+            }
+            if (p.equals(MemorySegment.NULL)) {
+                throw new OutOfMemoryError("the C allocator could not provide " + requested + " bytes");
+            }
         }
-        return p.reinterpret(size, arena, Scope::free);
+        return p;
     }
 
     private void count(long bytes) {
@@ -241,6 +270,22 @@ public final class Scope implements AutoCloseable {
         } catch (Throwable e) {
             throw new IllegalStateException("free failed", e);
         }
+    }
+
+    /**
+     * Bytes held for reuse: large blocks whose scopes closed, kept so that the next tensors of the same sizes do not
+     * fault in fresh pages (not counted in {@link #liveBytes()}; at most {@code -Dkestrel.cache.mb}, default 2048).
+     */
+    public static long cachedBytes() {
+        return CACHE.bytes();
+    }
+
+    /**
+     * Frees the blocks held for reuse ({@link #cachedBytes()}), as after a phase whose large tensors will not come
+     * back (a long prompt's prefill before a long decode, a training run before evaluation).
+     */
+    public static void releaseCached() {
+        CACHE.clear();
     }
 
     /** Bytes allocated in this scope so far. */

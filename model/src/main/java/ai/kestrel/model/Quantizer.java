@@ -135,6 +135,8 @@ public final class Quantizer {
             scope.close();
             throw e;
         }
+        // the float32 copies' blocks would stay cached, and training never asks for those sizes
+        ai.kestrel.engine.Scope.releaseCached();
         return scope;
     }
 
