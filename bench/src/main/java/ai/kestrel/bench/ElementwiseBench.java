@@ -20,7 +20,7 @@ public class ElementwiseBench extends BenchBase {
 
     static double[] work(String method, java.util.function.Function<String, String> param) {
         double n = Double.parseDouble(param.apply("rows")) * 3072;
-        return new double[] {0, (method.equals("mul") ? 3 : 2) * n * 4};
+        return new double[] {0, (method.equals("mul") ? 3 : 2) * n * 4}; // dropout: x read, y written (the mask is drawn)
     }
 
     @Setup
@@ -45,6 +45,12 @@ public class ElementwiseBench extends BenchBase {
     @Benchmark
     public void softplus() {
         Elementwise.CPU.softplus(x, y, n);
+    }
+
+    /** LoRA's dropout at p = 0.1: the mask drawn from the seed (a 64-bit mix per element) and applied. */
+    @Benchmark
+    public void dropout() {
+        Elementwise.CPU.dropout(x, y, n, 0.1, (float) (1 / 0.9), 42);
     }
 
     @Benchmark

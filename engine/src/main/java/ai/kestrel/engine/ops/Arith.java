@@ -183,45 +183,14 @@ public final class Arith {
             CudaKernels.ELEMENTWISE.mul(src.buf(), m.buf(), dst.buf(), 1, Math.toIntExact(n), Broadcast.NONE);
             return;
         }
-        if (src.dtype() == DType.F64) {
-            for (long i = 0; i < n; i++) {
-                dst.setDouble(i, draw(seed, i) < p ? 0 : src.getDouble(i) * keep);
-            }
-            return;
-        }
-        java.lang.foreign.MemorySegment s = src.segment();
-        java.lang.foreign.MemorySegment d = dst.segment();
-        float k = (float) keep;
-        // element i's draw depends on i alone, so chunks run on the pool's threads (one thread drawing every
-        // element in turn took 3.9% of a 0.5B LoRA step's samples while the other thread waited)
-        long chunks = (n + MASK_CHUNK - 1) / MASK_CHUNK;
-        ai.kestrel.kernels.Parallel.range(Math.toIntExact(chunks), 1, (lo, hi) -> {
-            for (long i = lo * MASK_CHUNK, end = Math.min(n, hi * MASK_CHUNK); i < end; i++) {
-                d.setAtIndex(ai.kestrel.kernels.Buf.F32, i, draw(seed, i) < p ? 0f : s.getAtIndex(ai.kestrel.kernels.Buf.F32, i) * k);
-            }
-        });
+        // the vector kernel draws several elements at once, in parallel chunks; float64 takes the reference
+        Elementwise k = kernel("dropout", src);
+        k.dropout(src.buf(), dst.buf(), n, p, src.dtype() == DType.F64 ? keep : (float) keep, seed);
     }
 
-    /** Elements per task of the mask. */
-    private static final long MASK_CHUNK = 1 << 14;
-    /** {@link java.util.SplittableRandom}'s increment for a generator made from a seed alone. */
-    private static final long GOLDEN_GAMMA = 0x9e3779b97f4a7c15L;
-
-    /**
-     * Element {@code i}'s draw: the {@code (i + 1)}-th {@code nextDouble()} of {@code new SplittableRandom(seed)},
-     * computed without the ones before it (the generator's state after {@code j} draws is
-     * {@code seed + j * GOLDEN_GAMMA}, and each draw is a fixed mix of the state). {@code ArithGradTest} holds it
-     * to the generator itself.
-     */
+    /** Element {@code i}'s draw ({@link Elementwise#draw}); {@code ArithGradTest} holds it to the generator itself. */
     static double draw(long seed, long i) {
-        return (mix64(seed + (i + 1) * GOLDEN_GAMMA) >>> 11) * 0x1.0p-53;
-    }
-
-    /** SplittableRandom's output mix (Stafford's variant 13 of MurmurHash3's finalizer). */
-    private static long mix64(long z) {
-        z = (z ^ (z >>> 30)) * 0xbf58476d1ce4e5b9L;
-        z = (z ^ (z >>> 27)) * 0x94d049bb133111ebL;
-        return z ^ (z >>> 31);
+        return Elementwise.draw(seed, i);
     }
 
     /** The sum of all elements, as a one-element tensor of shape {@code []}. */

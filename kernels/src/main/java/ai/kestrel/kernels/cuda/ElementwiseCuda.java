@@ -101,6 +101,19 @@ public final class ElementwiseCuda implements Elementwise {
         binary("mul", a, b, out, rows, cols, bc);
     }
 
+    /** The mask drawn on the host (a function of the seed alone), then multiplied on the GPU. */
+    @Override
+    public void dropout(Buf x, Buf y, long n, double p, double scale, long seed) {
+        float keep = (float) scale;
+        float[] mask = new float[Math.toIntExact(n)];
+        for (int i = 0; i < mask.length; i++) {
+            mask[i] = Elementwise.draw(seed, i) < p ? 0f : keep;
+        }
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            mul(x, Buf.ofF32(arena, mask), y, 1, mask.length, Broadcast.NONE);
+        }
+    }
+
     @Override
     public void scale(Buf a, double s, Buf out, long n) {
         try (Staging st = new Staging(Cuda.get())) {

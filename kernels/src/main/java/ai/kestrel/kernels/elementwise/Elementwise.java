@@ -18,6 +18,32 @@ public interface Elementwise {
     /** {@code out = a * b}. */
     void mul(Buf a, Buf b, Buf out, int rows, int cols, Broadcast bc);
 
+    /**
+     * Inverted dropout's mask applied: {@code y[i] = draw(seed, i) < p ? 0 : x[i] * scale} over {@code n} elements
+     * ({@link #draw}: element i takes the i-th {@code nextDouble()} of {@code new SplittableRandom(seed)}, so the
+     * mask is a function of the seed alone and the same on every thread count and machine).
+     */
+    void dropout(Buf x, Buf y, long n, double p, double scale, long seed);
+
+    /** {@link java.util.SplittableRandom}'s increment for a generator made from a seed alone. */
+    long GOLDEN_GAMMA = 0x9e3779b97f4a7c15L;
+
+    /**
+     * Element {@code i}'s dropout draw: the {@code (i + 1)}-th {@code nextDouble()} of
+     * {@code new SplittableRandom(seed)}, computed without the ones before it (the generator's state after
+     * {@code j} draws is {@code seed + j * GOLDEN_GAMMA}, and each draw is a fixed mix of the state).
+     */
+    static double draw(long seed, long i) {
+        return (mix64(seed + (i + 1) * GOLDEN_GAMMA) >>> 11) * 0x1.0p-53;
+    }
+
+    /** SplittableRandom's output mix (Stafford's variant 13 of MurmurHash3's finalizer). */
+    static long mix64(long z) {
+        z = (z ^ (z >>> 30)) * 0xbf58476d1ce4e5b9L;
+        z = (z ^ (z >>> 27)) * 0x94d049bb133111ebL;
+        return z ^ (z >>> 31);
+    }
+
     /** {@code out = s * a} over {@code n} elements. */
     void scale(Buf a, double s, Buf out, long n);
 

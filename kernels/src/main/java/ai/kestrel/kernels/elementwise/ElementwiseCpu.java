@@ -8,7 +8,11 @@ import ai.kestrel.kernels.Parallel;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.LongVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
 
 /** Vector API {@link Elementwise}: float32, split into chunks of at least {@value #GRAIN} elements per thread. */
 final class ElementwiseCpu implements Elementwise {
@@ -38,6 +42,43 @@ final class ElementwiseCpu implements Elementwise {
 
     private static void put(MemorySegment s, long i, float v) {
         s.setAtIndex(Buf.F32, i, v);
+    }
+
+    /** 64-bit lanes for the dropout draws, and float lanes as many (half a float vector). */
+    private static final VectorSpecies<Long> L = LongVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Float> FL = VectorSpecies.of(float.class, VectorShape.forBitSize(L.length() * 32));
+
+    /**
+     * {@link Elementwise#draw} for {@code L.length()} consecutive elements at once, {@link VectorSpecies#length()}
+     * generator states in the lanes, the comparison with {@code p} done on the draws' 53-bit integers
+     * ({@code u * 2^-53 < p} exactly when {@code u < ceil(p * 2^53)}). Drawing one element at a time (a scalar
+     * 64-bit mix per element) was ~4% of a 0.5B LoRA step's samples.
+     */
+    @Override
+    public void dropout(Buf xb, Buf yb, long n, double p, double scale, long seed) {
+        MemorySegment x = xb.requireF32("x", n).seg();
+        MemorySegment y = yb.requireF32("y", n).seg();
+        float s = (float) scale;
+        long threshold = (long) Math.ceil(p * 0x1p53);
+        LongVector lanes = LongVector.zero(L).addIndex(1).mul(GOLDEN_GAMMA); // lane j: j * gamma
+        LongVector step = LongVector.broadcast(L, L.length() * GOLDEN_GAMMA);
+        FloatVector zero = FloatVector.zero(FL);
+        chunks(n, (lo, hi) -> {
+            long i = lo;
+            LongVector state = lanes.add(seed + (lo + 1) * GOLDEN_GAMMA);
+            for (long bound = lo + L.loopBound(hi - lo); i < bound; i += L.length()) {
+                LongVector z = state;
+                z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 30)).mul(0xbf58476d1ce4e5b9L);
+                z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 27)).mul(0x94d049bb133111ebL);
+                z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 31));
+                VectorMask<Float> drop = z.lanewise(VectorOperators.LSHR, 11).compare(VectorOperators.LT, threshold).cast(FL);
+                FloatVector.fromMemorySegment(FL, x, i * 4, LE).mul(s).blend(zero, drop).intoMemorySegment(y, i * 4, LE);
+                state = state.add(step);
+            }
+            for (; i < hi; i++) {
+                put(y, i, Elementwise.draw(seed, i) < p ? 0f : get(x, i) * s);
+            }
+        });
     }
 
     /** sigmoid of a vector, through exp(-x). */

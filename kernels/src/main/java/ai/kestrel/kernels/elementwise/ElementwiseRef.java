@@ -36,6 +36,13 @@ final class ElementwiseRef implements Elementwise {
     }
 
     @Override
+    public void dropout(Buf x, Buf y, long n, double p, double scale, long seed) {
+        for (long i = 0; i < n; i++) {
+            y.set(i, Elementwise.draw(seed, i) < p ? 0 : x.get(i) * scale);
+        }
+    }
+
+    @Override
     public void scale(Buf a, double s, Buf out, long n) {
         for (long i = 0; i < n; i++) {
             out.set(i, s * a.get(i));

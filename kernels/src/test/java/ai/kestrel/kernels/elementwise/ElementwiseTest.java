@@ -96,6 +96,41 @@ class ElementwiseTest {
         }
     }
 
+    /**
+     * The dropout mask bit for bit as the reference draws it, element by element: odd sizes, sizes around the
+     * parallel chunk (where each chunk starts its generator states from its first index), probabilities from 0 to
+     * nearly 1; and about a fraction p of the elements dropped.
+     */
+    @Test
+    void dropoutMatchesReferenceBitForBit() {
+        SplittableRandom rnd = new SplittableRandom(77);
+        int g = ElementwiseCpu.GRAIN;
+        int[] sizes = {1, 3, 7, 33, 4097, g - 1, g, g + 1, 2 * g + 5, 100_003};
+        double[] ps = {0, 1e-9, 0.1, 0.5, 0.999, rnd.nextDouble()};
+        try (Arena arena = Arena.ofShared()) {
+            for (int n : sizes) {
+                for (double p : ps) {
+                    long seed = rnd.nextLong();
+                    Buf x = Twin.randn(arena, rnd, n);
+                    float keep = (float) (1 / (1 - p));
+                    Buf r = x.like(arena), k = x.like(arena);
+                    Elementwise.REF.dropout(x, r, n, p, keep, seed);
+                    impl().dropout(x, k, n, p, keep, seed);
+                    long dropped = 0;
+                    for (int i = 0; i < n; i++) {
+                        assertEquals(Float.floatToRawIntBits((float) r.get(i)), Float.floatToRawIntBits((float) k.get(i)),
+                                "n " + n + ", p " + p + ", seed " + seed + ", element " + i);
+                        dropped += k.get(i) == 0 ? 1 : 0;
+                    }
+                    if (n == 100_003) {
+                        // binomial: standard deviation at most ~158
+                        assertEquals(p * n, dropped, 800, "elements dropped at p " + p);
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     void knownAnswers() {
         try (Arena arena = Arena.ofConfined()) {
