@@ -173,17 +173,8 @@ public final class Arith {
     private static void applyMask(Tensor src, Tensor dst, double p, long seed) {
         double keep = 1 / (1 - p);
         long n = src.numel();
-        if (src.device() == ai.kestrel.engine.Device.CUDA) {
-            // the same mask, drawn on the host (it is a function of the seed alone), applied on the GPU
-            float[] mask = new float[Math.toIntExact(n)];
-            for (int i = 0; i < mask.length; i++) {
-                mask[i] = draw(seed, i) < p ? 0f : (float) keep;
-            }
-            Tensor m = Tensor.of(mask, n).to(ai.kestrel.engine.Device.CUDA);
-            CudaKernels.ELEMENTWISE.mul(src.buf(), m.buf(), dst.buf(), 1, Math.toIntExact(n), Broadcast.NONE);
-            return;
-        }
-        // the vector kernel draws several elements at once, in parallel chunks; float64 takes the reference
+        // the CPU kernel draws several elements at once, in parallel chunks; float64 takes the reference; on a GPU
+        // the mask is drawn on the host (a function of the seed alone) and applied there
         Elementwise k = kernel("dropout", src);
         k.dropout(src.buf(), dst.buf(), n, p, src.dtype() == DType.F64 ? keep : (float) keep, seed);
     }

@@ -38,7 +38,7 @@ public interface Elementwise {
     }
 
     /** SplittableRandom's output mix (Stafford's variant 13 of MurmurHash3's finalizer). */
-    static long mix64(long z) {
+    private static long mix64(long z) {
         z = (z ^ (z >>> 30)) * 0xbf58476d1ce4e5b9L;
         z = (z ^ (z >>> 27)) * 0x94d049bb133111ebL;
         return z ^ (z >>> 31);

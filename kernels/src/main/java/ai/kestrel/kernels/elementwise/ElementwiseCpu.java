@@ -49,8 +49,9 @@ final class ElementwiseCpu implements Elementwise {
     private static final VectorSpecies<Float> FL = VectorSpecies.of(float.class, VectorShape.forBitSize(L.length() * 32));
 
     /**
-     * {@link Elementwise#draw} for {@code L.length()} consecutive elements at once, {@link VectorSpecies#length()}
-     * generator states in the lanes, the comparison with {@code p} done on the draws' 53-bit integers
+     * {@link Elementwise#draw} for {@code L.length()} consecutive elements at once, one generator state per 64-bit
+     * lane (four with AVX2, whose 64-bit multiply C2 emits as a short sequence), the comparison with {@code p} done on
+     * the draws' 53-bit integers
      * ({@code u * 2^-53 < p} exactly when {@code u < ceil(p * 2^53)}). Drawing one element at a time (a scalar
      * 64-bit mix per element) was ~4% of a 0.5B LoRA step's samples.
      */
