@@ -72,17 +72,17 @@ public final class Arith {
         return switch (p.bc()) {
             case NONE -> g;
             case ROW -> {
-                Tensor r = Tensor.zerosLike(like);
+                Tensor r = Tensor.emptyLike(like);
                 k.sumRows(g.buf(), r.buf(), p.rows(), p.cols(), false);
                 yield r;
             }
             case COLUMN -> {
-                Tensor r = Tensor.zerosLike(like);
+                Tensor r = Tensor.emptyLike(like);
                 k.sumCols(g.buf(), r.buf(), p.rows(), p.cols(), false);
                 yield r;
             }
             case SCALAR -> {
-                Tensor r = Tensor.zerosLike(like);
+                Tensor r = Tensor.emptyLike(like);
                 k.sumCols(g.buf(), r.buf(), 1, Math.toIntExact(g.numel()), false);
                 yield r;
             }

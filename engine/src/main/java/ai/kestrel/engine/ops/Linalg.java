@@ -81,7 +81,7 @@ public final class Linalg {
             Tensor dw = null;
             Tensor db = null;
             if (needs[0]) {
-                dx = Tensor.zerosLike(x);
+                dx = Tensor.emptyLike(x); // (overwritten: not accumulating)
                 k.backwardInput(g.buf(), wt, dx.buf(), m, false);
             }
             if (needs[1]) {
@@ -89,7 +89,7 @@ public final class Linalg {
                 k.backwardWeight(g.buf(), x.buf(), dw.buf(), m, n, kk);
             }
             if (needs[2]) {
-                db = Tensor.zerosLike(bias);
+                db = Tensor.emptyLike(bias);
                 (ref ? Elementwise.REF : Elementwise.CPU).sumRows(g.buf(), db.buf(), m, n, false);
             }
             return new Tensor[] {dx, dw, db};
