@@ -9,7 +9,8 @@ import jdk.incubator.vector.VectorMask;
  * {@code C (rows, P) += A (rows, K) · B (K, P)} on float arrays with arbitrary strides for A, the shape of
  * every product inside an SSD chunk. Rows in blocks of four and four vectors of P at a time: 16 accumulators,
  * four broadcasts and four loads per reduction step; with fewer than 16 lanes (AVX2: 16 vector registers, which
- * 16 accumulators and their operands overflow) two vectors of P at a time, 8 accumulators. With {@code lowerTriangular}, row {@code r} stops at
+ * 16 accumulators and their operands overflow) two vectors of P at a time, 8 accumulators, over operands packed
+ * first ({@link #SCRATCH}). With {@code lowerTriangular}, row {@code r} stops at
  * {@code k = r} (A is zero above its diagonal).
  */
 final class SmallGemm {
@@ -24,24 +25,47 @@ final class SmallGemm {
     static void run(float[] a, int ao, int ars, int aks, float[] b, int bo, int brs, float[] c, int co, int crs,
                     int rows, int k, int p, boolean lowerTriangular) {
         int l = F.length();
-        if (l < 16 && rows >= PACK_MIN_ROWS && p >= 2 * l) {
-            packed(a, ao, ars, aks, b, bo, brs, c, co, crs, rows, k, p, lowerTriangular);
-            return;
+        boolean pack = l < 16 && rows >= 4 && p >= 2 * l;
+        int w = l >= 16 ? 4 * l : 2 * l; // the columns one blocked kernel call covers
+        int whole = l >= 16 || pack ? p / w * w : 0;
+        float[] bp = null;
+        float[] ap = null;
+        if (pack) {
+            float[][] s = SCRATCH.get();
+            if (s[0].length < whole * k) {
+                s[0] = new float[whole * k];
+            }
+            if (s[1].length < 4 * k) {
+                s[1] = new float[4 * k];
+            }
+            bp = s[0];
+            ap = s[1];
+            for (int j = 0; j < whole / w; j++) {
+                for (int kk = 0; kk < k; kk++) {
+                    System.arraycopy(b, bo + kk * brs + j * w, bp, (j * k + kk) * w, w);
+                }
+            }
         }
         int r0 = 0;
         for (; r0 + 4 <= rows; r0 += 4) {
             int kc = lowerTriangular ? Math.min(k, r0 + 4) : k;
-            int c0 = 0;
-            if (l >= 16) {
-                for (; c0 + 4 * l <= p; c0 += 4 * l) {
-                    block4x4(a, ao + r0 * ars, ars, aks, b, bo + c0, brs, c, co + r0 * crs + c0, crs, kc);
+            if (pack) {
+                for (int kk = 0; kk < kc; kk++) {
+                    int at = ao + r0 * ars + kk * aks;
+                    ap[4 * kk] = a[at];
+                    ap[4 * kk + 1] = a[at + ars];
+                    ap[4 * kk + 2] = a[at + 2 * ars];
+                    ap[4 * kk + 3] = a[at + 3 * ars];
+                }
+                for (int j = 0; j < whole / w; j++) {
+                    packed4x2(ap, bp, j * k * w, c, co + r0 * crs + j * w, crs, kc);
                 }
             } else {
-                for (; c0 + 2 * l <= p; c0 += 2 * l) {
-                    block4x2(a, ao + r0 * ars, ars, aks, b, bo + c0, brs, c, co + r0 * crs + c0, crs, kc);
+                for (int c0 = 0; c0 < whole; c0 += w) {
+                    block4x4(a, ao + r0 * ars, ars, aks, b, bo + c0, brs, c, co + r0 * crs + c0, crs, kc);
                 }
             }
-            for (; c0 < p; c0 += l) {
+            for (int c0 = whole; c0 < p; c0 += l) {
                 VectorMask<Float> m = F.indexInRange(c0, p);
                 for (int r = r0; r < r0 + 4; r++) {
                     row(a, ao + r * ars, aks, b, bo + c0, brs, c, co + r * crs + c0, lowerTriangular ? Math.min(k, r + 1) : k, m);
@@ -56,67 +80,21 @@ final class SmallGemm {
         }
     }
 
-    /** Below this many rows the strided kernels run: packing B would cost more than it saves. */
-    private static final int PACK_MIN_ROWS = 16;
-    /** Per thread: B's column blocks, packed; a quad of A's rows, packed. */
+    /**
+     * Per thread, for 8-lane vectors: B's whole blocks of {@code 2 * l} columns and each quad of A's rows copied to
+     * unit-stride scratch first ({@code k * p} and {@code 4 * k} floats, against {@code 2 * rows * k * p} flops), so
+     * that the kernel's indexes are the loop counter times a constant and C2 drops their bounds checks; with A's and
+     * B's strides as variables the strided kernel kept six checks per eight FMAs. One thread, 256 rows, k 256, in
+     * one JVM (Zen 3, 2026-12-02): p 64 33.0 -> 41.0 GFLOP/s, lower-triangular 34.4 -> 37.1, p 128 34.8 -> 47.2,
+     * A transposed 27.9 -> 40.4 (medians of 30).
+     */
     private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[2][0]);
 
     /**
-     * {@link #run} for 8-lane vectors with B's whole blocks of {@code 2 * l} columns and each quad of A's rows copied
-     * to unit-stride scratch first ({@code k * p} and {@code 4 * k} floats, against {@code 2 * rows * k * p} flops),
-     * so that the kernel's indexes are the loop counter times a constant and C2 drops their bounds checks; with
-     * A's and B's strides as variables the strided kernel kept six checks per eight FMAs. One thread, 256 rows,
-     * k 256, in one JVM (Zen 3, 2026-12-02): p 64 33.0 -> 41.0 GFLOP/s, lower-triangular 34.4 -> 37.1, p 128
-     * 34.8 -> 47.2, A transposed 27.9 -> 40.4 (medians of 30).
+     * Four rows by two vectors of P (8 accumulators: with fewer than 16 lanes, AVX2's 16 vector registers hold no
+     * more with their operands) over packed operands: A's quad as {@code ap[4 * k + r]}, B's block as
+     * {@code bp[bo + 2l * k + i]}.
      */
-    private static void packed(float[] a, int ao, int ars, int aks, float[] b, int bo, int brs, float[] c, int co, int crs,
-                               int rows, int k, int p, boolean lowerTriangular) {
-        int l = F.length();
-        int w = 2 * l;
-        int blocks = p / w;
-        float[][] s = SCRATCH.get();
-        if (s[0].length < blocks * k * w) {
-            s[0] = new float[blocks * k * w];
-        }
-        if (s[1].length < 4 * k) {
-            s[1] = new float[4 * k];
-        }
-        float[] bp = s[0];
-        float[] ap = s[1];
-        for (int j = 0; j < blocks; j++) {
-            for (int kk = 0; kk < k; kk++) {
-                System.arraycopy(b, bo + kk * brs + j * w, bp, (j * k + kk) * w, w);
-            }
-        }
-        int r0 = 0;
-        for (; r0 + 4 <= rows; r0 += 4) {
-            int kc = lowerTriangular ? Math.min(k, r0 + 4) : k;
-            for (int kk = 0; kk < kc; kk++) {
-                int at = ao + r0 * ars + kk * aks;
-                ap[4 * kk] = a[at];
-                ap[4 * kk + 1] = a[at + ars];
-                ap[4 * kk + 2] = a[at + 2 * ars];
-                ap[4 * kk + 3] = a[at + 3 * ars];
-            }
-            for (int j = 0; j < blocks; j++) {
-                packed4x2(ap, bp, j * k * w, c, co + r0 * crs + j * w, crs, kc);
-            }
-            for (int c0 = blocks * w; c0 < p; c0 += l) {
-                VectorMask<Float> m = F.indexInRange(c0, p);
-                for (int r = r0; r < r0 + 4; r++) {
-                    row(a, ao + r * ars, aks, b, bo + c0, brs, c, co + r * crs + c0, lowerTriangular ? Math.min(k, r + 1) : k, m);
-                }
-            }
-        }
-        for (int r = r0; r < rows; r++) {
-            int kc = lowerTriangular ? Math.min(k, r + 1) : k;
-            for (int c0 = 0; c0 < p; c0 += l) {
-                row(a, ao + r * ars, aks, b, bo + c0, brs, c, co + r * crs + c0, kc, F.indexInRange(c0, p));
-            }
-        }
-    }
-
-    /** {@link #block4x2} over packed operands: A's quad as {@code ap[4 * k + r]}, B's block as {@code bp[bo + 2l * k + i]}. */
     private static void packed4x2(float[] ap, float[] bp, int bo, float[] c, int co, int crs, int kc) {
         int l = F.length();
         int w = 2 * l;
@@ -212,40 +190,5 @@ final class SmallGemm {
         c31.intoArray(c, co + 3 * crs + l);
         c32.intoArray(c, co + 3 * crs + 2 * l);
         c33.intoArray(c, co + 3 * crs + 3 * l);
-    }
-
-    /** {@link #block4x4} with two vectors of P: for vectors of fewer than 16 lanes. */
-    private static void block4x2(float[] a, int ao, int ars, int aks, float[] b, int bo, int brs, float[] c, int co, int crs, int kc) {
-        int l = F.length();
-        FloatVector c00 = FloatVector.fromArray(F, c, co), c01 = FloatVector.fromArray(F, c, co + l);
-        FloatVector c10 = FloatVector.fromArray(F, c, co + crs), c11 = FloatVector.fromArray(F, c, co + crs + l);
-        FloatVector c20 = FloatVector.fromArray(F, c, co + 2 * crs), c21 = FloatVector.fromArray(F, c, co + 2 * crs + l);
-        FloatVector c30 = FloatVector.fromArray(F, c, co + 3 * crs), c31 = FloatVector.fromArray(F, c, co + 3 * crs + l);
-        for (int kk = 0; kk < kc; kk++) {
-            int bk = bo + kk * brs;
-            int ak = ao + kk * aks;
-            FloatVector b0 = FloatVector.fromArray(F, b, bk);
-            FloatVector b1 = FloatVector.fromArray(F, b, bk + l);
-            FloatVector x = FloatVector.broadcast(F, a[ak]);
-            c00 = b0.fma(x, c00);
-            c01 = b1.fma(x, c01);
-            x = FloatVector.broadcast(F, a[ak + ars]);
-            c10 = b0.fma(x, c10);
-            c11 = b1.fma(x, c11);
-            x = FloatVector.broadcast(F, a[ak + 2 * ars]);
-            c20 = b0.fma(x, c20);
-            c21 = b1.fma(x, c21);
-            x = FloatVector.broadcast(F, a[ak + 3 * ars]);
-            c30 = b0.fma(x, c30);
-            c31 = b1.fma(x, c31);
-        }
-        c00.intoArray(c, co);
-        c01.intoArray(c, co + l);
-        c10.intoArray(c, co + crs);
-        c11.intoArray(c, co + crs + l);
-        c20.intoArray(c, co + 2 * crs);
-        c21.intoArray(c, co + 2 * crs + l);
-        c30.intoArray(c, co + 3 * crs);
-        c31.intoArray(c, co + 3 * crs + l);
     }
 }

@@ -14,7 +14,7 @@ class SmallGemmTest {
     void matchesTheTripleLoop() {
         SplittableRandom rnd = new SplittableRandom(7);
         // rows, k, p: whole and partial blocks of four rows, whole and partial panels of columns (8 and 16 lanes)
-        // (from 16 rows and two vectors of columns, 8-lane machines pack the operands: whole and partial there too)
+        // (from 4 rows and two vectors of columns, 8-lane machines pack the operands: whole and partial there too)
         int[][] shapes = {{1, 1, 1}, {4, 3, 16}, {7, 33, 64}, {128, 128, 64}, {9, 256, 40}, {256, 128, 64}, {5, 17, 33},
             {12, 70, 96}, {3, 5, 64}, {33, 1, 17}, {19, 50, 40}, {21, 9, 23}, {16, 300, 16}, {130, 64, 128}};
         for (int[] sh : shapes) {
