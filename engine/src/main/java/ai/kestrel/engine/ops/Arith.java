@@ -179,11 +179,6 @@ public final class Arith {
         k.dropout(src.buf(), dst.buf(), n, p, src.dtype() == DType.F64 ? keep : (float) keep, seed);
     }
 
-    /** Element {@code i}'s draw ({@link Elementwise#draw}); {@code ArithGradTest} holds it to the generator itself. */
-    static double draw(long seed, long i) {
-        return Elementwise.draw(seed, i);
-    }
-
     /** The sum of all elements, as a one-element tensor of shape {@code []}. */
     public static Tensor sum(Tensor a) {
         return scaledSum(a, 1.0, "sum");

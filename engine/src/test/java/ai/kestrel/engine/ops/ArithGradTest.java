@@ -75,7 +75,7 @@ class ArithGradTest {
             SplittableRandom g = new SplittableRandom(seed);
             for (int i = 0; i < 5000; i++) {
                 org.junit.jupiter.api.Assertions.assertEquals(Double.doubleToRawLongBits(g.nextDouble()),
-                        Double.doubleToRawLongBits(Arith.draw(seed, i)), "seed " + seed + ", draw " + i);
+                        Double.doubleToRawLongBits(ai.kestrel.kernels.elementwise.Elementwise.draw(seed, i)), "seed " + seed + ", draw " + i);
             }
         }
         try (Scope s = Scope.open()) {
