@@ -42,15 +42,20 @@ final class GemvFused {
 
     /**
      * What a single-row kernel reads of one row of x, written once per call by {@link #prepare}: a native buffer
-     * ({@code seg}), or for Q8_0 with 8-lane vectors x's integers and block scales in arrays ({@code q}, {@code d}).
+     * ({@code seg}), or for Q8_0 with 8-lane vectors x's integers and block scales in arrays ({@code q}, {@code d}),
+     * with 16-lane vectors x rounded, as floats, in an array ({@code f}).
      */
-    record PreparedX(MemorySegment seg, short[] q, float[] d) {
+    record PreparedX(MemorySegment seg, short[] q, float[] d, float[] f) {
+        PreparedX(MemorySegment seg) {
+            this(seg, null, null, null);
+        }
     }
 
     /**
      * What the single-row kernel for {@code f} reads of {@code x}, written once per call: for Q8_0, x rounded as
      * ggml rounds it ({@link Q8Activations}), with 8-lane vectors as 16-bit integers and float scales in two arrays
-     * for {@link #q8i16}, otherwise as floats into {@code dst}; for BF16, F16 and NF4 with 16 lanes, {@code x}'s
+     * for {@link #q8i16}, with 16-lane vectors as floats in an array for {@link #q8w16}, otherwise as floats into
+     * {@code dst}; for BF16, F16 and NF4 with 16 lanes, {@code x}'s
      * even elements, then its odd ones from byte {@link #oddsAt} (see {@link #bf16}); with 8-lane vectors, NF4's
      * blocks of 64 in the order {@link #nf4w8} reads them; for the other formats {@code x} itself. {@code dst} holds
      * at least {@link #preparedBytes} bytes and is 64-byte aligned, so that no vector load of x straddles two cache
@@ -63,18 +68,23 @@ final class GemvFused {
                 short[] q = new short[k];
                 float[] d = new float[k / WeightFormat.Q8_0_BLOCK];
                 Q8Activations.quantize(x, 0, k, q, 0, d, 0);
-                return new PreparedX(null, q, d);
+                return new PreparedX(null, q, d, null);
+            }
+            if (F.length() == 16) {
+                float[] rounded = new float[k];
+                Q8Activations.round(x, 0, k, rounded, 0);
+                return new PreparedX(null, null, null, rounded);
             }
             Q8Activations.round(x, 0, k, dst, 0);
-            return new PreparedX(dst, null, null);
+            return new PreparedX(dst);
         }
         if (f == WeightFormat.NF4 && F.length() == 8) {
             order8(x, k, dst);
-            return new PreparedX(dst, null, null);
+            return new PreparedX(dst);
         }
         if (f != WeightFormat.BF16 && f != WeightFormat.F16 && f != WeightFormat.NF4) {
             MemorySegment.copy(x, 0, dst, ValueLayout.JAVA_FLOAT, 0, k);
-            return new PreparedX(dst, null, null);
+            return new PreparedX(dst);
         }
         int h = k / 2;
         long odds = oddsAt(k);
@@ -82,15 +92,15 @@ final class GemvFused {
             dst.setAtIndex(ValueLayout.JAVA_FLOAT, i, x[2 * i]);
             dst.set(ValueLayout.JAVA_FLOAT, odds + i * 4L, x[2 * i + 1]);
         }
-        return new PreparedX(dst, null, null);
+        return new PreparedX(dst);
     }
 
     /**
      * Bytes of {@code dst} {@link #prepare} writes for {@code k} elements of format {@code f}, a multiple of 64 (none
-     * for Q8_0 with 8-lane vectors, which it writes into arrays).
+     * for Q8_0 with 8- or 16-lane vectors, which it writes into arrays).
      */
     static long preparedBytes(WeightFormat f, int k) {
-        if (f == WeightFormat.Q8_0 && F.length() == 8) {
+        if (f == WeightFormat.Q8_0 && (F.length() == 8 || F.length() == 16)) {
             return 0;
         }
         return oddsAt(k) + ((k / 2 * 4L + 63) & ~63L);
@@ -156,6 +166,8 @@ final class GemvFused {
             case Q8_0 -> {
                 if (xp.q() != null) {
                     q8i16(w, row0, stride, xp.q(), xp.d(), k, out);
+                } else if (xp.f() != null) {
+                    q8w16(w, row0, stride, xp.f(), k, out);
                 } else {
                     q8(w, row0, stride, xp.seg(), k, out);
                 }
@@ -311,10 +323,6 @@ final class GemvFused {
      * checks of the old one-row loop).
      */
     private static void q8(MemorySegment w, long r0, long rb, MemorySegment x, int k, float[] out) {
-        if (F.length() == 16) { // then B holds 16 bytes: a block is two loads
-            q8w16(w, r0, rb, x, k, out);
-            return;
-        }
         FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
         int blocks = k / WeightFormat.Q8_0_BLOCK;
         long r1 = r0 + rb, r2 = r1 + rb, r3 = r2 + rb;
@@ -350,27 +358,35 @@ final class GemvFused {
      * {@link #q8} for 512-bit vectors (a block is two 16-byte loads), written out: each row's block sum starts with a
      * multiply instead of an FMA into a zero vector, which C2 compiled to a register copy per row and block. 1.03x
      * on the lm_head product from DRAM (10 of 12 alternating rounds), 1.01x over sixteen 1280x3072 matrices (9 of 12).
+     * As {@link #q8i16} learned on AVX2, each row is its own slice indexed from 0, the scales are looked up inline
+     * and x (rounded, {@link #prepare}) comes from an array: with offsets into the whole weight and x in a native
+     * buffer C2 kept three row addresses in stack slots and bounds-checked every row's loads (~70 instructions per
+     * block of four rows). Alternating in one JVM (Zen 5, 2026-12-02): 1.17-1.28x on one thread over 1024 rows (from
+     * L3), 1.01-1.27x on lm_head from DRAM (two threads); bench/RESULTS.md, twenty-fourth session.
      */
-    private static void q8w16(MemorySegment w, long r0, long rb, MemorySegment x, int k, float[] out) {
-        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+    private static void q8w16(MemorySegment w, long r0, long rb, float[] x, int k, float[] out) {
         int blocks = k / WeightFormat.Q8_0_BLOCK;
+        long len = blocks * 34L;
+        MemorySegment w0 = w.asSlice(r0, len), w1 = w.asSlice(r0 + rb, len);
+        MemorySegment w2 = w.asSlice(r0 + 2 * rb, len), w3 = w.asSlice(r0 + 3 * rb, len);
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
         for (int b = 0; b < blocks; b++) {
-            long o0 = r0 + b * 34L, o1 = o0 + rb, o2 = o1 + rb, o3 = o2 + rb;
-            long xo = b * 128L;
-            FloatVector xa = FloatVector.fromMemorySegment(F, x, xo, LE);
-            FloatVector xb = FloatVector.fromMemorySegment(F, x, xo + 64, LE);
-            FloatVector s0 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o0 + 2, LE).convertShape(VectorOperators.B2F, F, 0)).mul(xa);
-            FloatVector s1 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o1 + 2, LE).convertShape(VectorOperators.B2F, F, 0)).mul(xa);
-            FloatVector s2 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o2 + 2, LE).convertShape(VectorOperators.B2F, F, 0)).mul(xa);
-            FloatVector s3 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o3 + 2, LE).convertShape(VectorOperators.B2F, F, 0)).mul(xa);
-            s0 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o0 + 18, LE).convertShape(VectorOperators.B2F, F, 0)).fma(xb, s0);
-            s1 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o1 + 18, LE).convertShape(VectorOperators.B2F, F, 0)).fma(xb, s1);
-            s2 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o2 + 18, LE).convertShape(VectorOperators.B2F, F, 0)).fma(xb, s2);
-            s3 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o3 + 18, LE).convertShape(VectorOperators.B2F, F, 0)).fma(xb, s3);
-            a0 = s0.fma(q8Scale(w, o0), a0);
-            a1 = s1.fma(q8Scale(w, o1), a1);
-            a2 = s2.fma(q8Scale(w, o2), a2);
-            a3 = s3.fma(q8Scale(w, o3), a3);
+            long o = b * 34L;
+            int xo = b * WeightFormat.Q8_0_BLOCK;
+            FloatVector xa = FloatVector.fromArray(F, x, xo);
+            FloatVector xb = FloatVector.fromArray(F, x, xo + 16);
+            FloatVector s0 = ((FloatVector) ByteVector.fromMemorySegment(B, w0, o + 2, LE).convertShape(VectorOperators.B2F, F, 0)).mul(xa);
+            FloatVector s1 = ((FloatVector) ByteVector.fromMemorySegment(B, w1, o + 2, LE).convertShape(VectorOperators.B2F, F, 0)).mul(xa);
+            FloatVector s2 = ((FloatVector) ByteVector.fromMemorySegment(B, w2, o + 2, LE).convertShape(VectorOperators.B2F, F, 0)).mul(xa);
+            FloatVector s3 = ((FloatVector) ByteVector.fromMemorySegment(B, w3, o + 2, LE).convertShape(VectorOperators.B2F, F, 0)).mul(xa);
+            s0 = ((FloatVector) ByteVector.fromMemorySegment(B, w0, o + 18, LE).convertShape(VectorOperators.B2F, F, 0)).fma(xb, s0);
+            s1 = ((FloatVector) ByteVector.fromMemorySegment(B, w1, o + 18, LE).convertShape(VectorOperators.B2F, F, 0)).fma(xb, s1);
+            s2 = ((FloatVector) ByteVector.fromMemorySegment(B, w2, o + 18, LE).convertShape(VectorOperators.B2F, F, 0)).fma(xb, s2);
+            s3 = ((FloatVector) ByteVector.fromMemorySegment(B, w3, o + 18, LE).convertShape(VectorOperators.B2F, F, 0)).fma(xb, s3);
+            a0 = s0.fma(FloatVector.broadcast(F, F16[w0.get(ValueLayout.JAVA_SHORT_UNALIGNED, o) & 0xffff]), a0);
+            a1 = s1.fma(FloatVector.broadcast(F, F16[w1.get(ValueLayout.JAVA_SHORT_UNALIGNED, o) & 0xffff]), a1);
+            a2 = s2.fma(FloatVector.broadcast(F, F16[w2.get(ValueLayout.JAVA_SHORT_UNALIGNED, o) & 0xffff]), a2);
+            a3 = s3.fma(FloatVector.broadcast(F, F16[w3.get(ValueLayout.JAVA_SHORT_UNALIGNED, o) & 0xffff]), a3);
         }
         out[0] = a0.reduceLanes(VectorOperators.ADD);
         out[1] = a1.reduceLanes(VectorOperators.ADD);
