@@ -55,8 +55,13 @@ public class Ceilings extends BenchBase {
 
     @Benchmark
     public float peakFma() {
+        return fmas(seed);
+    }
+
+    /** {@link #FMA_ITERS} steps of 12 independent vector FMAs ({@code seed}: at least two vectors of values). */
+    static float fmas(float[] seed) {
         FloatVector m = FloatVector.fromArray(F, seed, 0);
-        FloatVector a = FloatVector.fromArray(F, seed, 16);
+        FloatVector a = FloatVector.fromArray(F, seed, F.length());
         FloatVector c0 = m, c1 = m, c2 = m, c3 = m, c4 = m, c5 = m, c6 = m, c7 = m, c8 = m, c9 = m, c10 = m, c11 = m;
         for (int i = 0; i < FMA_ITERS; i++) {
             c0 = c0.fma(m, a);
@@ -78,6 +83,11 @@ public class Ceilings extends BenchBase {
 
     @Benchmark
     public float streamSum() {
+        return sum(big);
+    }
+
+    /** The sum of {@link #STREAM_BYTES} bytes of {@code big} as floats, read as one stream. */
+    static float sum(MemorySegment big) {
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
         long step = F.length() * 4L;
         for (long i = 0; i < STREAM_BYTES; i += 4 * step) {
@@ -96,6 +106,11 @@ public class Ceilings extends BenchBase {
      */
     @Benchmark
     public float streamSum4() {
+        return sum4(big);
+    }
+
+    /** {@link #sum} read as four streams, one through each quarter of {@code big}. */
+    static float sum4(MemorySegment big) {
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
         long step = F.length() * 4L;
         long q = STREAM_BYTES / 4;
