@@ -55,12 +55,13 @@ final class GemvFused {
      * What the single-row kernel for {@code f} reads of {@code x}, written once per call: for Q8_0, x rounded as
      * ggml rounds it ({@link Q8Activations}), with 8-lane vectors as 16-bit integers and float scales in two arrays
      * for {@link #q8i16}, with 16-lane vectors as floats in an array for {@link #q8w16}, otherwise as floats into
-     * {@code dst}; for BF16, F16 and NF4 with 16 lanes, {@code x}'s
-     * even elements, then its odd ones from byte {@link #oddsAt} (see {@link #bf16}); with 8-lane vectors, NF4's
-     * blocks of 64 in the order {@link #nf4w8} reads them; for the other formats {@code x} itself. {@code dst} holds
-     * at least {@link #preparedBytes} bytes and is 64-byte aligned, so that no vector load of x straddles two cache
-     * lines (loads from a {@code float[]}, whose elements start 16 bytes into the object, all did, and the float
-     * Q8_0 kernel ran 12-15% slower for it).
+     * {@code dst}; for BF16 and F16 {@code x}'s even elements, then its odd ones from byte {@link #oddsAt} (see
+     * {@link #bf16}); for NF4 with 16 lanes the same halves in an array ({@link #prepareRow}), with 8-lane vectors
+     * NF4's blocks of 64 in the order {@link #nf4w8} reads them; for the other formats {@code x} itself. {@code dst}
+     * holds at least {@link #preparedBytes} bytes and is 64-byte aligned, so that no vector load of x straddles two
+     * cache lines (loads from a {@code float[]}, whose elements start 16 bytes into the object, all did, and the
+     * float Q8_0 kernel of the time ran 12-15% slower for it; the 16-lane Q8_0 and NF4 kernels now read arrays and
+     * run faster, since C2 compiles their loops better).
      */
     static PreparedX prepare(WeightFormat f, float[] x, int k, MemorySegment dst) {
         if (f == WeightFormat.Q8_0) {
@@ -82,6 +83,9 @@ final class GemvFused {
             order8(x, k, dst);
             return new PreparedX(dst);
         }
+        if (f == WeightFormat.NF4 && F.length() == 16) {
+            return new PreparedX(null, null, null, prepareRow(f, x, k));
+        }
         if (f != WeightFormat.BF16 && f != WeightFormat.F16 && f != WeightFormat.NF4) {
             MemorySegment.copy(x, 0, dst, ValueLayout.JAVA_FLOAT, 0, k);
             return new PreparedX(dst);
@@ -97,10 +101,10 @@ final class GemvFused {
 
     /**
      * Bytes of {@code dst} {@link #prepare} writes for {@code k} elements of format {@code f}, a multiple of 64 (none
-     * for Q8_0 with 8- or 16-lane vectors, which it writes into arrays).
+     * for Q8_0 with 8- or 16-lane vectors and NF4 with 16, which it writes into arrays).
      */
     static long preparedBytes(WeightFormat f, int k) {
-        if (f == WeightFormat.Q8_0 && (F.length() == 8 || F.length() == 16)) {
+        if ((f == WeightFormat.Q8_0 && (F.length() == 8 || F.length() == 16)) || (f == WeightFormat.NF4 && F.length() == 16)) {
             return 0;
         }
         return oddsAt(k) + ((k / 2 * 4L + 63) & ~63L);
@@ -172,7 +176,13 @@ final class GemvFused {
                     q8(w, row0, stride, xp.seg(), k, out);
                 }
             }
-            case NF4 -> nf4(w, row0, stride, xp.seg(), oddsAt(k), k, out, acc);
+            case NF4 -> {
+                if (xp.f() != null) {
+                    nf4w16(w, row0, stride, xp.f(), k, out);
+                } else {
+                    nf4w8(w, row0, stride, xp.seg(), k, out, acc);
+                }
+            }
             case F64 -> throw new IllegalArgumentException(f + " weights do not take the fused path");
         }
     }
@@ -545,7 +555,7 @@ final class GemvFused {
     private static final IntVector NF4_HI8I = F.length() == 8 ? NF4_HI8.reinterpretAsInts() : null;
 
     /**
-     * {@link #nf4} for 8-lane vectors (AVX2). A block's 32 code bytes are one 32-byte load per row, read as 8 ints of
+     * {@link #nf4w16} for 8-lane vectors (AVX2). A block's 32 code bytes are one 32-byte load per row, read as 8 ints of
      * 8 codes each; nibble n of every int ({@code q >>> 4n}) indexes the 16-entry table held in two vectors of its
      * bits (each half permuted by the index's low three bits, {@code vpermd}; the two blended on its fourth bit,
      * moved to the sign by {@code q << 28 - 4n}). Nibble n of int i is element {@code 2(4i + n/2)}, plus 1 for an
@@ -623,56 +633,57 @@ final class GemvFused {
     static final int ACC_FLOATS = 4 * F.length();
 
     /**
-     * Four NF4 rows {@code rb} bytes apart (16-lane vectors; 8-lane ones take {@link #nf4w8}), one block of 64 (its scale, then 32 code bytes)
-     * of each per iteration, x read once for the four. 16 code bytes at a time become two index vectors, the high
-     * nibbles (the block's even elements) and the low ones (the odd elements); a permute of {@link #NF4_CODE}
-     * looks the values up, FMAs against x's evens and odds ({@code xp}) sum them in a block accumulator, and one
-     * FMA applies the block's scale. (Written out per row on purpose: the same steps through helper methods, one
-     * per block or small ones per load and lookup, ran 70-550 times slower on JDK 25, tried twice.)
+     * Four NF4 rows {@code rb} bytes apart (16-lane vectors; 8-lane ones take {@link #nf4w8}), one block of 64 (its
+     * scale, then 32 code bytes) of each per iteration, x read once for the four. 16 code bytes at a time become two
+     * index vectors, the high nibbles (the block's even elements) and the low ones (the odd elements); a permute of
+     * {@link #NF4_CODE} looks the values up, FMAs against x's evens and odds ({@code xp}: {@link #prepareRow}) sum
+     * them in a block accumulator, and one FMA applies the block's scale. (Written out per row on purpose: the same
+     * steps through helper methods, one per block or small ones per load and lookup, ran 70-550 times slower on JDK
+     * 25, tried twice.) As in {@link #q8w16}, each row is its own slice indexed from 0 and x comes from an array;
+     * the code bytes are zero-extended by the conversion (no mask per load).
      */
-    private static void nf4(MemorySegment w, long r0, long rb, MemorySegment xp, long odds, int k, float[] out, float[] acc) {
-        if (F.length() == 8) {
-            nf4w8(w, r0, rb, xp, k, out, acc);
-            return;
-        }
-        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+    private static void nf4w16(MemorySegment w, long r0, long rb, float[] xp, int k, float[] out) {
         int blocks = k / WeightFormat.NF4_BLOCK;
-        long r1 = r0 + rb, r2 = r1 + rb, r3 = r2 + rb;
+        long len = blocks * 36L;
+        int h = k / 2;
+        MemorySegment w0 = w.asSlice(r0, len), w1 = w.asSlice(r0 + rb, len);
+        MemorySegment w2 = w.asSlice(r0 + 2 * rb, len), w3 = w.asSlice(r0 + 3 * rb, len);
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
         for (int b = 0; b < blocks; b++) {
             long o = b * 36L;
-            long e = b * 128L; // this block's first even (and odd) element in xp's halves, in bytes
-            FloatVector xe0 = FloatVector.fromMemorySegment(F, xp, e, LE);
-            FloatVector xo0 = FloatVector.fromMemorySegment(F, xp, odds + e, LE);
-            FloatVector xe1 = FloatVector.fromMemorySegment(F, xp, e + 64, LE);
-            FloatVector xo1 = FloatVector.fromMemorySegment(F, xp, odds + e + 64, LE);
-            IntVector c0 = ((IntVector) ByteVector.fromMemorySegment(B128, w, r0 + o + 4, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
-            IntVector d0 = ((IntVector) ByteVector.fromMemorySegment(B128, w, r0 + o + 20, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
+            int e = b * 32; // this block's first even (and odd) element in xp's halves
+            FloatVector xe0 = FloatVector.fromArray(F, xp, e);
+            FloatVector xo0 = FloatVector.fromArray(F, xp, h + e);
+            FloatVector xe1 = FloatVector.fromArray(F, xp, e + 16);
+            FloatVector xo1 = FloatVector.fromArray(F, xp, h + e + 16);
+            IntVector c0 = (IntVector) ByteVector.fromMemorySegment(B128, w0, o + 4, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+            IntVector d0 = (IntVector) ByteVector.fromMemorySegment(B128, w0, o + 20, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
             FloatVector s0 = ((FloatVector) c0.lanewise(VectorOperators.LSHR, 4).selectFrom(NF4_CODE).viewAsFloatingLanes()).mul(xe0);
             s0 = ((FloatVector) c0.and(0xF).selectFrom(NF4_CODE).viewAsFloatingLanes()).fma(xo0, s0);
             s0 = ((FloatVector) d0.lanewise(VectorOperators.LSHR, 4).selectFrom(NF4_CODE).viewAsFloatingLanes()).fma(xe1, s0);
             s0 = ((FloatVector) d0.and(0xF).selectFrom(NF4_CODE).viewAsFloatingLanes()).fma(xo1, s0);
-            a0 = s0.fma(FloatVector.broadcast(F, w.get(ai.kestrel.kernels.Buf.F32, r0 + o)), a0);
-            IntVector c1 = ((IntVector) ByteVector.fromMemorySegment(B128, w, r1 + o + 4, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
-            IntVector d1 = ((IntVector) ByteVector.fromMemorySegment(B128, w, r1 + o + 20, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
+            a0 = s0.fma(FloatVector.broadcast(F, w0.get(ai.kestrel.kernels.Buf.F32, o)), a0);
+            IntVector c1 = (IntVector) ByteVector.fromMemorySegment(B128, w1, o + 4, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+            IntVector d1 = (IntVector) ByteVector.fromMemorySegment(B128, w1, o + 20, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
             FloatVector s1 = ((FloatVector) c1.lanewise(VectorOperators.LSHR, 4).selectFrom(NF4_CODE).viewAsFloatingLanes()).mul(xe0);
             s1 = ((FloatVector) c1.and(0xF).selectFrom(NF4_CODE).viewAsFloatingLanes()).fma(xo0, s1);
             s1 = ((FloatVector) d1.lanewise(VectorOperators.LSHR, 4).selectFrom(NF4_CODE).viewAsFloatingLanes()).fma(xe1, s1);
             s1 = ((FloatVector) d1.and(0xF).selectFrom(NF4_CODE).viewAsFloatingLanes()).fma(xo1, s1);
-            a1 = s1.fma(FloatVector.broadcast(F, w.get(ai.kestrel.kernels.Buf.F32, r1 + o)), a1);
-            IntVector c2 = ((IntVector) ByteVector.fromMemorySegment(B128, w, r2 + o + 4, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
-            IntVector d2 = ((IntVector) ByteVector.fromMemorySegment(B128, w, r2 + o + 20, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
+            a1 = s1.fma(FloatVector.broadcast(F, w1.get(ai.kestrel.kernels.Buf.F32, o)), a1);
+            IntVector c2 = (IntVector) ByteVector.fromMemorySegment(B128, w2, o + 4, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+            IntVector d2 = (IntVector) ByteVector.fromMemorySegment(B128, w2, o + 20, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
             FloatVector s2 = ((FloatVector) c2.lanewise(VectorOperators.LSHR, 4).selectFrom(NF4_CODE).viewAsFloatingLanes()).mul(xe0);
             s2 = ((FloatVector) c2.and(0xF).selectFrom(NF4_CODE).viewAsFloatingLanes()).fma(xo0, s2);
             s2 = ((FloatVector) d2.lanewise(VectorOperators.LSHR, 4).selectFrom(NF4_CODE).viewAsFloatingLanes()).fma(xe1, s2);
             s2 = ((FloatVector) d2.and(0xF).selectFrom(NF4_CODE).viewAsFloatingLanes()).fma(xo1, s2);
-            a2 = s2.fma(FloatVector.broadcast(F, w.get(ai.kestrel.kernels.Buf.F32, r2 + o)), a2);
-            IntVector c3 = ((IntVector) ByteVector.fromMemorySegment(B128, w, r3 + o + 4, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
-            IntVector d3 = ((IntVector) ByteVector.fromMemorySegment(B128, w, r3 + o + 20, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
+            a2 = s2.fma(FloatVector.broadcast(F, w2.get(ai.kestrel.kernels.Buf.F32, o)), a2);
+            IntVector c3 = (IntVector) ByteVector.fromMemorySegment(B128, w3, o + 4, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+            IntVector d3 = (IntVector) ByteVector.fromMemorySegment(B128, w3, o + 20, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
             FloatVector s3 = ((FloatVector) c3.lanewise(VectorOperators.LSHR, 4).selectFrom(NF4_CODE).viewAsFloatingLanes()).mul(xe0);
             s3 = ((FloatVector) c3.and(0xF).selectFrom(NF4_CODE).viewAsFloatingLanes()).fma(xo0, s3);
             s3 = ((FloatVector) d3.lanewise(VectorOperators.LSHR, 4).selectFrom(NF4_CODE).viewAsFloatingLanes()).fma(xe1, s3);
             s3 = ((FloatVector) d3.and(0xF).selectFrom(NF4_CODE).viewAsFloatingLanes()).fma(xo1, s3);
-            a3 = s3.fma(FloatVector.broadcast(F, w.get(ai.kestrel.kernels.Buf.F32, r3 + o)), a3);
+            a3 = s3.fma(FloatVector.broadcast(F, w3.get(ai.kestrel.kernels.Buf.F32, o)), a3);
         }
         out[0] = a0.reduceLanes(VectorOperators.ADD);
         out[1] = a1.reduceLanes(VectorOperators.ADD);
