@@ -41,9 +41,9 @@ final class GemvFused {
     }
 
     /**
-     * What a single-row kernel reads of one row of x, written once per call by {@link #prepare}: a native buffer
-     * ({@code seg}), or for Q8_0 with 8-lane vectors x's integers and block scales in arrays ({@code q}, {@code d}),
-     * with 16-lane vectors x rounded, as floats, in an array ({@code f}).
+     * What a single-row kernel reads of one row of x, written once per call by {@link #prepare}: floats in an array
+     * ({@code f}), for Q8_0 with 8-lane vectors x's integers and block scales in two arrays ({@code q}, {@code d}),
+     * or where a kernel reads a native buffer, that buffer ({@code seg}).
      */
     record PreparedX(MemorySegment seg, short[] q, float[] d, float[] f) {
         PreparedX(MemorySegment seg) {
@@ -55,13 +55,13 @@ final class GemvFused {
      * What the single-row kernel for {@code f} reads of {@code x}, written once per call: for Q8_0, x rounded as
      * ggml rounds it ({@link Q8Activations}), with 8-lane vectors as 16-bit integers and float scales in two arrays
      * for {@link #q8i16}, with 16-lane vectors as floats in an array for {@link #q8w16}, otherwise as floats into
-     * {@code dst}; for BF16 and F16 {@code x}'s even elements, then its odd ones from byte {@link #oddsAt} (see
-     * {@link #bf16}); for NF4 with 16 lanes the same halves in an array ({@link #prepareRow}), with 8-lane vectors
-     * NF4's blocks of 64 in the order {@link #nf4w8} reads them; for the other formats {@code x} itself. {@code dst}
-     * holds at least {@link #preparedBytes} bytes and is 64-byte aligned, so that no vector load of x straddles two
-     * cache lines (loads from a {@code float[]}, whose elements start 16 bytes into the object, all did, and the
-     * float Q8_0 kernel of the time ran 12-15% slower for it; the 16-lane Q8_0 and NF4 kernels now read arrays and
-     * run faster, since C2 compiles their loops better).
+     * {@code dst}; with 8-lane vectors, NF4's blocks of 64 in the order {@link #nf4w8} reads them, into {@code dst};
+     * otherwise {@link #prepareRow}'s array (F32: x itself; BF16, F16 and NF4: its evens, then its odds). {@code dst}
+     * holds at least {@link #preparedBytes} bytes and is 64-byte aligned. (A float[]'s elements start 16 bytes into
+     * the object, so 64-byte loads from it straddle cache lines, and the float Q8_0 kernel of the first sessions ran
+     * 12-15% slower reading x from one; the kernels now read arrays all the same and run faster, as C2 compiles
+     * their loops better: see {@link #q8w16}. Decode 1280 -> 3072 at M = 1 on two threads, in cache: F32 121 against
+     * 83-97 GB/s, BF16 105-115 against 88-100, F16 93-104 against 90-95; Zen 5, 2026-12-02.)
      */
     static PreparedX prepare(WeightFormat f, float[] x, int k, MemorySegment dst) {
         if (f == WeightFormat.Q8_0) {
@@ -83,36 +83,19 @@ final class GemvFused {
             order8(x, k, dst);
             return new PreparedX(dst);
         }
-        if (f == WeightFormat.NF4 && F.length() == 16) {
-            return new PreparedX(null, null, null, prepareRow(f, x, k));
-        }
-        if (f != WeightFormat.BF16 && f != WeightFormat.F16 && f != WeightFormat.NF4) {
-            MemorySegment.copy(x, 0, dst, ValueLayout.JAVA_FLOAT, 0, k);
-            return new PreparedX(dst);
-        }
-        int h = k / 2;
-        long odds = oddsAt(k);
-        for (int i = 0; i < h; i++) {
-            dst.setAtIndex(ValueLayout.JAVA_FLOAT, i, x[2 * i]);
-            dst.set(ValueLayout.JAVA_FLOAT, odds + i * 4L, x[2 * i + 1]);
-        }
-        return new PreparedX(dst);
+        // F32 reads x itself; BF16, F16 and NF4 (16 lanes) its evens, then its odds
+        return new PreparedX(null, null, null, prepareRow(f, x, k));
     }
 
     /**
-     * Bytes of {@code dst} {@link #prepare} writes for {@code k} elements of format {@code f}, a multiple of 64 (none
-     * for Q8_0 with 8- or 16-lane vectors and NF4 with 16, which it writes into arrays).
+     * Bytes of {@code dst} {@link #prepare} writes for {@code k} elements of format {@code f}, a multiple of 64: x in
+     * {@link #nf4w8}'s order for NF4 with 8-lane vectors, x rounded for Q8_0 with vectors of neither 8 nor 16 lanes;
+     * none otherwise (the other kernels read arrays).
      */
     static long preparedBytes(WeightFormat f, int k) {
-        if ((f == WeightFormat.Q8_0 && (F.length() == 8 || F.length() == 16)) || (f == WeightFormat.NF4 && F.length() == 16)) {
-            return 0;
-        }
-        return oddsAt(k) + ((k / 2 * 4L + 63) & ~63L);
-    }
-
-    /** Where the odd elements start in a prepared BF16/F16/NF4 row: after the evens, at a multiple of 64 bytes. */
-    static long oddsAt(int k) {
-        return ((k + 1) / 2 * 4L + 63) & ~63L;
+        boolean seg = (f == WeightFormat.NF4 && F.length() == 8)
+                || (f == WeightFormat.Q8_0 && F.length() != 8 && F.length() != 16);
+        return seg ? (k * 4L + 63) & ~63L : 0;
     }
 
     /**
@@ -164,9 +147,9 @@ final class GemvFused {
     static void dot4(WeightFormat f, MemorySegment w, long row0, long stride, float[] x, PreparedX xp, int k, float[] out,
             float[] acc) {
         switch (f) {
-            case F32 -> f32(w, row0, stride, x, xp.seg(), k, out);
-            case BF16 -> bf16(w, row0, stride, x, xp.seg(), k, out);
-            case F16 -> f16(w, row0, stride, x, xp.seg(), k, out);
+            case F32 -> f32(w, row0, stride, x, k, out);
+            case BF16 -> bf16(w, row0, stride, x, xp.f(), k, out);
+            case F16 -> f16(w, row0, stride, x, xp.f(), k, out);
             case Q8_0 -> {
                 if (xp.q() != null) {
                     q8i16(w, row0, stride, xp.q(), xp.d(), k, out);
@@ -187,16 +170,19 @@ final class GemvFused {
         }
     }
 
-    private static void f32(MemorySegment w, long r0, long rb, float[] x, MemorySegment xs, int k, float[] out) {
+    private static void f32(MemorySegment w, long r0, long rb, float[] x, int k, float[] out) {
+        long len = k * 4L;
+        MemorySegment w0 = w.asSlice(r0, len), w1 = w.asSlice(r0 + rb, len);
+        MemorySegment w2 = w.asSlice(r0 + 2 * rb, len), w3 = w.asSlice(r0 + 3 * rb, len);
         FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
         int i = 0;
         for (int bound = F.loopBound(k); i < bound; i += F.length()) {
-            FloatVector xv = FloatVector.fromMemorySegment(F, xs, i * 4L, LE);
-            long o = r0 + i * 4L;
-            a0 = FloatVector.fromMemorySegment(F, w, o, LE).fma(xv, a0);
-            a1 = FloatVector.fromMemorySegment(F, w, o + rb, LE).fma(xv, a1);
-            a2 = FloatVector.fromMemorySegment(F, w, o + 2 * rb, LE).fma(xv, a2);
-            a3 = FloatVector.fromMemorySegment(F, w, o + 3 * rb, LE).fma(xv, a3);
+            FloatVector xv = FloatVector.fromArray(F, x, i);
+            long o = i * 4L;
+            a0 = FloatVector.fromMemorySegment(F, w0, o, LE).fma(xv, a0);
+            a1 = FloatVector.fromMemorySegment(F, w1, o, LE).fma(xv, a1);
+            a2 = FloatVector.fromMemorySegment(F, w2, o, LE).fma(xv, a2);
+            a3 = FloatVector.fromMemorySegment(F, w3, o, LE).fma(xv, a3);
         }
         out[0] = a0.reduceLanes(VectorOperators.ADD);
         out[1] = a1.reduceLanes(VectorOperators.ADD);
@@ -224,24 +210,25 @@ final class GemvFused {
      * float and {@code lane & 0xFFFF0000} the odd one, so two integer operations per pair feed two FMAs against
      * {@code x}'s even and odd elements ({@code xp}: evens, then odds), which are loaded once for the four rows.
      */
-    private static void bf16(MemorySegment w, long r0, long rb, float[] x, MemorySegment xp, int k, float[] out) {
+    private static void bf16(MemorySegment w, long r0, long rb, float[] x, float[] xp, int k, float[] out) {
         FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
         FloatVector b0 = FloatVector.zero(F), b1 = FloatVector.zero(F), b2 = FloatVector.zero(F), b3 = FloatVector.zero(F);
         int h = k / 2;
-        long odds = oddsAt(k);
-        long r1 = r0 + rb, r2 = r1 + rb, r3 = r2 + rb;
+        long len = h * 4L;
+        MemorySegment w0 = w.asSlice(r0, len), w1 = w.asSlice(r0 + rb, len);
+        MemorySegment w2 = w.asSlice(r0 + 2 * rb, len), w3 = w.asSlice(r0 + 3 * rb, len);
         int bound = I.loopBound(h);
         int i = 0;
         for (int c = 0; c < bound; c += BF16_SPAN) {
             int end = Math.min(bound, c + BF16_SPAN);
             for (i = c; i < end; i += I.length()) {
                 long xi = i * 4L;
-                FloatVector xe = FloatVector.fromMemorySegment(F, xp, xi, LE);
-                FloatVector xo = FloatVector.fromMemorySegment(F, xp, odds + xi, LE);
-                IntVector v0 = IntVector.fromMemorySegment(I, w, r0 + xi, LE);
-                IntVector v1 = IntVector.fromMemorySegment(I, w, r1 + xi, LE);
-                IntVector v2 = IntVector.fromMemorySegment(I, w, r2 + xi, LE);
-                IntVector v3 = IntVector.fromMemorySegment(I, w, r3 + xi, LE);
+                FloatVector xe = FloatVector.fromArray(F, xp, i);
+                FloatVector xo = FloatVector.fromArray(F, xp, h + i);
+                IntVector v0 = IntVector.fromMemorySegment(I, w0, xi, LE);
+                IntVector v1 = IntVector.fromMemorySegment(I, w1, xi, LE);
+                IntVector v2 = IntVector.fromMemorySegment(I, w2, xi, LE);
+                IntVector v3 = IntVector.fromMemorySegment(I, w3, xi, LE);
                 a0 = v0.lanewise(VectorOperators.LSHL, 16).viewAsFloatingLanes().fma(xe, a0);
                 b0 = v0.and(0xFFFF0000).viewAsFloatingLanes().fma(xo, b0);
                 a1 = v1.lanewise(VectorOperators.LSHL, 16).viewAsFloatingLanes().fma(xe, a1);
@@ -278,22 +265,23 @@ final class GemvFused {
      * 2^112 at the end. Infinities and NaNs do not survive that shortcut: a carry test flags the four rows when
      * one holds one, and they are recomputed value by value.
      */
-    private static void f16(MemorySegment w, long r0, long rb, float[] x, MemorySegment xp, int k, float[] out) {
+    private static void f16(MemorySegment w, long r0, long rb, float[] x, float[] xp, int k, float[] out) {
         FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
         FloatVector b0 = FloatVector.zero(F), b1 = FloatVector.zero(F), b2 = FloatVector.zero(F), b3 = FloatVector.zero(F);
         IntVector special = IntVector.zero(I);
         int h = k / 2;
-        long odds = oddsAt(k);
-        long r1 = r0 + rb, r2 = r1 + rb, r3 = r2 + rb;
+        long len = h * 4L;
+        MemorySegment w0 = w.asSlice(r0, len), w1 = w.asSlice(r0 + rb, len);
+        MemorySegment w2 = w.asSlice(r0 + 2 * rb, len), w3 = w.asSlice(r0 + 3 * rb, len);
         int i = 0;
         for (int bound = I.loopBound(h); i < bound; i += I.length()) {
             long xi = i * 4L;
-            FloatVector xe = FloatVector.fromMemorySegment(F, xp, xi, LE);
-            FloatVector xo = FloatVector.fromMemorySegment(F, xp, odds + xi, LE);
-            IntVector v0 = IntVector.fromMemorySegment(I, w, r0 + xi, LE);
-            IntVector v1 = IntVector.fromMemorySegment(I, w, r1 + xi, LE);
-            IntVector v2 = IntVector.fromMemorySegment(I, w, r2 + xi, LE);
-            IntVector v3 = IntVector.fromMemorySegment(I, w, r3 + xi, LE);
+            FloatVector xe = FloatVector.fromArray(F, xp, i);
+            FloatVector xo = FloatVector.fromArray(F, xp, h + i);
+            IntVector v0 = IntVector.fromMemorySegment(I, w0, xi, LE);
+            IntVector v1 = IntVector.fromMemorySegment(I, w1, xi, LE);
+            IntVector v2 = IntVector.fromMemorySegment(I, w2, xi, LE);
+            IntVector v3 = IntVector.fromMemorySegment(I, w3, xi, LE);
             a0 = v0.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).and(F16_KEEP).viewAsFloatingLanes().fma(xe, a0);
             b0 = v0.lanewise(VectorOperators.ASHR, 3).and(F16_KEEP).viewAsFloatingLanes().fma(xo, b0);
             a1 = v1.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).and(F16_KEEP).viewAsFloatingLanes().fma(xe, a1);
