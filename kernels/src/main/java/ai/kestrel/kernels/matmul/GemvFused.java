@@ -753,11 +753,12 @@ final class GemvFused {
         FloatVector a20 = FloatVector.zero(F), a21 = FloatVector.zero(F), b20 = FloatVector.zero(F), b21 = FloatVector.zero(F);
         FloatVector a30 = FloatVector.zero(F), a31 = FloatVector.zero(F), b30 = FloatVector.zero(F), b31 = FloatVector.zero(F);
         int h = k / 2;
+        MemorySegment w0 = w.asSlice(r0, h * 4L), w1 = w.asSlice(r0 + rb, h * 4L);
         int i = 0;
         for (int bound = I.loopBound(h); i < bound; i += I.length()) {
-            long at = r0 + i * 4L;
-            IntVector v0 = IntVector.fromMemorySegment(I, w, at, LE);
-            IntVector v1 = IntVector.fromMemorySegment(I, w, at + rb, LE);
+            long at = i * 4L;
+            IntVector v0 = IntVector.fromMemorySegment(I, w0, at, LE);
+            IntVector v1 = IntVector.fromMemorySegment(I, w1, at, LE);
             FloatVector e0 = v0.lanewise(VectorOperators.LSHL, 16).viewAsFloatingLanes();
             FloatVector d0 = v0.and(0xFFFF0000).viewAsFloatingLanes();
             FloatVector e1 = v1.lanewise(VectorOperators.LSHL, 16).viewAsFloatingLanes();
