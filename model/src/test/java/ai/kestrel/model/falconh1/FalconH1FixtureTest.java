@@ -66,9 +66,11 @@ class FalconH1FixtureTest {
         Fixture.Agreement a = Fixture.agreement(List.of("falcon-h1-g1", "falcon-h1-g2"), FalconH1Loader::fromGguf);
         System.out.println("Falcon-H1 " + a);
         // 2026-12-02 (8 float lanes): f16 50 / 0, bf16 104 / 0, q8_0 74 / 74 of 122 (see everyGgufVariantMatchesLlamaCpp
-        // for where the others go the other way); with float32 inputs no 16-bit position came within 1e-4
+        // for where the others go the other way); with float32 inputs no 16-bit position came within 1e-4. With 16
+        // lanes (AVX-512; the vector reductions of the norms, attention and scans add in another order) bf16 85 / 0,
+        // the others the same: the bound is set below both
         a.require("f16", 1.0 / 3, true);
-        a.require("bf16", 0.75, true);
+        a.require("bf16", 0.65, true);
         a.require("q8_0", 0.5, false);
     }
 
