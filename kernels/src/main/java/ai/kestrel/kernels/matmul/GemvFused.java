@@ -59,8 +59,8 @@ final class GemvFused {
      * otherwise {@link #prepareRow}'s array (F32: x itself; BF16, F16 and NF4: its evens, then its odds). {@code dst}
      * holds at least {@link #preparedBytes} bytes and is 64-byte aligned. (A float[]'s elements start 16 bytes into
      * the object, so 64-byte loads from it straddle cache lines, and the float Q8_0 kernel of the first sessions ran
-     * 12-15% slower reading x from one; the kernels now read arrays all the same and run faster, as C2 compiles
-     * their loops better: see {@link #q8w16}. Decode 1280 -> 3072 at M = 1 on two threads, in cache: F32 121 against
+     * 12-15% slower reading x from one; the kernels now read arrays all the same and were measured faster (see
+     * {@link #q8w16}). Decode 1280 -> 3072 at M = 1 on two threads, in cache: F32 121 against
      * 83-97 GB/s, BF16 105-115 against 88-100, F16 93-104 against 90-95; Zen 5, 2026-12-02.)
      */
     static PreparedX prepare(WeightFormat f, float[] x, int k, MemorySegment dst) {
@@ -357,10 +357,11 @@ final class GemvFused {
      * multiply instead of an FMA into a zero vector, which C2 compiled to a register copy per row and block. 1.03x
      * on the lm_head product from DRAM (10 of 12 alternating rounds), 1.01x over sixteen 1280x3072 matrices (9 of 12).
      * As {@link #q8i16} learned on AVX2, each row is its own slice indexed from 0, the scales are looked up inline
-     * and x (rounded, {@link #prepare}) comes from an array: with offsets into the whole weight and x in a native
-     * buffer C2 kept three row addresses in stack slots and bounds-checked every row's loads (~70 instructions per
-     * block of four rows). Alternating in one JVM (Zen 5, 2026-12-02): 1.17-1.28x on one thread over 1024 rows (from
-     * L3), 1.01-1.27x on lm_head from DRAM (two threads); bench/RESULTS.md, twenty-fourth session.
+     * and x (rounded, {@link #prepare}) comes from an array, instead of offsets into the whole weight and x in a
+     * native buffer. Alternating in one JVM (Zen 5, 2026-12-02): 1.17-1.28x on one thread over 1024 rows (from L3),
+     * 1.01-1.27x on lm_head from DRAM (two threads); bench/RESULTS.md, twenty-fourth session. Not explained by the
+     * instruction count: as C2 compiles them the old loop is ~60 instructions per block of four rows (row addresses
+     * reloaded from stack slots), the new one ~66 (it keeps bounds checks on the slices' loads).
      */
     private static void q8w16(MemorySegment w, long r0, long rb, float[] x, int k, float[] out) {
         int blocks = k / WeightFormat.Q8_0_BLOCK;
