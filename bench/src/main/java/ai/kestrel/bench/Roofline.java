@@ -56,21 +56,32 @@ public final class Roofline {
         int rounds = 15;
         List<WeightFormat> formats = List.of(WeightFormat.F32, WeightFormat.BF16, WeightFormat.F16, WeightFormat.Q8_0,
                 WeightFormat.NF4);
+        String usage = " (usage: Roofline [decode|gemm|all] [--rounds N] [--formats F32,BF16,F16,Q8_0,NF4])";
         for (int i = 0; i < args.length; i++) {
+            if ((args[i].equals("--rounds") || args[i].equals("--formats")) && i + 1 == args.length) {
+                throw new IllegalArgumentException(args[i] + " needs a value" + usage);
+            }
             switch (args[i]) {
                 case "--rounds" -> rounds = Integer.parseInt(args[++i]);
                 case "--formats" -> formats = Arrays.stream(args[++i].split(",")).map(WeightFormat::valueOf).toList();
                 case "decode", "gemm", "all" -> part = args[i];
-                default -> throw new IllegalArgumentException("unknown argument " + args[i]
-                        + " (usage: Roofline [decode|gemm|all] [--rounds N] [--formats F32,BF16,F16,Q8_0,NF4])");
+                default -> throw new IllegalArgumentException("unknown argument " + args[i] + usage);
             }
         }
-        List<Row> rows = new ArrayList<>();
-        if (!part.equals("gemm")) {
-            rows.addAll(decode(formats, rounds));
+        if (rounds < 1) {
+            throw new IllegalArgumentException("--rounds must be at least 1, got " + rounds);
         }
-        if (!part.equals("decode")) {
-            rows.add(gemm(rounds));
+        int threads = Parallel.threads();
+        List<Row> rows = new ArrayList<>();
+        try {
+            if (!part.equals("gemm")) {
+                rows.addAll(decode(formats, rounds));
+            }
+            if (!part.equals("decode")) {
+                rows.add(gemm(rounds));
+            }
+        } finally {
+            Parallel.setThreads(threads);
         }
         System.out.printf(Locale.ROOT, "%n%d rounds; ratio = the kernel's rate / the mean of the ceilings measured just before and after it%n%n",
                 rounds);
@@ -200,8 +211,6 @@ public final class Roofline {
                 ratio[r] = rate[r] / ceiling[r];
             }
             return new Row("F32 1280->3072 M=512, 1 thread / peakFma, 1 thread", "GFLOP/s", rate, ceiling, ratio);
-        } finally {
-            Parallel.setThreads(Runtime.getRuntime().availableProcessors());
         }
     }
 
