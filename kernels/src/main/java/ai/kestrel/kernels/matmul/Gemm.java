@@ -7,7 +7,9 @@ import ai.kestrel.kernels.Parallel;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorShuffle;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * The compute-bound engine behind every large product: {@code C (rows, cols) (+)= A (rows, R) · B (R, cols)},
@@ -140,20 +142,35 @@ final class Gemm {
         Transpose.block16(tile, null, 0, 16, ap, out, 16);
     }
 
-    /** Packs {@code A = srcᵀ} where {@code src} is (R, rows): A[i][r] = src[r][i]. Rows past the end are zero. */
+    /** A vector of {@link #MR} floats: one reduction step of a row block, as {@link #packATransposed} copies it. */
+    private static final VectorSpecies<Float> ROW_BLOCK = VectorSpecies.of(float.class, VectorShape.forBitSize(MR * 32));
+
+    /**
+     * Packs {@code A = srcᵀ} where {@code src} is (R, rows): A[i][r] = src[r][i]. Rows past the end are zero. Each
+     * reduction step of a whole row block is {@link #MR} contiguous floats of {@code src}, moved as one vector;
+     * row blocks are packed in parallel (before, one {@code MemorySegment.copy} per step on the calling thread).
+     */
     static float[] packATransposed(MemorySegment src, int rows, int r, float[] ap) {
         int blocks = (rows + MR - 1) / MR;
-        for (int ib = 0; ib < blocks; ib++) {
-            int base = ib * r * MR;
-            int i0 = ib * MR;
-            int mr = Math.min(MR, rows - i0);
-            for (int k = 0; k < r; k++) {
-                MemorySegment.copy(src, Buf.F32, ((long) k * rows + i0) * 4, ap, base + k * MR, mr);
-                for (int i = mr; i < MR; i++) {
-                    ap[base + k * MR + i] = 0f;
+        Parallel.range(blocks, Math.max(1, (64 << 10) / Math.max(1, MR * r * 4)), (lo, hi) -> {
+            for (int ib = lo; ib < hi; ib++) {
+                int base = ib * r * MR;
+                int i0 = ib * MR;
+                int mr = Math.min(MR, rows - i0);
+                if (mr == MR) {
+                    for (int k = 0; k < r; k++) {
+                        FloatVector.fromMemorySegment(ROW_BLOCK, src, ((long) k * rows + i0) * 4, LE).intoArray(ap, base + k * MR);
+                    }
+                    continue;
+                }
+                for (int k = 0; k < r; k++) {
+                    MemorySegment.copy(src, Buf.F32, ((long) k * rows + i0) * 4, ap, base + k * MR, mr);
+                    for (int i = mr; i < MR; i++) {
+                        ap[base + k * MR + i] = 0f;
+                    }
                 }
             }
-        }
+        });
         return ap;
     }
 
