@@ -221,25 +221,25 @@ public final class Scope implements AutoCloseable {
     }
 
     private static MemorySegment cAlloc(long size, long requested) {
-        MemorySegment p;
-        try {
-            p = (MemorySegment) ALIGNED_ALLOC.invokeExact(64L, size);
-        } catch (Throwable e) {
-            throw new IllegalStateException("aligned_alloc failed", e);
-        }
+        MemorySegment p = alignedAlloc(size);
         if (p.equals(MemorySegment.NULL)) {
             // blocks held for reuse may be what is missing: give them back and try once more
             CACHE.clear();
-            try {
-                p = (MemorySegment) ALIGNED_ALLOC.invokeExact(64L, size);
-            } catch (Throwable e) {
-                throw new IllegalStateException("aligned_alloc failed", e);
-            }
+            p = alignedAlloc(size);
             if (p.equals(MemorySegment.NULL)) {
                 throw new OutOfMemoryError("the C allocator could not provide " + requested + " bytes");
             }
         }
         return p;
+    }
+
+    /** {@code aligned_alloc(64, size)}: the block, or {@code NULL} when the C allocator has none. */
+    private static MemorySegment alignedAlloc(long size) {
+        try {
+            return (MemorySegment) ALIGNED_ALLOC.invokeExact(64L, size);
+        } catch (Throwable e) {
+            throw new IllegalStateException("aligned_alloc failed", e);
+        }
     }
 
     private void count(long bytes) {
