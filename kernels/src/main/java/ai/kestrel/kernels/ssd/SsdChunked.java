@@ -123,6 +123,45 @@ final class SsdChunked {
         }
     }
 
+    /**
+     * Row {@code i} (at {@code row = i * chunk}) of the quadratic form's gradient over its pairs {@code j < cols = i + 1}:
+     * with {@code me = (C_i·B_j) e_ij} and {@code t_ij = me δ_j dyx_ij}, subtracts {@code t_ij} from {@code dl[j]},
+     * adds {@code me dyx_ij} to {@code dDelta[t0 + j]}, writes {@code wt = me δ_j} and {@code coef = e_ij δ_j dyx_ij},
+     * and returns {@code sum_j t_ij} (the caller adds it to {@code dl[i]}). By vectors over j, in a method of its own
+     * so that C2 compiles its vector calls inline (the scalar loop was 7% of a forward+backward, Zen 3).
+     */
+    private static float pairRow(int row, int cols, float[] m, float[] e, float[] dyx, float[] delta, int t0, float[] dl,
+            float[] dDelta, float[] wt, float[] coef) {
+        FloatVector sum = FloatVector.zero(F);
+        int j = 0;
+        for (int bound = F.loopBound(cols); j < bound; j += F.length()) {
+            FloatVector dj = FloatVector.fromArray(F, delta, t0 + j);
+            FloatVector ev = FloatVector.fromArray(F, e, row + j);
+            FloatVector g = FloatVector.fromArray(F, dyx, row + j);
+            FloatVector me = FloatVector.fromArray(F, m, row + j).mul(ev);
+            FloatVector w = me.mul(dj);
+            FloatVector tij = w.mul(g);
+            sum = sum.add(tij);
+            FloatVector.fromArray(F, dl, j).sub(tij).intoArray(dl, j);
+            me.fma(g, FloatVector.fromArray(F, dDelta, t0 + j)).intoArray(dDelta, t0 + j);
+            w.intoArray(wt, row + j);
+            ev.mul(dj).mul(g).intoArray(coef, row + j);
+        }
+        float s = Vec.sum(sum);
+        for (; j < cols; j++) {
+            int ij = row + j;
+            float dj = delta[t0 + j];
+            float me = m[ij] * e[ij];
+            float tij = me * dj * dyx[ij];
+            s += tij;
+            dl[j] -= tij;
+            dDelta[t0 + j] += me * dyx[ij];
+            wt[ij] = me * dj;
+            coef[ij] = e[ij] * dj * dyx[ij];
+        }
+        return s;
+    }
+
     /** Gradients of one head; the per-head sums go to {@code sums = {ddtBias, dA, dD}}. */
     record Grads(float[] dx, float[] ddt, float[] dB, float[] dC, float[] ds0, float[] sums) {
     }
@@ -189,21 +228,10 @@ final class SsdChunked {
             // 2. through the intra-chunk quadratic form
             pairDecays(l, t0, len, e);
             for (int i = 0; i < len; i++) {
-                for (int j = 0; j <= i; j++) {
-                    int ij = i * chunk + j;
-                    float dj = delta[t0 + j];
-                    float me = m[ij] * e[ij];
-                    float tij = me * dj * dyx[ij];
-                    dl[i] += tij;
-                    dl[j] -= tij;
-                    dDelta[t0 + j] += me * dyx[ij];
-                    wt[ij] = me * dj;
-                    coef[ij] = e[ij] * dj * dyx[ij];
-                }
-                for (int j = i + 1; j < len; j++) {
-                    wt[i * chunk + j] = 0f;
-                    coef[i * chunk + j] = 0f;
-                }
+                float rowSum = pairRow(i * chunk, i + 1, m, e, dyx, delta, t0, dl, dDelta, wt, coef); // writes dl[j <= i]
+                dl[i] += rowSum;
+                java.util.Arrays.fill(wt, i * chunk + i + 1, i * chunk + len, 0f);
+                java.util.Arrays.fill(coef, i * chunk + i + 1, i * chunk + len, 0f);
             }
             SmallGemm.run(wt, 0, 1, chunk, dy, t0 * p, p, dx, t0 * p, p, len, len, p, false);   // dx_j += sum_i W_ij dy_i
             SmallGemm.run(coef, 0, chunk, 1, bm, t0 * n, n, dC, t0 * n, n, len, len, n, true); // dC_i += sum_j coef_ij B_j
