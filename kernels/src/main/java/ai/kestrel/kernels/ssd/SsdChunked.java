@@ -75,7 +75,9 @@ final class SsdChunked {
 
     /**
      * Forward over all chunks: writes {@code y (T, P)}; {@code st} enters as the initial state and leaves as the
-     * final one. {@code states}, when not null, receives the state entering each chunk ({@code [c][N*P]}).
+     * final one. {@code states}, when not null, receives the state entering each chunk ({@code [c][N*P]}). With
+     * {@code y} null only the states are carried (the backward's recomputation: the outputs' two products, about half
+     * of a chunk's work, skipped).
      */
     void forward(float[] x, float[] dt, float[] bm, float[] cm, float[][] cb, float[] st, float[] y, float[][] states) {
         float[] delta = new float[t];
@@ -91,26 +93,10 @@ final class SsdChunked {
                 System.arraycopy(st, 0, states[c], 0, n * p);
             }
             float[] m = cb[c];
-            // 1. the quadratic form: W[i][j] = (C_i·B_j) exp(l_i - l_j) delta_j, then Y = D X + W X
-            pairDecays(l, t0, len, w);
-            for (int i = 0; i < len; i++) {
-                for (int j = 0; j <= i; j++) {
-                    w[i * chunk + j] *= m[i * chunk + j] * delta[t0 + j];
-                }
-                for (int q = 0; q < p; q++) {
-                    y[(t0 + i) * p + q] = d * x[(t0 + i) * p + q];
-                }
+            if (y != null) {
+                outputs(x, cm, st, y, m, delta, l, t0, len, w, cs);
             }
-            SmallGemm.run(w, 0, chunk, 1, x, t0 * p, p, y, t0 * p, p, len, len, p, true);
-            // 2. the state entering the chunk: Y += (exp(l) ∘ C) S
-            for (int i = 0; i < len; i++) {
-                float ei = (float) Math.exp(l[t0 + i]);
-                for (int k = 0; k < n; k++) {
-                    cs[i * n + k] = ei * cm[(t0 + i) * n + k];
-                }
-            }
-            SmallGemm.run(cs, 0, n, 1, st, 0, p, y, t0 * p, p, len, n, p, false);
-            // 3. the state leaving it: S = exp(l_last) S + ((exp(l_last - l) delta) ∘ B)ᵀ X
+            // the state leaving the chunk: S = exp(l_last) S + ((exp(l_last - l) delta) ∘ B)ᵀ X
             float last = l[t0 + len - 1];
             for (int j = 0; j < len; j++) {
                 float f = (float) Math.exp(last - l[t0 + j]) * delta[t0 + j];
@@ -162,6 +148,33 @@ final class SsdChunked {
         return s;
     }
 
+    /**
+     * The outputs of the chunk at {@code t0}: {@code Y = D X + W X} (the quadratic form) {@code + (exp(l) ∘ C) S} (the
+     * state entering it); {@code w} and {@code cs} are scratch.
+     */
+    private void outputs(float[] x, float[] cm, float[] st, float[] y, float[] m, float[] delta, float[] l, int t0, int len,
+            float[] w, float[] cs) {
+        // 1. the quadratic form: W[i][j] = (C_i·B_j) exp(l_i - l_j) delta_j, then Y = D X + W X
+        pairDecays(l, t0, len, w);
+        for (int i = 0; i < len; i++) {
+            for (int j = 0; j <= i; j++) {
+                w[i * chunk + j] *= m[i * chunk + j] * delta[t0 + j];
+            }
+            for (int q = 0; q < p; q++) {
+                y[(t0 + i) * p + q] = d * x[(t0 + i) * p + q];
+            }
+        }
+        SmallGemm.run(w, 0, chunk, 1, x, t0 * p, p, y, t0 * p, p, len, len, p, true);
+        // 2. the state entering the chunk: Y += (exp(l) ∘ C) S
+        for (int i = 0; i < len; i++) {
+            float ei = (float) Math.exp(l[t0 + i]);
+            for (int k = 0; k < n; k++) {
+                cs[i * n + k] = ei * cm[(t0 + i) * n + k];
+            }
+        }
+        SmallGemm.run(cs, 0, n, 1, st, 0, p, y, t0 * p, p, len, n, p, false);
+    }
+
     /** Gradients of one head; the per-head sums go to {@code sums = {ddtBias, dA, dD}}. */
     record Grads(float[] dx, float[] ddt, float[] dB, float[] dC, float[] ds0, float[] sums) {
     }
@@ -184,7 +197,7 @@ final class SsdChunked {
         int nc = chunks();
         float[][] states = new float[nc][n * p];
         float[] st = st0.clone();
-        forward(x, dt, bm, cm, cb, st, new float[t * p], states);
+        forward(x, dt, bm, cm, cb, st, null, states);
         float[] delta = new float[t];
         float[] l = new float[t];
         decays(dt, delta, l);
