@@ -52,10 +52,9 @@ public final class AttentionCuda implements Attention {
         return 4 * (4 * 32 * ld + 2 * 32L * pp(p) + 2 * 32 * 33 + 2 * 32);
     }
 
-    /** Most dynamic shared memory one block may opt into: 227 KiB on sm_90, 163 KiB on sm_80, 99 KiB otherwise. */
+    /** Most dynamic shared memory one block may opt into, as the device reports it (227 KiB on sm_90, 163 on sm_80). */
     static long smemLimit(Cuda c) {
-        int cc = c.computeCapability();
-        return cc >= 90 ? 227 * 1024 : cc == 80 ? 163 * 1024 : 99 * 1024;
+        return c.maxSharedBytes();
     }
 
     /** A launch on a (gx, gy, gz) grid of 1-D blocks; the argument array keeps the 3-D overload unambiguous. */

@@ -66,6 +66,8 @@ public final class Cuda {
     private final CUcontext ctx;
     private final String name;
     private final int major, minor, sms, driverVersion;
+    /** Dynamic shared memory one block may have (the opt-in maximum: 227 KB on sm_90). */
+    private final int maxSharedBytes;
     private final long totalMem;
     private final CUmodule module;
     private final CudaEmu emu; // non-null: the CPU emulation backend (ctx and module are then null)
@@ -82,6 +84,7 @@ public final class Cuda {
         this.major = 9;
         this.minor = 0;
         this.sms = 132;
+        this.maxSharedBytes = 227 << 10;
         this.driverVersion = 0;
         this.totalMem = 16L << 30;
     }
@@ -97,6 +100,7 @@ public final class Cuda {
         this.major = attr(dev, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR);
         this.minor = attr(dev, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR);
         this.sms = attr(dev, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT);
+        this.maxSharedBytes = attr(dev, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN);
         int[] v = new int[1];
         cuDriverGetVersion(v);
         this.driverVersion = v[0];
@@ -217,6 +221,11 @@ public final class Cuda {
     /** Compute capability, e.g. 90 for Hopper. */
     public int computeCapability() {
         return major * 10 + minor;
+    }
+
+    /** Dynamic shared memory one block may opt into (227 KB on sm_90; the emulator reports sm_90's). */
+    public int maxSharedBytes() {
+        return maxSharedBytes;
     }
 
     /** Number of streaming multiprocessors. */
@@ -445,6 +454,11 @@ public final class Cuda {
         }
         if (gridX > Integer.MAX_VALUE) {
             throw new IllegalArgumentException(kernel + ": grid of " + gridX + " blocks is too large");
+        }
+        if (sharedBytes > maxSharedBytes) {
+            // checked here, the same on the emulator: the driver's answer would be a bare CUDA_ERROR_INVALID_VALUE
+            throw new IllegalArgumentException(kernel + ": these dimensions need " + sharedBytes
+                    + " bytes of shared memory per block, the device allows " + maxSharedBytes);
         }
         if (emu != null) {
             emu.launch(kernel, (int) gridX, gridY, gridZ, blockX, blockY, 1, sharedBytes, args);

@@ -113,7 +113,8 @@ class CausalConv1dTest {
                     k.step(xt, wt, bias, state, yt, b, c, w);
                     for (int bb = 0; bb < b; bb++) {
                         for (int ch = 0; ch < c; ch++) {
-                            assertEquals(full.get(((long) bb * t + tt) * c + ch), yt.get((long) bb * c + ch), 1e-5, k + " step t=" + tt);
+                            assertEquals(full.get(((long) bb * t + tt) * c + ch), yt.get((long) bb * c + ch), 1e-5,
+                                    "seed=11 B=" + b + " T=" + t + " C=" + c + " W=" + w + " " + k + " step t=" + tt + " b=" + bb + " channel " + ch);
                         }
                     }
                 }
@@ -139,7 +140,9 @@ class CausalConv1dTest {
                 for (int bb = 0; bb < b; bb++) {
                     for (int tt = t1; tt < t; tt++) {
                         for (int ch = 0; ch < c; ch++) {
-                            assertEquals(full.get(((long) bb * t + tt) * c + ch), yb.get(((long) bb * (t - t1) + tt - t1) * c + ch), 1e-5);
+                            assertEquals(full.get(((long) bb * t + tt) * c + ch), yb.get(((long) bb * (t - t1) + tt - t1) * c + ch), 1e-5,
+                                    "seed=11 B=" + b + " T=" + t + " C=" + c + " W=" + w + " " + k + " continued after " + t1
+                                            + " tokens: t=" + tt + " b=" + bb + " channel " + ch);
                         }
                     }
                 }

@@ -79,23 +79,33 @@ class SelectiveScanTest {
             Twin.randn(arena, rnd, din), Buf.allocF32(arena, (long) b * din * n)};
     }
 
-    @Test
-    void stepEqualsScanTokenByToken() {
-        int b = 2, t = 6, din = 19, n = 16;
+    /** (seed, B, T, Din, N) for the one-step recurrence: Din 1, 7, 19, 33 and 4097, N up to 32. */
+    static Stream<Arguments> stepShapes() {
+        return Stream.of(Arguments.of(12L, 2, 6, 19, 16), Arguments.of(13L, 1, 4, 4097, 7), Arguments.of(14L, 1, 5, 33, 1),
+                Arguments.of(15L, 2, 3, 7, 32), Arguments.of(16L, 1, 3, 1, 16));
+    }
+
+    /** Both implementations' steps, token by token, give the reference scan's outputs and final state. */
+    @ParameterizedTest(name = "seed={0} B={1} T={2} Din={3} N={4}")
+    @MethodSource("stepShapes")
+    void stepEqualsScanTokenByToken(long seed, int b, int t, int din, int n) {
         try (Arena arena = Arena.ofShared()) {
-            Inputs in = inputs(arena, new SplittableRandom(12), b, t, din, n, true);
+            Inputs in = inputs(arena, new SplittableRandom(seed), b, t, din, n, true);
+            Buf y = in.x.like(arena);
+            Buf hT = Buf.allocF32(arena, (long) b * din * n);
+            SelectiveScan.REF.forward(in.x, in.dt, in.dtBias, in.a, in.bm, in.cm, in.d, in.h0, y, hT, b, t, din, n);
+            String c = "seed=" + seed + " B=" + b + " T=" + t + " Din=" + din + " N=" + n;
             for (SelectiveScan k : new SelectiveScan[] {SelectiveScan.REF, impl()}) {
-                Buf y = in.x.like(arena);
-                Buf hT = Buf.allocF32(arena, (long) b * din * n);
-                k.forward(in.x, in.dt, in.dtBias, in.a, in.bm, in.cm, in.d, in.h0, y, hT, b, t, din, n);
                 Buf h = Buf.ofF32(arena, in.h0.toFloatArray());
                 Buf xt = Buf.allocF32(arena, b * din), dtt = Buf.allocF32(arena, b * din), yt = Buf.allocF32(arena, b * din);
+                Buf expected = Buf.allocF32(arena, b * din);
                 Buf bt = Buf.allocF32(arena, b * n), ct = Buf.allocF32(arena, b * n);
                 for (int tt = 0; tt < t; tt++) {
                     for (int bb = 0; bb < b; bb++) {
                         for (int d = 0; d < din; d++) {
                             xt.set((long) bb * din + d, in.x.get(((long) bb * t + tt) * din + d));
                             dtt.set((long) bb * din + d, in.dt.get(((long) bb * t + tt) * din + d));
+                            expected.set((long) bb * din + d, y.get(((long) bb * t + tt) * din + d));
                         }
                         for (int j = 0; j < n; j++) {
                             bt.set((long) bb * n + j, in.bm.get(((long) bb * t + tt) * n + j));
@@ -103,13 +113,9 @@ class SelectiveScanTest {
                         }
                     }
                     k.step(xt, dtt, in.dtBias, in.a, bt, ct, in.d, h, yt, b, din, n);
-                    for (int bb = 0; bb < b; bb++) {
-                        for (int d = 0; d < din; d++) {
-                            assertEquals(y.get(((long) bb * t + tt) * din + d), yt.get((long) bb * din + d), 1e-4, k + " t=" + tt);
-                        }
-                    }
+                    Twin.assertClose(c + " " + k.getClass().getSimpleName() + " step t=" + tt + " y (B, Din)", expected, yt, 1e-4, 1e-4);
                 }
-                Twin.assertClose(k + " final state", hT, h, 1e-4, 1e-4);
+                Twin.assertClose(c + " " + k.getClass().getSimpleName() + " final state", hT, h, 1e-4, 1e-4);
             }
         }
     }

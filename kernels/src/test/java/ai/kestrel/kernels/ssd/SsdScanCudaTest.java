@@ -10,4 +10,10 @@ class SsdScanCudaTest extends SsdScanTest {
     SsdScan impl() {
         return new SsdScanCuda();
     }
+
+    /** The backward keeps 4 x 8 rows of state and 16 rows of B and C per block in shared memory (N 4097: 786 KB). */
+    @Override
+    boolean refuses(SsdScan.Dims m) {
+        return m.n() > 1024;
+    }
 }

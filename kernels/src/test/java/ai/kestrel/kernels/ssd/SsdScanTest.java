@@ -21,6 +21,21 @@ class SsdScanTest {
         return SsdScan.CPU;
     }
 
+    /**
+     * Whether {@link #impl} refuses these dimensions with a clear error instead of computing them (the GPU kernels
+     * keep a block's rows of state in shared memory, so their state width is bounded); the twin cases then check
+     * that refusal.
+     */
+    boolean refuses(Dims m) {
+        return false;
+    }
+
+    /** Asserts that {@code call} fails with an {@link IllegalArgumentException} naming shared memory. */
+    static void assertRefused(String what, Runnable call) {
+        IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, call::run, what);
+        org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("shared memory"), what + ": " + e.getMessage());
+    }
+
     /** Factor on the twin cases' tolerances (float32 implementations summing in another order may widen it). */
     double tolerance() {
         return 1;
@@ -54,6 +69,9 @@ class SsdScanTest {
         a.add(Arguments.of(6L, new Dims(1, 70, 2, 64, 1, 64, 64), false));
         // Falcon-H1 widths (P 64, N 256, chunk 128): several row blocks per head, two heads per group
         a.add(Arguments.of(7L, new Dims(1, 150, 4, 64, 2, 256, 128), true));
+        // one dimension 4097 wide (a power of two plus one): the state width, then the head width
+        a.add(Arguments.of(8L, new Dims(1, 9, 2, 3, 1, 4097, 4), true));
+        a.add(Arguments.of(9L, new Dims(2, 6, 2, 4097, 2, 7, 4), false));
         return a.stream();
     }
 
@@ -68,6 +86,15 @@ class SsdScanTest {
             long ns = (long) m.b() * m.h() * m.p() * m.n();
             Buf yr = Buf.allocF32(arena, ny), yc = Buf.allocF32(arena, ny);
             Buf sr = Buf.allocF32(arena, ns), sc = Buf.allocF32(arena, ns);
+            if (refuses(m)) {
+                long bt = (long) m.b() * m.t();
+                assertRefused(c, () -> {
+                    impl().forward(in.x, in.dt, in.dtBias, in.a, in.bm, in.cm, in.d, in.s0, yc, sc, m);
+                    impl().backward(yc, in.x, in.dt, in.dtBias, in.a, in.bm, in.cm, in.d, in.s0, Buf.allocF32(arena, ny),
+                            null, null, null, Buf.allocF32(arena, bt * m.g() * m.n()), null, null, null, m);
+                });
+                return;
+            }
             SsdScan.REF.forward(in.x, in.dt, in.dtBias, in.a, in.bm, in.cm, in.d, in.s0, yr, sr, m);
             impl().forward(in.x, in.dt, in.dtBias, in.a, in.bm, in.cm, in.d, in.s0, yc, sc, m);
             Twin.assertClose(c + " y", yr, yc, 2e-4 * tolerance(), 2e-4 * tolerance());
@@ -92,38 +119,62 @@ class SsdScanTest {
         }
     }
 
-    /** The chunk length only changes how the scan is computed: every L gives the sequential result. */
+    /** The chunk length only changes how the scan is computed: every L gives the sequential result and state. */
     @Test
     void chunkedEqualsSequentialForEveryChunkLength() {
+        long seed = 77;
         try (Arena arena = Arena.ofShared()) {
             Dims base = new Dims(1, 37, 4, 8, 2, 12, 1);
-            Inputs in = inputs(arena, new SplittableRandom(77), base, true);
+            Inputs in = inputs(arena, new SplittableRandom(seed), base, true);
             long ny = (long) base.t() * base.h() * base.p();
+            long ns = (long) base.h() * base.p() * base.n();
             Buf ref = Buf.allocF32(arena, ny);
-            SsdScan.REF.forward(in.x, in.dt, in.dtBias, in.a, in.bm, in.cm, in.d, in.s0, ref, null, base);
-            for (int l : new int[] {1, 4, 16, 64}) {
+            Buf refState = Buf.allocF32(arena, ns);
+            SsdScan.REF.forward(in.x, in.dt, in.dtBias, in.a, in.bm, in.cm, in.d, in.s0, ref, refState, base);
+            for (int l : new int[] {1, 4, 16, 37, 64}) {
                 Dims m = new Dims(1, 37, 4, 8, 2, 12, l);
                 Buf y = Buf.allocF32(arena, ny);
-                impl().forward(in.x, in.dt, in.dtBias, in.a, in.bm, in.cm, in.d, in.s0, y, null, m);
-                Twin.assertClose("chunk " + l, ref, y, 2e-4 * tolerance(), 2e-4 * tolerance());
+                Buf state = Buf.allocF32(arena, ns);
+                impl().forward(in.x, in.dt, in.dtBias, in.a, in.bm, in.cm, in.d, in.s0, y, state, m);
+                String c = "seed=" + seed + " " + m;
+                Twin.assertClose(c + " y", ref, y, 2e-4 * tolerance(), 2e-4 * tolerance());
+                Twin.assertClose(c + " final state", refState, state, 2e-4 * tolerance(), 2e-4 * tolerance());
             }
         }
     }
 
-    @Test
-    void stepEqualsScanTokenByToken() {
-        Dims m = new Dims(2, 9, 4, 6, 2, 10, 4);
+    /**
+     * (seed, dims) for the one-step recurrence: N and P not multiples of any vector width, N past 16 lanes (33),
+     * one 4097 wide, G > 1, and Falcon-H1's widths.
+     */
+    static Stream<Arguments> stepShapes() {
+        return Stream.of(Arguments.of(78L, new Dims(2, 9, 4, 6, 2, 10, 4)), Arguments.of(79L, new Dims(1, 5, 2, 7, 1, 33, 4)),
+                Arguments.of(80L, new Dims(2, 4, 6, 1, 3, 1, 4)), Arguments.of(81L, new Dims(1, 3, 2, 5, 1, 4097, 4)),
+                Arguments.of(82L, new Dims(1, 6, 8, 64, 2, 256, 128)));
+    }
+
+    /** Both implementations' steps, token by token, give the reference scan's outputs and final state. */
+    @ParameterizedTest(name = "seed={0} {1}")
+    @MethodSource("stepShapes")
+    void stepEqualsScanTokenByToken(long seed, Dims m) {
         try (Arena arena = Arena.ofShared()) {
-            Inputs in = inputs(arena, new SplittableRandom(78), m, true);
+            Inputs in = inputs(arena, new SplittableRandom(seed), m, true);
+            long ny = (long) m.b() * m.t() * m.h() * m.p();
+            Buf y = Buf.allocF32(arena, ny);
+            Buf sT = Buf.allocF32(arena, (long) m.b() * m.h() * m.p() * m.n());
+            SsdScan.REF.forward(in.x, in.dt, in.dtBias, in.a, in.bm, in.cm, in.d, in.s0, y, sT, m);
+            int hp = m.h() * m.p();
+            int gn = m.g() * m.n();
             for (SsdScan k : new SsdScan[] {SsdScan.REF, impl()}) {
-                long ny = (long) m.b() * m.t() * m.h() * m.p();
-                Buf y = Buf.allocF32(arena, ny);
-                Buf sT = Buf.allocF32(arena, (long) m.b() * m.h() * m.p() * m.n());
-                k.forward(in.x, in.dt, in.dtBias, in.a, in.bm, in.cm, in.d, in.s0, y, sT, m);
                 Buf state = Buf.ofF32(arena, in.s0.toFloatArray());
-                int hp = m.h() * m.p();
-                int gn = m.g() * m.n();
+                if (k != SsdScan.REF && refuses(m)) {
+                    Buf y1 = Buf.allocF32(arena, (long) m.b() * hp);
+                    assertRefused("seed=" + seed + " " + m, () -> k.step(y1, Buf.allocF32(arena, (long) m.b() * m.h()), in.dtBias,
+                            in.a, Buf.allocF32(arena, (long) m.b() * gn), Buf.allocF32(arena, (long) m.b() * gn), in.d, state, y1, m));
+                    continue;
+                }
                 Buf xt = Buf.allocF32(arena, (long) m.b() * hp), yt = Buf.allocF32(arena, (long) m.b() * hp);
+                Buf expected = Buf.allocF32(arena, (long) m.b() * hp);
                 Buf dtt = Buf.allocF32(arena, (long) m.b() * m.h());
                 Buf bt = Buf.allocF32(arena, (long) m.b() * gn), ct = Buf.allocF32(arena, (long) m.b() * gn);
                 for (int tt = 0; tt < m.t(); tt++) {
@@ -131,6 +182,7 @@ class SsdScanTest {
                         long row = (long) bb * m.t() + tt;
                         for (int i = 0; i < hp; i++) {
                             xt.set((long) bb * hp + i, in.x.get(row * hp + i));
+                            expected.set((long) bb * hp + i, y.get(row * hp + i));
                         }
                         for (int i = 0; i < m.h(); i++) {
                             dtt.set((long) bb * m.h() + i, in.dt.get(row * m.h() + i));
@@ -141,13 +193,11 @@ class SsdScanTest {
                         }
                     }
                     k.step(xt, dtt, in.dtBias, in.a, bt, ct, in.d, state, yt, m);
-                    for (int bb = 0; bb < m.b(); bb++) {
-                        for (int i = 0; i < hp; i++) {
-                            assertEquals(y.get(((long) bb * m.t() + tt) * hp + i), yt.get((long) bb * hp + i), 2e-4 * tolerance(), k + " t=" + tt);
-                        }
-                    }
+                    Twin.assertClose("seed=" + seed + " " + m + " " + k.getClass().getSimpleName() + " step t=" + tt + " y (B, H, P)",
+                            expected, yt, 2e-4 * tolerance(), 2e-4 * tolerance());
                 }
-                Twin.assertClose(k + " final state", sT, state, 2e-4 * tolerance(), 2e-4 * tolerance());
+                Twin.assertClose("seed=" + seed + " " + m + " " + k.getClass().getSimpleName() + " final state", sT, state,
+                        2e-4 * tolerance(), 2e-4 * tolerance());
             }
         }
     }
