@@ -32,9 +32,6 @@ final class ElementwiseCpu implements Elementwise {
         Parallel.range(nChunks, 1, (lo, hi) -> body.run(lo * chunk, Math.min(n, hi * chunk)));
     }
 
-    private static FloatVector load(MemorySegment s, long i) {
-        return FloatVector.fromMemorySegment(F, s, i * 4, LE);
-    }
 
     private static float get(MemorySegment s, long i) {
         return s.getAtIndex(Buf.F32, i);
@@ -101,8 +98,8 @@ final class ElementwiseCpu implements Elementwise {
             chunks(n, (lo, hi) -> {
                 long i = lo;
                 for (long bound = lo + F.loopBound(hi - lo); i < bound; i += F.length()) {
-                    FloatVector av = load(a, i);
-                    FloatVector bv = bc == Broadcast.SCALAR ? FloatVector.broadcast(F, s) : load(b, i);
+                    FloatVector av = FloatVector.fromMemorySegment(F, a, i * 4L, LE);
+                    FloatVector bv = bc == Broadcast.SCALAR ? FloatVector.broadcast(F, s) : FloatVector.fromMemorySegment(F, b, i * 4L, LE);
                     (mul ? av.mul(bv) : av.add(bv)).intoMemorySegment(out, i * 4, LE);
                 }
                 for (; i < hi; i++) {
@@ -118,8 +115,8 @@ final class ElementwiseCpu implements Elementwise {
                 int c = 0;
                 if (bc == Broadcast.ROW) {
                     for (int bound = F.loopBound(cols); c < bound; c += F.length()) {
-                        FloatVector av = load(a, o + c);
-                        FloatVector bv = load(b, c);
+                        FloatVector av = FloatVector.fromMemorySegment(F, a, (o + c) * 4L, LE);
+                        FloatVector bv = FloatVector.fromMemorySegment(F, b, c * 4L, LE);
                         (mul ? av.mul(bv) : av.add(bv)).intoMemorySegment(out, (o + c) * 4, LE);
                     }
                     for (; c < cols; c++) {
@@ -128,7 +125,7 @@ final class ElementwiseCpu implements Elementwise {
                 } else {
                     float s = get(b, r);
                     for (int bound = F.loopBound(cols); c < bound; c += F.length()) {
-                        FloatVector av = load(a, o + c);
+                        FloatVector av = FloatVector.fromMemorySegment(F, a, (o + c) * 4L, LE);
                         (mul ? av.mul(s) : av.add(s)).intoMemorySegment(out, (o + c) * 4, LE);
                     }
                     for (; c < cols; c++) {
@@ -157,7 +154,7 @@ final class ElementwiseCpu implements Elementwise {
         chunks(n, (lo, hi) -> {
             long i = lo;
             for (long bound = lo + F.loopBound(hi - lo); i < bound; i += F.length()) {
-                load(a, i).mul(sf).intoMemorySegment(out, i * 4, LE);
+                FloatVector.fromMemorySegment(F, a, i * 4L, LE).mul(sf).intoMemorySegment(out, i * 4, LE);
             }
             for (; i < hi; i++) {
                 put(out, i, sf * get(a, i));
@@ -173,7 +170,7 @@ final class ElementwiseCpu implements Elementwise {
         chunks(n, (lo, hi) -> {
             long i = lo;
             for (long bound = lo + F.loopBound(hi - lo); i < bound; i += F.length()) {
-                load(x, i).fma(FloatVector.broadcast(F, af), load(y, i)).intoMemorySegment(y, i * 4, LE);
+                FloatVector.fromMemorySegment(F, x, i * 4L, LE).fma(FloatVector.broadcast(F, af), FloatVector.fromMemorySegment(F, y, i * 4L, LE)).intoMemorySegment(y, i * 4, LE);
             }
             for (; i < hi; i++) {
                 put(y, i, get(y, i) + af * get(x, i));
@@ -188,7 +185,7 @@ final class ElementwiseCpu implements Elementwise {
         chunks(n, (lo, hi) -> {
             long i = lo;
             for (long bound = lo + F.loopBound(hi - lo); i < bound; i += F.length()) {
-                FloatVector v = load(x, i);
+                FloatVector v = FloatVector.fromMemorySegment(F, x, i * 4L, LE);
                 v.mul(sigmoid(v)).intoMemorySegment(y, i * 4, LE);
             }
             for (; i < hi; i++) {
@@ -206,10 +203,10 @@ final class ElementwiseCpu implements Elementwise {
         chunks(n, (lo, hi) -> {
             long i = lo;
             for (long bound = lo + F.loopBound(hi - lo); i < bound; i += F.length()) {
-                FloatVector v = load(x, i);
+                FloatVector v = FloatVector.fromMemorySegment(F, x, i * 4L, LE);
                 FloatVector s = sigmoid(v);
                 FloatVector d = s.mul(v.mul(s.neg().add(1f)).add(1f));
-                load(dy, i).mul(d).intoMemorySegment(dx, i * 4, LE);
+                FloatVector.fromMemorySegment(F, dy, i * 4L, LE).mul(d).intoMemorySegment(dx, i * 4, LE);
             }
             for (; i < hi; i++) {
                 float v = get(x, i);
@@ -222,14 +219,14 @@ final class ElementwiseCpu implements Elementwise {
     /** {@code e[j] = e^-|x[i + j]|} for {@code j < len} (a multiple of the vector length). */
     private static void expNegAbs(MemorySegment x, long i, int len, float[] e) {
         for (int j = 0; j < len; j += F.length()) {
-            Vec.exp(load(x, i + j).abs().neg()).intoArray(e, j);
+            Vec.exp(FloatVector.fromMemorySegment(F, x, (i + j) * 4L, LE).abs().neg()).intoArray(e, j);
         }
     }
 
     /** {@code y[i + j] = softplus(x[i + j])} from {@code e[j] = e^-|x[i + j]|}; x itself above 20. */
     private static void softplusFromExp(MemorySegment x, long i, int len, float[] e, MemorySegment y) {
         for (int j = 0; j < len; j += F.length()) {
-            FloatVector v = load(x, i + j);
+            FloatVector v = FloatVector.fromMemorySegment(F, x, (i + j) * 4L, LE);
             FloatVector sp = Vec.softplusFromExp(v, FloatVector.fromArray(F, e, j));
             sp.blend(v, v.compare(VectorOperators.GT, 20f)).intoMemorySegment(y, (i + j) * 4, LE);
         }
@@ -265,9 +262,9 @@ final class ElementwiseCpu implements Elementwise {
         chunks(n, (lo, hi) -> {
             long i = lo;
             for (long bound = lo + F.loopBound(hi - lo); i < bound; i += F.length()) {
-                FloatVector v = load(x, i);
+                FloatVector v = FloatVector.fromMemorySegment(F, x, i * 4L, LE);
                 FloatVector s = sigmoid(v).blend(1f, v.compare(VectorOperators.GT, 20f));
-                load(dy, i).mul(s).intoMemorySegment(dx, i * 4, LE);
+                FloatVector.fromMemorySegment(F, dy, i * 4L, LE).mul(s).intoMemorySegment(dx, i * 4, LE);
             }
             for (; i < hi; i++) {
                 float v = get(x, i);
@@ -283,7 +280,7 @@ final class ElementwiseCpu implements Elementwise {
         chunks(n, (lo, hi) -> {
             long i = lo;
             for (long bound = lo + F.loopBound(hi - lo); i < bound; i += F.length()) {
-                Vec.exp(load(x, i)).intoMemorySegment(y, i * 4, LE);
+                Vec.exp(FloatVector.fromMemorySegment(F, x, i * 4L, LE)).intoMemorySegment(y, i * 4, LE);
             }
             for (; i < hi; i++) {
                 put(y, i, (float) Math.exp(get(x, i)));
@@ -302,9 +299,9 @@ final class ElementwiseCpu implements Elementwise {
             int c1 = Math.min(cols, bhi * colGrain);
             int c = c0;
             for (int bound = c0 + F.loopBound(c1 - c0); c < bound; c += F.length()) {
-                FloatVector acc = accumulate ? load(out, c) : FloatVector.zero(F);
+                FloatVector acc = accumulate ? FloatVector.fromMemorySegment(F, out, c * 4L, LE) : FloatVector.zero(F);
                 for (long r = 0; r < rows; r++) {
-                    acc = acc.add(load(x, r * cols + c));
+                    acc = acc.add(FloatVector.fromMemorySegment(F, x, (r * cols + c) * 4L, LE));
                 }
                 acc.intoMemorySegment(out, c * 4L, LE);
             }
@@ -328,7 +325,7 @@ final class ElementwiseCpu implements Elementwise {
                 FloatVector acc = FloatVector.zero(F);
                 int c = 0;
                 for (int bound = F.loopBound(cols); c < bound; c += F.length()) {
-                    acc = acc.add(load(x, o + c));
+                    acc = acc.add(FloatVector.fromMemorySegment(F, x, (o + c) * 4L, LE));
                 }
                 double s = Vec.sum(acc);
                 for (; c < cols; c++) {

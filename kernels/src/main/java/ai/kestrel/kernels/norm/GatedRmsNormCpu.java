@@ -88,10 +88,7 @@ final class GatedRmsNormCpu implements GatedRmsNorm {
                         long wo = (long) k * gs * 4;
                         float rs = rstd.getAtIndex(Buf.F32, (long) r * groups + k);
                         gate(x, z, o, gs, g);
-                        double dot = 0;
-                        for (int i = 0; i < gs; i++) {
-                            dot += w.get(Buf.F32, wo + i * 4L) * dy.get(Buf.F32, o + i * 4L) * g[i];
-                        }
+                        double dot = dot(w, wo, dy, o, g, gs);
                         float c = (float) (rs * (double) rs * rs * dot / gs);
                         int i = 0;
                         for (int bound = F.loopBound(gs); i < bound; i += F.length()) {
@@ -127,24 +124,63 @@ final class GatedRmsNormCpu implements GatedRmsNorm {
         }
         if (dwb != null) {
             MemorySegment dw = dwb.requireF32("dw", d).seg();
-            // dw_c = sum_rows dy * g * rstd(group of c): columns in parallel, each thread owns its slice of dw.
+            // dw_c = sum_rows dy * g * rstd(group of c): columns in parallel, each thread owns its slice of dw and sums
+            // the rows in order, by vectors within each group's part of the slice
             int colGrain = Math.max(F.length(), 512);
             Parallel.range((d + colGrain - 1) / colGrain, 1, (clo, chi) -> {
                 int c0 = clo * colGrain;
                 int c1 = Math.min(d, chi * colGrain);
                 float[] acc = new float[c1 - c0];
                 for (int r = 0; r < rows; r++) {
-                    for (int c = c0; c < c1; c++) {
-                        long o = ((long) r * d + c) * 4;
-                        float zi = z.get(Buf.F32, o);
-                        float g = x.get(Buf.F32, o) * zi / (1f + (float) Math.exp(-zi));
-                        acc[c - c0] += dy.get(Buf.F32, o) * g * rstd.getAtIndex(Buf.F32, (long) r * groups + c / gs);
+                    long o = (long) r * d * 4;
+                    for (int k = c0 / gs; k * gs < c1; k++) {
+                        float rs = rstd.getAtIndex(Buf.F32, (long) r * groups + k);
+                        dwSpan(dy, x, z, o, Math.max(c0, k * gs), Math.min(c1, (k + 1) * gs), rs, acc, c0);
                     }
                 }
                 for (int c = c0; c < c1; c++) {
                     dw.setAtIndex(Buf.F32, c, dw.getAtIndex(Buf.F32, c) + acc[c - c0]);
                 }
             });
+        }
+    }
+
+    /** {@code sum_i w[i] * dy[i] * g[i]} over one group: w from byte {@code wo}, dy from byte {@code o}. */
+    private static double dot(MemorySegment w, long wo, MemorySegment dy, long o, float[] g, int n) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = FloatVector.zero(F);
+        int l = F.length();
+        int i = 0;
+        for (int bound = n - 2 * l; i <= bound; i += 2 * l) {
+            a0 = FloatVector.fromMemorySegment(F, w, wo + i * 4L, LE).mul(FloatVector.fromMemorySegment(F, dy, o + i * 4L, LE))
+                    .fma(FloatVector.fromArray(F, g, i), a0);
+            a1 = FloatVector.fromMemorySegment(F, w, wo + (i + l) * 4L, LE).mul(FloatVector.fromMemorySegment(F, dy, o + (i + l) * 4L, LE))
+                    .fma(FloatVector.fromArray(F, g, i + l), a1);
+        }
+        double dot = Vec.sum(a0.add(a1));
+        for (; i < n; i++) {
+            dot += w.get(Buf.F32, wo + i * 4L) * dy.get(Buf.F32, o + i * 4L) * g[i];
+        }
+        return dot;
+    }
+
+    /**
+     * {@code acc[c - a0] += dy * x * silu(z) * rs} for columns {@code [c0, c1)} of the row at byte {@code o} (one
+     * group's part, so one {@code rs}). Its own method: one {@code Vec.exp} per method body (C2 keeps it inline).
+     */
+    private static void dwSpan(MemorySegment dy, MemorySegment x, MemorySegment z, long o, int c0, int c1, float rs,
+                               float[] acc, int a0) {
+        int c = c0;
+        for (int bound = c0 + F.loopBound(c1 - c0); c < bound; c += F.length()) {
+            FloatVector zv = FloatVector.fromMemorySegment(F, z, o + c * 4L, LE);
+            FloatVector g = FloatVector.fromMemorySegment(F, x, o + c * 4L, LE).mul(zv).div(Vec.exp(zv.neg()).add(1f));
+            FloatVector.fromArray(F, acc, c - a0).add(FloatVector.fromMemorySegment(F, dy, o + c * 4L, LE).mul(g).mul(rs))
+                    .intoArray(acc, c - a0);
+        }
+        for (; c < c1; c++) {
+            float zi = z.get(Buf.F32, o + c * 4L);
+            float g = x.get(Buf.F32, o + c * 4L) * zi / (1f + (float) Math.exp(-zi));
+            acc[c - a0] += dy.get(Buf.F32, o + c * 4L) * g * rs;
         }
     }
 }
