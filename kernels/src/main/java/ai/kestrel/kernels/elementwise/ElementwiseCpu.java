@@ -298,7 +298,27 @@ final class ElementwiseCpu implements Elementwise {
             int c0 = blo * colGrain;
             int c1 = Math.min(cols, bhi * colGrain);
             int c = c0;
-            for (int bound = c0 + F.loopBound(c1 - c0); c < bound; c += F.length()) {
+            int l = F.length();
+            // four vectors of columns at a time: whole cache lines per row, four independent sums (one vector at a
+            // time, each row's line was fetched twice and the adds were one dependent chain)
+            for (; c + 4 * l <= c1; c += 4 * l) {
+                FloatVector a0 = accumulate ? FloatVector.fromMemorySegment(F, out, c * 4L, LE) : FloatVector.zero(F);
+                FloatVector a1 = accumulate ? FloatVector.fromMemorySegment(F, out, (c + l) * 4L, LE) : FloatVector.zero(F);
+                FloatVector a2 = accumulate ? FloatVector.fromMemorySegment(F, out, (c + 2 * l) * 4L, LE) : FloatVector.zero(F);
+                FloatVector a3 = accumulate ? FloatVector.fromMemorySegment(F, out, (c + 3 * l) * 4L, LE) : FloatVector.zero(F);
+                for (long r = 0; r < rows; r++) {
+                    long o = (r * cols + c) * 4L;
+                    a0 = a0.add(FloatVector.fromMemorySegment(F, x, o, LE));
+                    a1 = a1.add(FloatVector.fromMemorySegment(F, x, o + l * 4L, LE));
+                    a2 = a2.add(FloatVector.fromMemorySegment(F, x, o + 2 * l * 4L, LE));
+                    a3 = a3.add(FloatVector.fromMemorySegment(F, x, o + 3 * l * 4L, LE));
+                }
+                a0.intoMemorySegment(out, c * 4L, LE);
+                a1.intoMemorySegment(out, (c + l) * 4L, LE);
+                a2.intoMemorySegment(out, (c + 2 * l) * 4L, LE);
+                a3.intoMemorySegment(out, (c + 3 * l) * 4L, LE);
+            }
+            for (int bound = c + F.loopBound(c1 - c); c < bound; c += l) {
                 FloatVector acc = accumulate ? FloatVector.fromMemorySegment(F, out, c * 4L, LE) : FloatVector.zero(F);
                 for (long r = 0; r < rows; r++) {
                     acc = acc.add(FloatVector.fromMemorySegment(F, x, (r * cols + c) * 4L, LE));
