@@ -54,15 +54,15 @@ final class BenchCases {
             }
         }
         if (wanted("conv1d")) {
-            int b = 2, t = 512, ch = 3072 + 2 * 256, width = 4; // conv over x|B|C of the 1.5B-Deep mixer
+            int b = 2, t = 512, ch = 1536 + 2 * 256, width = 4; // conv over x|B|C of the 1.5B-Deep mixer (d_ssm 1536)
             long n = (long) b * t * ch;
             try (DevBuf x = randn(c, n, 1, 5); DevBuf w = randn(c, (long) ch * width, 0.5, 6); DevBuf bias = randn(c, ch, 0.1, 7);
                  DevBuf y = c.alloc(n * 4); DevBuf dx = c.alloc(n * 4); DevBuf dw = c.allocZeroed((long) ch * width * 4);
                  DevBuf db = c.allocZeroed(ch * 4L)) {
                 double f = median(c, () -> CausalConv1dCuda.forward(c, x, w, bias, null, y, null, b, t, ch, width));
-                add("conv1d forward", "(2, 512, 3584) w4", f, 8.0 * n, "GB/s", bw);
+                add("conv1d forward", "(2, 512, 2048) w4", f, 8.0 * n, "GB/s", bw);
                 double g = median(c, () -> CausalConv1dCuda.backward(c, y, x, w, null, dx, dw, db, null, b, t, ch, width));
-                add("conv1d backward", "(2, 512, 3584) w4", g, 12.0 * n, "GB/s", bw);
+                add("conv1d backward", "(2, 512, 2048) w4", g, 12.0 * n, "GB/s", bw);
             }
         }
         if (wanted("ssd")) {

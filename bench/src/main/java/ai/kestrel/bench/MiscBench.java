@@ -19,14 +19,16 @@ import org.openjdk.jmh.annotations.TearDown;
 /**
  * The bandwidth-bound kernels at Falcon-H1-1.5B-Deep shapes, for {@code m} tokens: RoPE on 6 heads of 128,
  * softmax rows of 512, embedding gather from the 65536 x 1280 table (BF16 as shipped), cross-entropy over
- * 65536 logits (forward + backward), and AdamW over 10 M parameters (independent of m).
+ * 65536 logits (forward + backward), AdamW over 10 M parameters and their sum of squares (gradient-norm clipping;
+ * both independent of m), and the backward passes of RoPE, softmax and the embedding (scatter-add into a float32
+ * table gradient).
  */
 public class MiscBench extends BenchBase {
     @Param({"1", "512"})
     int m;
 
     Arena arena;
-    Buf q, qOut, scores, probs, emb, logits, dlogits, loss, lse, p, g, mom, vel;
+    Buf q, qOut, scores, probs, dprobs, dscores, emb, dEmb, dTable, logits, dlogits, loss, lse, p, g, mom, vel;
     Weights table;
     MemorySegment ids, labels;
     static final int V = 65536, D = 1280, ADAM = 10_000_000;
@@ -39,6 +41,11 @@ public class MiscBench extends BenchBase {
             case "embeddingBf16" -> new double[] {0, m * D * (2 + 4)};
             case "crossEntropy" -> new double[] {0, 3 * m * V * 4};
             case "adamw" -> new double[] {0, 7.0 * ADAM * 4};
+            case "ropeBackward" -> new double[] {0, 2 * m * 6 * 128 * 4};
+            case "softmaxBackward" -> new double[] {0, 3 * m * 512 * 4};
+            // dOut read, the table gradient's rows read and written
+            case "embeddingScatterAdd" -> new double[] {0, 3 * m * D * 4};
+            case "sumSquares" -> new double[] {2.0 * ADAM, 1.0 * ADAM * 4};
             default -> new double[] {0, 0};
         };
     }
@@ -67,6 +74,11 @@ public class MiscBench extends BenchBase {
         g = Data.randn(arena, ADAM, 8, 1);
         mom = Buf.allocF32(arena, ADAM);
         vel = Buf.allocF32(arena, ADAM);
+        Softmax.CPU.forward(scores, probs, m, 512); // the backward reads the forward's output
+        dprobs = Data.randn(arena, (long) m * 512, 9, 1);
+        dscores = Buf.allocF32(arena, (long) m * 512);
+        dEmb = Data.randn(arena, (long) m * D, 10, 1);
+        dTable = Buf.allocF32(arena, (long) V * D);
     }
 
     @TearDown
@@ -98,5 +110,27 @@ public class MiscBench extends BenchBase {
     @Benchmark
     public void adamw() {
         AdamW.CPU.step(p, g, mom, vel, ADAM, 1e-4, 0.9, 0.999, 1e-8, 0.01, 10);
+    }
+
+    @Benchmark
+    public void ropeBackward() {
+        Rope.CPU.backward(q, qOut, 1, m, 6, 128, 4096, 1e11);
+    }
+
+    @Benchmark
+    public void softmaxBackward() {
+        Softmax.CPU.backward(dprobs, probs, dscores, m, 512);
+    }
+
+    /** The embedding's backward: each token's gradient row added into its row of the (65536, 1280) table gradient. */
+    @Benchmark
+    public void embeddingScatterAdd() {
+        Embedding.CPU.scatterAdd(dEmb, ids, m, dTable, V, D);
+    }
+
+    /** The global gradient norm's sum of squares, as clipping takes it. */
+    @Benchmark
+    public double sumSquares() {
+        return AdamW.CPU.sumSquares(g, ADAM);
     }
 }

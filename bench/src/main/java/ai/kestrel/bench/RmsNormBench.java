@@ -10,7 +10,10 @@ import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.TearDown;
 
-/** RMSNorm (hidden 1280) and gated RMSNorm (d_ssm 1536), reference and Vector API, decode and prefill rows. */
+/**
+ * RMSNorm (hidden 1280) and gated RMSNorm (d_ssm 1536, one group as in Falcon-H1-1.5B-Deep), reference and Vector API
+ * forward, Vector API backward, decode and prefill rows.
+ */
 public class RmsNormBench extends BenchBase {
     @Param({"1", "512"})
     int rows;
@@ -19,16 +22,21 @@ public class RmsNormBench extends BenchBase {
     int d;
 
     Arena arena;
-    Buf x, w, y, rstd, xs, zs, ws, ys, rs;
+    Buf x, w, y, rstd, xs, zs, ws, ys, rs, dy, dx, dw, dys, dxs, dzs, dws;
     final int ds = 1536;
 
     /** Work per call, for the report: {flops, bytes moved}. */
     static double[] work(String method, java.util.function.Function<String, String> param) {
         double rows = Double.parseDouble(param.apply("rows"));
         double d = Double.parseDouble(param.apply("d"));
-        return method.equals("gatedRmsNormCpu")
-                ? new double[] {8 * rows * 1536, 3 * rows * 1536 * 4}
-                : new double[] {4 * rows * d, 2 * rows * d * 4};
+        return switch (method) {
+            case "gatedRmsNormCpu" -> new double[] {8 * rows * 1536, 3 * rows * 1536 * 4};
+            // dy, x, z read; dx, dz written
+            case "gatedRmsNormBackward" -> new double[] {16 * rows * 1536, 5 * rows * 1536 * 4};
+            // dy, x read; dx written (dw's row of d is reused)
+            case "rmsNormBackward" -> new double[] {8 * rows * d, 3 * rows * d * 4};
+            default -> new double[] {4 * rows * d, 2 * rows * d * 4};
+        };
     }
 
     @Setup
@@ -43,6 +51,16 @@ public class RmsNormBench extends BenchBase {
         ws = TourData.randn(arena, ds, 5);
         ys = Buf.allocF32(arena, (long) rows * ds);
         rs = Buf.allocF32(arena, rows);
+        dy = TourData.randn(arena, rows * d, 6);
+        dx = Buf.allocF32(arena, (long) rows * d);
+        dw = Buf.allocF32(arena, d);
+        dys = TourData.randn(arena, rows * ds, 7);
+        dxs = Buf.allocF32(arena, (long) rows * ds);
+        dzs = Buf.allocF32(arena, (long) rows * ds);
+        dws = Buf.allocF32(arena, ds);
+        // the backward reads the forward's rstd
+        RmsNorm.CPU.forward(x, w, y, rstd, rows, d, 1e-5f);
+        GatedRmsNorm.CPU.forward(xs, zs, ws, ys, rs, rows, ds, 1, 1e-5f);
     }
 
     @TearDown
@@ -63,5 +81,15 @@ public class RmsNormBench extends BenchBase {
     @Benchmark
     public void gatedRmsNormCpu() {
         GatedRmsNorm.CPU.forward(xs, zs, ws, ys, rs, rows, ds, 1, 1e-5f);
+    }
+
+    @Benchmark
+    public void rmsNormBackward() {
+        RmsNorm.CPU.backward(dy, x, w, rstd, dx, dw, rows, d);
+    }
+
+    @Benchmark
+    public void gatedRmsNormBackward() {
+        GatedRmsNorm.CPU.backward(dys, xs, zs, ws, rs, dxs, dzs, dws, rows, ds, 1);
     }
 }
