@@ -23,18 +23,18 @@ import java.util.SplittableRandom;
  * (the JIT compiles the kernels during the first calls; llama.cpp's harness, {@code bench/llamacpp/bench.mjs},
  * likewise runs one unmeasured repeat) and is the median of {@code --repeats} runs. (With a 64-token, 4-step
  * warm-up, the JIT was still compiling decode kernels through the measured runs, and the caller's waits for a
- * preempted worker cost 20-40% of the first seconds; see RESULTS.md.)
+ * preempted worker cost 20-40% of the first seconds; see bench/HISTORY.md.)
  *
  * The warm-up run is reported too, as "first run s": its prefill and decode seconds, what a command-line user
  * waits for in a fresh JVM while the JIT compiles the kernels (the 1.5B-Deep's first 16-token prefill took 6 s
- * against 1 s warm on the Zen 3 VM, with C1 and C2 compiling for 42% of the two cores' time; RESULTS.md, "Sixteenth
+ * against 1 s warm on the Zen 3 VM, with C1 and C2 compiling for 42% of the two cores' time; bench/HISTORY.md, "Sixteenth
  * session"). Only the first model of a process runs cold; later ones find the shared kernels compiled.
  *
  * With {@code --batch B}, also the decode throughput of B sequences generated side by side ({@link BatchGenerator}).
  *
  * The last column says how the model file's resident pages were mapped at the end: the share of them mapped 2 MiB
  * at a time ({@code FilePmdMapped} over {@code Rss} in {@code /proc/self/smaps}; "-" where unknown). It depends on
- * how the file came into the page cache, not on Kestrel, and moves decode speed by up to 1.7x (RESULTS.md, "Twelfth
+ * how the file came into the page cache, not on Kestrel, and moves decode speed by up to 1.7x (bench/HISTORY.md, "Twelfth
  * session"): compare runs, and engines, only at similar shares.
  *
  * {@code --kv-cache f16} keeps the attention keys and values in half precision ({@link LanguageModel#setKvCacheType}).

@@ -359,7 +359,7 @@ final class GemvFused {
      * As {@link #q8i16} learned on AVX2, each row is its own slice indexed from 0, the scales are looked up inline
      * and x (rounded, {@link #prepare}) comes from an array, instead of offsets into the whole weight and x in a
      * native buffer. Alternating in one JVM (Zen 5, 2026-12-02): 1.17-1.28x on one thread over 1024 rows (from L3),
-     * 1.01-1.27x on lm_head from DRAM (two threads); bench/RESULTS.md, twenty-fourth session. Not explained by the
+     * 1.01-1.27x on lm_head from DRAM (two threads); bench/HISTORY.md, twenty-fourth session. Not explained by the
      * instruction count: as C2 compiles them the old loop is ~60 instructions per block of four rows (row addresses
      * reloaded from stack slots), the new one ~66 (it keeps bounds checks on the slices' loads).
      */
@@ -402,7 +402,7 @@ final class GemvFused {
      * converted to float once and scaled by the product of the two blocks' scales. Against the float kernel it
      * replaced (one 32-byte load, seven shifts, four conversions and four FMAs per row and block, with x in float):
      * 105 against 122 instructions per block of four rows; in one JVM alternating, 1.15x on one thread in cache,
-     * 1.04x and 1.14x on lm_head from DRAM, 1.03x on decode steps (Zen 3, 2026-12-01; see bench/RESULTS.md,
+     * 1.04x and 1.14x on lm_head from DRAM, 1.03x on decode steps (Zen 3, 2026-12-01; see bench/HISTORY.md,
      * seventeenth session).
      *
      * <p>From the float kernel's history, which carries over: each row is its own slice of the weight, indexed
@@ -410,7 +410,7 @@ final class GemvFused {
      * scales are looked up inline (through {@link #q8Scale}, past C2's inlining budget, every vector was boxed).
      * x is read from arrays, not from a native buffer: with the buffer C2 kept x's base and offsets in stack
      * slots (the loop held 4 rows' slice addresses, two limits, the table and x), ~100 instructions per block of
-     * four rows; see bench/RESULTS.md, twenty-second session, for what arrays changed.
+     * four rows; see bench/HISTORY.md, twenty-second session, for what arrays changed.
      */
     private static void q8i16(MemorySegment w, long r0, long rb, short[] xq, float[] xd, int k, float[] out) {
         int blocks = k / WeightFormat.Q8_0_BLOCK;

@@ -83,7 +83,7 @@ public final class Q8Activations {
      * Into {@code out} when it is not null, else into {@code dst}. An array is stored with {@code intoArray}, never
      * wrapped by {@code MemorySegment.ofArray}: a heap segment reaching the Vector API's segment stores makes their
      * shared type profile polymorphic, and C2 then calls the segment accessors virtually in every kernel's vector
-     * stores (RESULTS.md, "Twenty-first session").
+     * stores (bench/HISTORY.md, "Twenty-first session").
      */
     private static void round(float[] x, int off, int k, float[] out, int outOff, MemorySegment dst, long at) {
         check(k);
