@@ -89,8 +89,11 @@ public final class LoraTrainer implements AutoCloseable {
         long step = optimizer.stepCount();
         double lr = settings.lr() * settings.schedule().factor(step);
         optimizer.setLearningRate(lr);
+        // zeroed in place: a cleared gradient's memory stays in the adapter's scope until the adapter is closed, so
+        // clearing them leaked one copy of every adapter parameter per step (58 KB a step on the test fixture, tens of
+        // MB on Falcon-H1-0.5B)
         for (Tensor p : params) {
-            p.clearGrad();
+            p.zeroGrad();
         }
         int total = 0;
         for (Example e : examples) {
