@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.kestrel.engine.Scope;
+import ai.kestrel.model.Quantizer;
 import ai.kestrel.model.falconh1.FalconH1;
 import ai.kestrel.model.falconh1.FalconH1Loader;
 import ai.kestrel.model.lora.Lora;
@@ -14,6 +15,8 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 class LoraTrainerTest {
     private static Path fixture() {
@@ -53,15 +56,17 @@ class LoraTrainerTest {
 
     /**
      * Issue #2's memory criterion on the real model: 1,000 LoRA steps through Falcon-H1 (the fixture, all eight
-     * targets, activation checkpointing) leave the live native bytes exactly where the first step left them (the
+     * targets, activation checkpointing; its weights as loaded, then quantized to NF4 as QLoRA does) leave the live native bytes exactly where the first step left them (the
      * optimizer's moments and the gradients, made once), the process's native memory (RSS minus the Java heap)
      * flat, and nothing once the trainer, adapter and model are closed.
      */
-    @Test
-    void thousandStepsLeaveNativeMemoryFlat() throws IOException {
+    @ParameterizedTest(name = "NF4 base: {0}")
+    @ValueSource(booleans = {false, true})
+    void thousandStepsLeaveNativeMemoryFlat(boolean qlora) throws IOException {
         long atStart = Scope.liveBytes();
         List<LoraTrainer.Example> data = List.of(example(1), example(2));
         try (FalconH1 model = FalconH1Loader.fromHuggingFace(fixture());
+             Scope nf4 = qlora ? Quantizer.quantizeInMemory(model) : null;
              Lora lora = Lora.create(model, new LoraConfig(4, 8, 0.1, LoraConfig.FALCON_H1_TARGETS, false), 1);
              LoraTrainer tr = new LoraTrainer(model, lora, new LoraTrainer.Settings(1e-3, new Schedule.Constant(0), 2, 1, 1.0, 0, 0))) {
             tr.setActivationCheckpointing(true);
