@@ -47,7 +47,11 @@ class MatmulTest {
             // m, n >= 128: the CUDA 128x128 tensor-core tiles, partial in both, K with a half last slice (k % 32 == 16)
             {130, 129, 80}, {257, 260, 176},
             // a reduction past KMAX in blocks (panels cut at k0 > 0), rows in whole and partial 16-row pairs
-            {41, 37, 4200}};
+            {41, 37, 4200},
+            // ...in two blocks whose equal halves (2080) would cut an NF4 block: the block is rounded to whole 64s
+            {19, 21, 4160},
+            // dx = dy·W over a reduction past KMAX (n): equal blocks of whole 64s, the last one shorter
+            {12, 4500, 96}};
         long seed = 1;
         for (WeightFormat f : FAST) {
             for (int[] s : mnk) {
