@@ -428,8 +428,7 @@ public final class Tensor {
     /**
      * Forgets the accumulated gradient; its memory stays with the scope that owns this tensor until that scope
      * closes, and the next backward allocates a new one there. In a training loop over parameters of a long-lived
-     * scope call {@link #zeroGrad()} instead: clearing every step grows that scope by one gradient per step (which
-     * is how Kestrel's own LoRA trainer leaked the adapter's size per step until 2026-12-03).
+     * scope call {@link #zeroGrad()} instead: clearing every step grows that scope by one gradient per step.
      */
     public void clearGrad() {
         this.grad = null;

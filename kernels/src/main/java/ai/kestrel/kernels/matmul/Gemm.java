@@ -4,6 +4,7 @@ import static ai.kestrel.kernels.Vec.F;
 
 import ai.kestrel.kernels.Buf;
 import ai.kestrel.kernels.Parallel;
+import ai.kestrel.kernels.quant.WeightFormat;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
@@ -225,7 +226,7 @@ final class Gemm {
 
     /**
      * The reduction block for a reduction of {@code r}: the whole of it up to {@link #KMAX}; longer ones in equal
-     * blocks of at most KMAX, in whole units of 64 (so that Q8_0 and NF4 columns decode in whole blocks).
+     * blocks of at most KMAX, in whole NF4 blocks (64, two Q8_0 blocks), so that quantized weights decode whole blocks.
      */
     static int reductionBlock(int r) {
         if (r <= KMAX) {
@@ -233,7 +234,8 @@ final class Gemm {
         }
         int blocks = (r + KMAX - 1) / KMAX;
         int kc = (r + blocks - 1) / blocks;
-        return (kc + 63) / 64 * 64;
+        int unit = WeightFormat.NF4_BLOCK;
+        return (kc + unit - 1) / unit * unit;
     }
 
     private static void tile(float[] ap, int rows, int r, int cols, Panels b, MemorySegment c, MemorySegment bias,

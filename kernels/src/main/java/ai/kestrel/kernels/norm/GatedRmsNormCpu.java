@@ -167,9 +167,8 @@ final class GatedRmsNormCpu implements GatedRmsNorm {
                 }
             });
             if (acc != null) {
-                int colGrain = Math.max(F.length(), 512);
-                Parallel.range((d + colGrain - 1) / colGrain, 1, (clo, chi) -> sumTerms(t, nr, d, clo * colGrain,
-                        Math.min(d, chi * colGrain), acc));
+                Parallel.range((d + COL_GRAIN - 1) / COL_GRAIN, 1, (clo, chi) -> sumTerms(t, nr, d, clo * COL_GRAIN,
+                        Math.min(d, chi * COL_GRAIN), acc));
             }
         }
         if (dw != null) {
@@ -178,6 +177,9 @@ final class GatedRmsNormCpu implements GatedRmsNorm {
             }
         }
     }
+
+    /** Columns of dw per task when its sums run over rows (each slice owned by one thread: order fixed). */
+    private static final int COL_GRAIN = Math.max(F.length(), 512);
 
     /** Floats of dw's terms kept per chunk of rows (1 MB). */
     private static final int TERMS = 1 << 18;
@@ -218,10 +220,9 @@ final class GatedRmsNormCpu implements GatedRmsNorm {
             MemorySegment dw, int rows, int d, int groups, int gs) {
         // dw_c = sum_rows dy * g * rstd(group of c): columns in parallel, each thread owns its slice of dw and sums
         // the rows in order, by vectors within each group's part of the slice
-        int colGrain = Math.max(F.length(), 512);
-        Parallel.range((d + colGrain - 1) / colGrain, 1, (clo, chi) -> {
-            int c0 = clo * colGrain;
-            int c1 = Math.min(d, chi * colGrain);
+        Parallel.range((d + COL_GRAIN - 1) / COL_GRAIN, 1, (clo, chi) -> {
+            int c0 = clo * COL_GRAIN;
+            int c1 = Math.min(d, chi * COL_GRAIN);
             float[] acc = new float[c1 - c0];
             for (int r = 0; r < rows; r++) {
                 long o = (long) r * d * 4;

@@ -56,9 +56,9 @@ class LoraTrainerTest {
 
     /**
      * Issue #2's memory criterion on the real model: 1,000 LoRA steps through Falcon-H1 (the fixture, all eight
-     * targets, activation checkpointing; its weights as loaded, then quantized to NF4 as QLoRA does) leave the live native bytes exactly where the first step left them (the
-     * optimizer's moments and the gradients, made once), the process's native memory (RSS minus the Java heap)
-     * flat, and nothing once the trainer, adapter and model are closed.
+     * targets, activation checkpointing; its weights as loaded, then quantized to NF4 as QLoRA does) leave the live
+     * native bytes exactly where the first step left them (the optimizer's moments and the gradients, made once),
+     * the process's native memory (RSS minus the Java heap) flat, and nothing once trainer, adapter and model close.
      */
     @ParameterizedTest(name = "NF4 base: {0}")
     @ValueSource(booleans = {false, true})
