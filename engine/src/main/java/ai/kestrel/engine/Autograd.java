@@ -71,6 +71,21 @@ public final class Autograd {
      * {@code fn} must be deterministic and free of side effects on tensors it does not create.
      */
     public static Tensor checkpoint(String name, java.util.function.UnaryOperator<Tensor> fn, Tensor x, List<Tensor> params) {
+        return checkpoint(name, fn, x, params, false);
+    }
+
+    /**
+     * {@link #checkpoint(String, java.util.function.UnaryOperator, Tensor, List)}, and with {@code keepProducts} the
+     * selective form: the outputs of the matrix products {@code fn} makes ({@link #keptProduct}, {@link #keepProduct};
+     * {@code Linalg.linear}) are copied aside in the first pass, in the scope current at this call, and the
+     * recomputation in backward takes them instead of multiplying again: it redoes only the element-wise ops,
+     * norms, scans and attention. The gradients are the same bit for bit (the kernels are deterministic, so the
+     * recomputed input of each product is the first pass's); memory holds every checkpointed piece's product
+     * outputs until the scope closes. A recomputation that asks for a product the first pass did not make, or
+     * of another shape, or leaves one unused, throws: {@code fn} was not deterministic.
+     */
+    public static Tensor checkpoint(String name, java.util.function.UnaryOperator<Tensor> fn, Tensor x, List<Tensor> params,
+            boolean keepProducts) {
         Tensor[] inputs = new Tensor[1 + params.size()];
         inputs[0] = x;
         for (int i = 0; i < params.size(); i++) {
@@ -80,9 +95,13 @@ public final class Autograd {
             return fn.apply(x);
         }
         Scope outer = Scope.current();
+        Products kept = keepProducts ? new Products(name, outer) : null;
         Tensor y;
-        try (NoGrad ng = noGrad(); Scope inner = Scope.open()) {
+        try (NoGrad ng = noGrad(); Scope inner = Scope.open(); Products.Active on = Products.activate(kept)) {
             y = fn.apply(x).copyTo(outer);
+        }
+        if (kept != null) {
+            kept.replaying = true;
         }
         return record(y, name, (g, needs) -> {
             Scope resultScope = Scope.current();
@@ -92,7 +111,13 @@ public final class Autograd {
                 if (needs[0]) {
                     xd.requiresGrad(true);
                 }
-                Tensor y2 = fn.apply(xd);
+                Tensor y2;
+                try (Products.Active replay = Products.activate(kept)) {
+                    y2 = fn.apply(xd); // (backward below runs without the kept products: its ops must compute)
+                }
+                if (kept != null) {
+                    kept.finishReplay();
+                }
                 if (y2.requiresGrad()) {
                     backward(y2, g);
                 }
@@ -112,6 +137,74 @@ public final class Autograd {
             }
             return out;
         }, inputs);
+    }
+
+    /**
+     * In the recomputation of a {@linkplain #checkpoint(String, java.util.function.UnaryOperator, Tensor, List, boolean)
+     * selective checkpoint} on this thread: the output the first pass kept for this matrix product (the products
+     * are taken in the order they were made), which must have {@code shape}; otherwise {@code null}, and the
+     * caller computes the product.
+     */
+    public static Tensor keptProduct(long... shape) {
+        Products p = Products.ACTIVE.get();
+        return p == null || !p.replaying ? null : p.next(shape);
+    }
+
+    /** In the first pass of a selective checkpoint on this thread: keeps a copy of product output {@code y}. */
+    public static void keepProduct(Tensor y) {
+        Products p = Products.ACTIVE.get();
+        if (p != null && !p.replaying) {
+            p.kept.add(y.copyTo(p.scope));
+        }
+    }
+
+    /** A selective checkpoint's kept product outputs: filled by its first pass, taken in order by its recomputation. */
+    private static final class Products {
+        static final ThreadLocal<Products> ACTIVE = new ThreadLocal<>();
+
+        final String name;
+        final Scope scope;
+        final List<Tensor> kept = new ArrayList<>();
+        boolean replaying;
+        int next;
+
+        Products(String name, Scope scope) {
+            this.name = name;
+            this.scope = scope;
+        }
+
+        /** Makes {@code p} (possibly null: none) the thread's active one until closed, then restores the previous. */
+        static Active activate(Products p) {
+            Products previous = ACTIVE.get();
+            ACTIVE.set(p);
+            return () -> ACTIVE.set(previous);
+        }
+
+        Tensor next(long[] shape) {
+            if (next >= kept.size()) {
+                throw new IllegalStateException(name + ": the recomputation made more matrix products than the first pass ("
+                        + kept.size() + "): the checkpointed function is not deterministic");
+            }
+            Tensor t = kept.get(next++);
+            if (!Arrays.equals(t.shape(), shape)) {
+                throw new IllegalStateException(name + ": recomputed product " + next + " has shape " + Arrays.toString(shape)
+                        + ", the first pass's " + Arrays.toString(t.shape()) + ": the checkpointed function is not deterministic");
+            }
+            return t;
+        }
+
+        void finishReplay() {
+            if (next != kept.size()) {
+                throw new IllegalStateException(name + ": the recomputation made " + next + " matrix products, the first pass "
+                        + kept.size() + ": the checkpointed function is not deterministic");
+            }
+        }
+
+        /** The handle of {@link #activate}. */
+        interface Active extends AutoCloseable {
+            @Override
+            void close();
+        }
     }
 
     /** True when recording is on and some input requires a gradient: the op should record itself. */

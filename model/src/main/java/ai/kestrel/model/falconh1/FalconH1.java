@@ -55,6 +55,7 @@ public final class FalconH1 implements LanguageModel {
     private static final int LAYER_SCOPE_MIN_TOKENS = 1;
     private volatile ai.kestrel.model.lora.Lora adapter;
     private volatile boolean checkpointing;
+    private volatile boolean keepProducts;
 
     FalconH1(FalconH1Config config, boolean folded, Tensor embed, Tensor finalNorm, Tensor lmHead, FalconH1Layer[] layers,
              Tensor mupVector, Scope weights, String source) {
@@ -134,6 +135,19 @@ public final class FalconH1 implements LanguageModel {
      */
     public void setActivationCheckpointing(boolean on) {
         this.checkpointing = on;
+    }
+
+    /**
+     * With {@linkplain #setActivationCheckpointing activation checkpointing}: keep each layer's matrix-product
+     * outputs from the forward pass, so that the recomputation in backward redoes only the element-wise ops, norms,
+     * the scan and attention (selective checkpointing, {@link Autograd#checkpoint(String,
+     * java.util.function.UnaryOperator, Tensor, java.util.List, boolean)}). The gradients are unchanged; a step
+     * saves the recomputed products (about a third of its matrix work when the base is frozen) for the memory of
+     * every layer's product outputs: per token and layer, the widths of in_proj, q, k, v, o, out_proj, gate, up and
+     * down, in float32.
+     */
+    public void setKeepProducts(boolean on) {
+        this.keepProducts = on;
     }
 
     /** Every tensor layer {@code i} reads that might require a gradient: its weights and the adapter's factors there. */
@@ -242,7 +256,7 @@ public final class FalconH1 implements LanguageModel {
                 }
             } else if (checkpointing && cache == null) {
                 int li = i;
-                x = Autograd.checkpoint("falcon-h1 layer " + i, xi -> layer(li, xi, null, start), x, layerParams(i));
+                x = Autograd.checkpoint("falcon-h1 layer " + i, xi -> layer(li, xi, null, start), x, layerParams(i), keepProducts);
             } else {
                 x = layer(i, x, cache, start);
             }

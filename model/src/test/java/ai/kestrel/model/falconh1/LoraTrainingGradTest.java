@@ -18,8 +18,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The whole LoRA training loss of a fixture Falcon-H1 (forward through every layer, shifted labels with ignored
- * positions, cross-entropy) gradient-checked in float64 against the adapter's factors, with and without
- * activation checkpointing.
+ * positions, cross-entropy) gradient-checked in float64 against the adapter's factors, without activation
+ * checkpointing, with it, and with it keeping the base's products.
  */
 class LoraTrainingGradTest {
     @Test
@@ -51,9 +51,11 @@ class LoraTrainingGradTest {
                 for (int k = 1; k < ids.length; k++) {
                     shifted[k - 1] = labels[k];
                 }
-                for (boolean ck : new boolean[] {false, true}) {
-                    model.setActivationCheckpointing(ck);
-                    GradCheck.of("LoRA training loss, checkpointing " + ck).maxPerInput(12).tolerance(1e-7, 1e-4)
+                for (int mode = 0; mode < 3; mode++) {
+                    model.setActivationCheckpointing(mode > 0);
+                    model.setKeepProducts(mode == 2); // selective: the base's products kept, the rest recomputed
+                    GradCheck.of("LoRA training loss, " + new String[] {"no checkpointing", "checkpointing", "checkpointing keeping the products"}[mode])
+                            .maxPerInput(12).tolerance(1e-7, 1e-4)
                             .run(in -> {
                                 Tensor logits = model.forward(Tensor.ofInts(ids, 1, ids.length), null);
                                 int v = logits.dim(2);
@@ -62,6 +64,7 @@ class LoraTrainingGradTest {
                             }, checked.toArray(new Tensor[0]));
                 }
                 model.setActivationCheckpointing(false);
+                model.setKeepProducts(false);
                 model.setAdapter(null);
             }
         }

@@ -59,6 +59,11 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--rslora", description = "Scale by alpha / sqrt(r) (rsLoRA).")
     boolean rslora;
 
+    @Option(names = "--keep-products", description = "Selective activation checkpointing: keep every layer's matrix-product "
+            + "outputs from the forward pass instead of recomputing them in backward (same gradients; faster steps for more "
+            + "memory, see bench/RESULTS.md).")
+    boolean keepProducts;
+
     @Option(names = "--targets", defaultValue = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj,in_proj", split = ",",
             description = "Modules to wrap (default ${DEFAULT-VALUE}); conv1d and out_proj are refused.")
     List<String> targets;
@@ -145,6 +150,7 @@ final class TrainCommand implements Callable<Integer> {
                  Lora created = Lora.create(h1, cfg, seed);
                  FalconH1 onDevice = h1.to(dev);
                  Lora lora = created.to(dev)) {
+                onDevice.setKeepProducts(keepProducts);
                 SftRun run = new SftRun(onDevice, lora, new LoraTrainer.Settings(lr, s, batch, gradAccum, maxGradNorm, weightDecay, eos),
                         examples, seed, total, saveEvery, out, model.model.toString());
                 // a progress bar on an interactive terminal; one line per step otherwise (logs, pipes, tests)

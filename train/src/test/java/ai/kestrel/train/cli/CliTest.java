@@ -189,6 +189,30 @@ class CliTest {
     }
 
     @Test
+    void keepProductsTrainsTheSameAdapter(@org.junit.jupiter.api.io.TempDir Path dir) throws java.io.IOException {
+        Path tmpl = dir.resolve("t.jinja");
+        java.nio.file.Files.writeString(tmpl, "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}\n{% endfor %}"
+                + "{% if add_generation_prompt %}<|assistant|>{% endif %}");
+        Path data = dir.resolve("d.jsonl");
+        java.nio.file.Files.writeString(data, "{\"query\": \"1+1?\", \"response\": \"2\"}\n{\"query\": \"2+3?\", \"response\": \"5\"}\n");
+        byte[][] adapters = new byte[2][];
+        for (int k = 0; k < 2; k++) {
+            Path out = dir.resolve("run" + k);
+            java.util.List<String> args = new java.util.ArrayList<>(java.util.List.of("train", "--model", fixture("falcon-h1-g1"), "--data",
+                    data.toString(), "--chat-template", tmpl.toString(), "--out", out.toString(), "--steps", "3", "--batch", "2",
+                    "--grad-accum", "1", "--lora-r", "2"));
+            if (k == 1) {
+                args.add("--keep-products");
+            }
+            Run t = run(args.toArray(new String[0]));
+            assertEquals(0, t.code(), t.err());
+            assertTrue(t.out().contains("step 3/3"), t.out());
+            adapters[k] = java.nio.file.Files.readAllBytes(out.resolve("adapter_model.safetensors"));
+        }
+        org.junit.jupiter.api.Assertions.assertArrayEquals(adapters[0], adapters[1], "--keep-products changed the trained adapter");
+    }
+
+    @Test
     void demoTeachesTheTinyModelItsTask(@org.junit.jupiter.api.io.TempDir Path dir) {
         Run r = run("demo", "--out", dir.resolve("demo").toString());
         assertEquals(0, r.code(), r.err());
