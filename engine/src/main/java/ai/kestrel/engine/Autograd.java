@@ -112,6 +112,9 @@ public final class Autograd {
                     xd.requiresGrad(true);
                 }
                 Tensor y2;
+                if (kept != null) {
+                    kept.next = 0; // (a second backward through the same graph replays them again)
+                }
                 try (Products.Active replay = Products.activate(kept)) {
                     y2 = fn.apply(xd); // (backward below runs without the kept products: its ops must compute)
                 }

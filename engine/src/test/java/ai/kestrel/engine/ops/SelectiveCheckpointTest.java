@@ -81,6 +81,23 @@ class SelectiveCheckpointTest {
     }
 
     @Test
+    void aSecondBackwardReplaysTheKeptProductsAgain() {
+        try (Scope s = Scope.open()) {
+            Net net = Net.random(9);
+            Tensor x = Rand.normal32(new SplittableRandom(10), 1, 3, 13, 40).requiresGrad(true);
+            float[] once = gradients(net, x, 2)[1];
+            net.a().zeroGrad();
+            Tensor loss = net.loss(x, 2);
+            Autograd.backward(loss);
+            Autograd.backward(loss); // the same graph twice: the gradients add up
+            float[] twice = net.a().grad().toFloatArray();
+            for (int i = 0; i < once.length; i++) {
+                assertEquals(2 * once[i], twice[i], "a's gradient, element " + i);
+            }
+        }
+    }
+
+    @Test
     void theRecomputationTakesTheKeptProducts() {
         // w1 changed between the forward pass and backward: with kept products the recomputation still sees the
         // first pass's w1 product, so a's and b's gradients (which depend on w1 only through it) are the unchanged
