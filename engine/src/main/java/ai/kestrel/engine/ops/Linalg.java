@@ -200,8 +200,8 @@ public final class Linalg {
      * Whether a selective checkpoint keeps the output of a product with weight {@code w} ({@link Autograd#keepProduct}):
      * when {@code w} is frozen, i.e. the base model's products under an adapter. A LoRA adapter's B product is as
      * wide as its base product and cheap to redo (its reduction is r long): kept as well, it doubled the memory the
-     * option costs (Falcon-H1-0.5B, r 16 on 8 targets, 2 x 512 tokens: 7.29 GB peak against 5.59 keeping the base
-     * products only, and 3.68 without the option).
+     * option costs (Falcon-H1-0.5B, r 16 on 8 targets, 2 x 512 tokens: 7.29 GB peak against 5.38-5.73 keeping the
+     * base products only, and 3.67 without the option).
      */
     private static boolean keeps(Tensor w) {
         return !w.requiresGrad();

@@ -158,15 +158,21 @@ class CliTest {
         }
     }
 
+    /** A minimal chat template (the fixtures have none) written into {@code dir}. */
+    private static Path chatTemplate(Path dir) throws java.io.IOException {
+        Path tmpl = dir.resolve("t.jinja");
+        java.nio.file.Files.writeString(tmpl, "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}\n{% endfor %}"
+                + "{% if add_generation_prompt %}<|assistant|>{% endif %}");
+        return tmpl;
+    }
+
     @Test
     void quantizeTrainAndGenerateWithTheAdapter(@org.junit.jupiter.api.io.TempDir Path dir) throws java.io.IOException {
         Path q4 = dir.resolve("q4");
         Run q = run("quantize", "--model", fixture("falcon-h1-g1"), "--out", q4.toString());
         assertEquals(0, q.code(), q.err());
         assertTrue(q.out().contains("quantized"), q.out());
-        Path tmpl = dir.resolve("t.jinja");
-        java.nio.file.Files.writeString(tmpl, "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}\n{% endfor %}"
-                + "{% if add_generation_prompt %}<|assistant|>{% endif %}");
+        Path tmpl = chatTemplate(dir);
         Path data = dir.resolve("d.jsonl");
         java.nio.file.Files.writeString(data, "{\"query\": \"1+1?\", \"response\": \"2\"}\n{\"question\": \"2+2?\", \"answer\": \"#### 4\"}\n");
         Path out = dir.resolve("run");
@@ -190,9 +196,7 @@ class CliTest {
 
     @Test
     void keepProductsTrainsTheSameAdapter(@org.junit.jupiter.api.io.TempDir Path dir) throws java.io.IOException {
-        Path tmpl = dir.resolve("t.jinja");
-        java.nio.file.Files.writeString(tmpl, "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}\n{% endfor %}"
-                + "{% if add_generation_prompt %}<|assistant|>{% endif %}");
+        Path tmpl = chatTemplate(dir);
         Path data = dir.resolve("d.jsonl");
         java.nio.file.Files.writeString(data, "{\"query\": \"1+1?\", \"response\": \"2\"}\n{\"query\": \"2+3?\", \"response\": \"5\"}\n");
         byte[][] adapters = new byte[2][];
