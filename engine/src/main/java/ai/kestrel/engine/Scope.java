@@ -69,7 +69,7 @@ public final class Scope implements AutoCloseable {
 
     /** Large C blocks of closed scopes, kept for the next ones (see {@link BlockCache}). */
     private static final BlockCache CACHE = new BlockCache(Long.getLong("kestrel.cache.mb", 2048) << 20,
-            a -> free(MemorySegment.ofAddress(a)));
+            size -> alignedAlloc(size).address(), a -> free(MemorySegment.ofAddress(a)));
 
     /** This scope's arena; null for the global scope, which takes a new automatic arena per allocation. */
     private final Arena arena;
@@ -213,9 +213,11 @@ public final class Scope implements AutoCloseable {
         long size = (bytes + 63) & -64L;
         if (size >= BlockCache.MIN) {
             long cls = BlockCache.sizeClass(size);
-            long cached = CACHE.take(cls);
-            MemorySegment p = cached != 0 ? MemorySegment.ofAddress(cached) : cAlloc(cls, bytes);
-            return p.reinterpret(cls, arena, s -> CACHE.give(s.address(), cls));
+            long p = CACHE.take(cls);
+            if (p == 0) {
+                throw new OutOfMemoryError("the C allocator could not provide " + bytes + " bytes");
+            }
+            return MemorySegment.ofAddress(p).reinterpret(cls, arena, s -> CACHE.give(s.address(), cls));
         }
         return cAlloc(size, bytes).reinterpret(size, arena, Scope::free);
     }
@@ -274,7 +276,9 @@ public final class Scope implements AutoCloseable {
 
     /**
      * Bytes held for reuse: large blocks whose scopes closed, kept so that the next tensors of the same sizes do not
-     * fault in fresh pages (not counted in {@link #liveBytes()}; at most {@code -Dkestrel.cache.mb}, default 2048).
+     * fault in fresh pages (not counted in {@link #liveBytes()}). At most the larger of {@code -Dkestrel.cache.mb}
+     * (default 2048; 0 turns the cache off) and the most large blocks ever in use at once minus those in use now, so
+     * cached and live blocks together never take more than that peak or live + the capacity (see {@link BlockCache}).
      */
     public static long cachedBytes() {
         return CACHE.bytes();
@@ -282,10 +286,11 @@ public final class Scope implements AutoCloseable {
 
     /**
      * Frees the blocks held for reuse ({@link #cachedBytes()}), as after a phase whose large tensors will not come
-     * back (a long prompt's prefill before a long decode, a training run before evaluation).
+     * back (a long prompt's prefill before a long decode, a training run before evaluation); the peak that lets the
+     * cache grow past its capacity starts again from what is in use now.
      */
     public static void releaseCached() {
-        CACHE.clear();
+        CACHE.reset();
     }
 
     /** Bytes allocated in this scope so far. */

@@ -31,54 +31,209 @@ class BlockCacheTest {
         assertThrows(IllegalArgumentException.class, () -> BlockCache.sizeClass(BlockCache.MIN - 1));
     }
 
+    /** A fake C allocator: new addresses 1000, 2000, ...; records what is allocated, freed and still outstanding. */
+    private static final class FakeHeap {
+        final List<Long> freed = new ArrayList<>();
+        final java.util.Map<Long, Long> outstanding = new java.util.HashMap<>();
+        long next = 1000;
+        int allocations;
+        int failures; // the next this many allocations fail
+
+        long allocate(long size) {
+            if (failures > 0) {
+                failures--;
+                return 0;
+            }
+            allocations++;
+            long a = next;
+            next += 1000;
+            outstanding.put(a, size);
+            return a;
+        }
+
+        void release(long a) {
+            assertTrue(outstanding.remove(a) != null, "freed twice or never allocated: " + a);
+            freed.add(a);
+        }
+
+        long outstandingBytes() {
+            return outstanding.values().stream().mapToLong(Long::longValue).sum();
+        }
+
+        BlockCache cache(long capacity) {
+            return new BlockCache(capacity, this::allocate, this::release);
+        }
+    }
+
     @Test
     void blocksComeBackByClassAndTheLeastRecentClassesAreEvicted() {
-        List<Long> freed = new ArrayList<>();
-        long a = BlockCache.sizeClass(100_000), b = BlockCache.sizeClass(300_000), c = BlockCache.sizeClass(600_000);
-        BlockCache cache = new BlockCache(a + b + c, freed::add);
-        assertEquals(0, cache.take(a), "empty at first");
+        FakeHeap heap = new FakeHeap();
+        long a = BlockCache.sizeClass(300_000), b = BlockCache.sizeClass(100_000), c = BlockCache.sizeClass(600_000);
+        BlockCache cache = heap.cache(a + b + c);
+        assertEquals(1000, cache.take(a), "empty at first: a new block");
+        assertEquals(2000, cache.take(b));
+        assertEquals(3000, cache.take(c));
+        assertEquals(a + b + c, cache.liveBytes());
         cache.give(1000, a);
         cache.give(2000, b);
         cache.give(3000, c);
         assertEquals(a + b + c, cache.bytes());
-        assertEquals(2000, cache.take(b));
-        assertEquals(0, cache.take(b), "one block of that class was cached");
+        assertEquals(0, cache.liveBytes());
+        assertEquals(2000, cache.take(b), "the cached block of that class");
+        assertEquals(4000, cache.take(b), "one block of that class was cached: a new one");
         assertEquals(a + c, cache.bytes());
+        cache.give(4000, b);
+        cache.give(2000, b); // two b's: over the capacity (and the peak): the least recently used class, a, goes
+        assertEquals(List.of(1000L), heap.freed);
+        assertEquals(c + 2 * b, cache.bytes());
+        assertEquals(2000, cache.take(b));
         cache.give(2000, b);
-        // touch a: c is now the least recently used class
-        assertEquals(1000, cache.take(a));
-        cache.give(1000, a);
-        long d = BlockCache.sizeClass(700_000); // larger than c: evicting c alone is not enough
-        cache.give(4000, d); // over capacity: c goes, then (still over) b
-        assertEquals(List.of(3000L, 2000L), freed);
-        assertEquals(a + d, cache.bytes());
-        assertEquals(4000, cache.take(d));
-        assertEquals(1000, cache.take(a));
-        // a block larger than the whole cache is freed at once
-        cache.give(5000, BlockCache.sizeClass(10_000_000));
-        assertEquals(5000L, freed.get(2));
-        assertEquals(0, cache.bytes());
-        cache.give(6000, a);
-        cache.give(7000, a);
+        // c is now the least recently used class
+        long d = BlockCache.sizeClass(900_000); // larger than c: evicting c alone is not enough
+        long at = cache.take(d);
+        assertEquals(5000, at);
+        assertEquals(c + 2 * b, cache.bytes(), "within the capacity: nothing evicted");
+        cache.give(at, d); // over the capacity (and the peak): c, the least recently used class, goes, then b
+        assertEquals(List.of(1000L, 3000L, 2000L, 4000L), heap.freed);
+        assertEquals(d, cache.bytes());
         cache.clear();
-        assertEquals(List.of(3000L, 2000L, 5000L, 7000L, 6000L), freed);
+        assertEquals(List.of(1000L, 3000L, 2000L, 4000L, 5000L), heap.freed);
         assertEquals(0, cache.bytes());
-        assertEquals(0, cache.take(a));
+        assertEquals(0, heap.outstandingBytes());
     }
 
-    /** With only one class cached, giving back more of it than fits frees that class's oldest blocks. */
+    /**
+     * Blocks live at once may all be cached past the capacity; reset frees them and lowers the peak to what is live,
+     * so that the capacity bounds the cache again until more is live at once.
+     */
     @Test
-    void oneClassOverCapacityFreesItsOwnBlocks() {
-        List<Long> freed = new ArrayList<>();
+    void theCacheHoldsUpToThePeakAndResetLowersIt() {
+        FakeHeap heap = new FakeHeap();
         long a = BlockCache.sizeClass(BlockCache.MIN);
-        BlockCache cache = new BlockCache(2 * a, freed::add);
-        cache.give(1, a);
-        cache.give(2, a);
-        cache.give(3, a);
-        assertEquals(List.of(1L), freed);
-        assertEquals(2 * a, cache.bytes());
-        assertEquals(3, cache.take(a));
-        assertEquals(2, cache.take(a));
+        BlockCache cache = heap.cache(2 * a);
+        long[] blocks = {cache.take(a), cache.take(a), cache.take(a)};
+        cache.reset(); // nothing cached; the peak is the three live blocks
+        cache.give(blocks[0], a);
+        cache.give(blocks[1], a);
+        cache.give(blocks[2], a);
+        assertEquals(List.of(), heap.freed, "three blocks were live at once: all three are kept");
+        cache.reset();
+        assertEquals(List.of(blocks[2], blocks[1], blocks[0]), heap.freed);
+        long[] again = {cache.take(a), cache.take(a), cache.take(a)};
+        cache.reset(); // the peak is three blocks again
+        cache.give(again[0], a);
+        cache.give(again[1], a);
+        cache.reset(); // only one live block now: the allowance falls back to the capacity (two)
+        heap.freed.clear();
+        cache.give(again[2], a);
+        assertEquals(a, cache.bytes());
+        long[] more = {cache.take(a), cache.take(a), cache.take(a)};
+        assertEquals(again[2], more[0], "the cached block first");
+        for (long m : more) {
+            cache.give(m, a);
+        }
+        assertEquals(3 * a, cache.bytes(), "within the new peak of three");
+        cache.reset();
+        assertEquals(0, heap.outstandingBytes());
+    }
+
+    /**
+     * The point of the peak rule: a step whose blocks together exceed the capacity (a LoRA step with kept products)
+     * allocates them once; every later step with the same shapes takes all of them from the cache and frees nothing.
+     * With the capacity alone (the earlier rule) the second step allocated all but the capacity's worth again.
+     */
+    @Test
+    void aStepLargerThanTheCapacityIsServedFromTheCacheAfterTheFirst() {
+        FakeHeap heap = new FakeHeap();
+        SplittableRandom rnd = new SplittableRandom(7);
+        long[] sizes = new long[40];
+        long total = 0;
+        for (int i = 0; i < sizes.length; i++) {
+            sizes[i] = BlockCache.sizeClass(BlockCache.MIN + rnd.nextLong(8L << 20));
+            total += sizes[i];
+        }
+        BlockCache cache = heap.cache(total / 10);
+        for (int step = 0; step < 5; step++) {
+            int allocationsBefore = heap.allocations;
+            long[] blocks = new long[sizes.length];
+            for (int i = 0; i < sizes.length; i++) {
+                blocks[i] = cache.take(sizes[i]);
+                assertTrue(cache.liveBytes() + cache.bytes() <= total, "step " + step + ": never more than the peak");
+            }
+            for (int i = blocks.length - 1; i >= 0; i--) {
+                cache.give(blocks[i], sizes[i]);
+            }
+            assertEquals(step == 0 ? sizes.length : 0, heap.allocations - allocationsBefore, "new blocks in step " + step);
+            assertEquals(List.of(), heap.freed, "nothing freed after step " + step);
+            assertEquals(total, cache.bytes());
+            assertEquals(total, cache.peakBytes());
+        }
+        cache.reset();
+        assertEquals(sizes.length, heap.freed.size());
+        assertEquals(0, heap.outstandingBytes());
+    }
+
+    /**
+     * Random takes and gives of random classes under random capacities: the fake heap's outstanding bytes are live +
+     * cached, the cache stays within max(capacity, peak - live), the peak is the most ever live, and no block is handed
+     * out twice.
+     */
+    @Test
+    void randomUseKeepsTheBounds() {
+        SplittableRandom rnd = new SplittableRandom(11);
+        for (int round = 0; round < 20; round++) {
+            FakeHeap heap = new FakeHeap();
+            long capacity = round % 5 == 0 ? 0 : rnd.nextLong(4L << 20);
+            BlockCache cache = heap.cache(capacity);
+            long[] classes = new long[1 + rnd.nextInt(6)];
+            for (int i = 0; i < classes.length; i++) {
+                classes[i] = BlockCache.sizeClass(BlockCache.MIN + rnd.nextLong(2L << 20));
+            }
+            java.util.Map<Long, Long> inUse = new java.util.HashMap<>();
+            long peak = 0;
+            for (int op = 0; op < 2000; op++) {
+                String what = "round " + round + " (capacity " + capacity + "), operation " + op;
+                int kind = rnd.nextInt(10);
+                if (kind < 5 || inUse.isEmpty()) {
+                    long cls = classes[rnd.nextInt(classes.length)];
+                    long a = cache.take(cls);
+                    assertTrue(inUse.put(a, cls) == null, what + ": block " + a + " handed out twice");
+                } else if (kind < 9) {
+                    long a = inUse.keySet().iterator().next();
+                    cache.give(a, inUse.remove(a));
+                } else if (rnd.nextInt(20) == 0) {
+                    cache.reset();
+                    peak = cache.liveBytes();
+                }
+                long live = inUse.values().stream().mapToLong(Long::longValue).sum();
+                peak = Math.max(peak, live);
+                assertEquals(live, cache.liveBytes(), what);
+                assertEquals(peak, cache.peakBytes(), what);
+                assertEquals(live + cache.bytes(), heap.outstandingBytes(), what + ": every block is live or cached");
+                long allowance = capacity == 0 ? 0 : Math.max(capacity, peak - live);
+                assertTrue(cache.bytes() <= allowance, what + ": cached " + cache.bytes() + " > " + allowance);
+            }
+        }
+    }
+
+    /** A failed allocation frees the cached blocks and tries once more; failing again it returns 0, counting nothing. */
+    @Test
+    void aFailedAllocationFreesTheCacheAndRetries() {
+        FakeHeap heap = new FakeHeap();
+        long a = BlockCache.sizeClass(BlockCache.MIN), b = BlockCache.sizeClass(3 * BlockCache.MIN);
+        BlockCache cache = heap.cache(16 * b);
+        cache.give(cache.take(a), a);
+        assertEquals(a, cache.bytes());
+        heap.failures = 1;
+        long got = cache.take(b);
+        assertEquals(List.of(1000L), heap.freed, "the cached block was freed before the retry");
+        assertEquals(0, cache.bytes());
+        assertEquals(b, cache.liveBytes());
+        cache.give(got, b);
+        heap.failures = 2;
+        assertEquals(0, cache.take(a), "no memory at all");
+        assertEquals(0, cache.liveBytes());
+        assertEquals(0, heap.outstandingBytes());
     }
 
     /**
