@@ -33,6 +33,8 @@ public final class Scope implements AutoCloseable {
     private static final ThreadLocal<ArrayDeque<Scope>> STACK = ThreadLocal.withInitial(ArrayDeque::new);
     private static final Scope GLOBAL = new Scope(null, "global", false);
     private static final AtomicLong LIVE = new AtomicLong();
+    /** The most {@link #LIVE} has been since the start or the last {@link #resetPeak()}. */
+    private static final AtomicLong PEAK = new AtomicLong();
     /**
      * Below this, a scope's allocations are carved from its slabs ({@link #carve}); at and above it, they come from
      * the C allocator one by one (the large ones through {@link #CACHE}), zeroed ones filled with zeros there.
@@ -113,6 +115,20 @@ public final class Scope implements AutoCloseable {
     /** Bytes allocated in open (non-global) scopes across all threads: the engine's native memory in use. */
     public static long liveBytes() {
         return LIVE.get();
+    }
+
+    /**
+     * The most {@link #liveBytes()} has been since the JVM started or the last {@link #resetPeak()} (blocks held for
+     * reuse not counted): what a step of training or a prefill needed at its height, as PyTorch's
+     * {@code max_memory_allocated} reports for a GPU.
+     */
+    public static long peakBytes() {
+        return PEAK.get();
+    }
+
+    /** Starts {@link #peakBytes()} again from the bytes in use now (process-wide: every thread's scopes count). */
+    public static void resetPeak() {
+        PEAK.set(LIVE.get());
     }
 
     /**
@@ -247,7 +263,10 @@ public final class Scope implements AutoCloseable {
     private void count(long bytes) {
         if (counted) {
             this.bytes.addAndGet(bytes);
-            LIVE.addAndGet(bytes);
+            long now = LIVE.addAndGet(bytes);
+            if (now > PEAK.get()) {
+                PEAK.accumulateAndGet(now, Math::max);
+            }
         }
     }
 

@@ -61,6 +61,22 @@ class CudaEngineTest {
         assertEquals(before, cuda.liveBytes(), "returned to the allocator");
     }
 
+    /** The device allocator's peak, through Device: raised by a buffer, kept after it is freed, reset to what is live. */
+    @Test
+    void devicePeakBytes() {
+        ai.kestrel.kernels.cuda.Cuda cuda = ai.kestrel.kernels.cuda.Cuda.get();
+        Device.CUDA.resetPeak();
+        long base = cuda.liveBytes();
+        assertEquals(base, Device.CUDA.peakBytes());
+        try (Scope s = Scope.open()) {
+            Tensor.zeros(s, Device.CUDA, DType.F32, 1024, 1024); // 4 MiB, a whole size class
+        }
+        assertEquals(base, cuda.liveBytes());
+        assertEquals(base + (4L << 20), Device.CUDA.peakBytes());
+        Device.CUDA.resetPeak();
+        assertEquals(base, Device.CUDA.peakBytes());
+    }
+
     private static void collect() throws InterruptedException {
         System.gc();
         Thread.sleep(50);

@@ -199,4 +199,30 @@ class ScopeTest {
         assertSame(Scope.global(), t.scope());
         assertThrows(IllegalStateException.class, () -> Scope.global().close());
     }
+
+    /**
+     * The peak of live bytes: raised by allocations, kept after they are freed, started again from what is live by
+     * resetPeak; every device answers through Device.peakBytes.
+     */
+    @Test
+    void peakBytesIsTheHighestLiveSinceTheLastReset() {
+        Scope.resetPeak();
+        long base = Scope.liveBytes();
+        assertEquals(base, Scope.peakBytes());
+        try (Scope outer = Scope.open()) {
+            Tensor.zeros(DType.F32, 50_000); // 200,000 bytes: from the C allocator
+            try (Scope inner = Scope.open()) {
+                Tensor.empty(DType.F32, 10); // carved from the scope's slab
+                Tensor.zeros(DType.F32, 100_000);
+                assertEquals(base + 600_040, Scope.peakBytes());
+            }
+            assertEquals(base + 200_000, Scope.liveBytes());
+            assertEquals(base + 600_040, Scope.peakBytes(), "the peak outlives what made it");
+            Device.CPU.resetPeak();
+            assertEquals(base + 200_000, Device.CPU.peakBytes());
+            Tensor.zeros(DType.F32, 1_000);
+            assertEquals(base + 204_000, Scope.peakBytes());
+        }
+        assertEquals(base + 204_000, Scope.peakBytes());
+    }
 }

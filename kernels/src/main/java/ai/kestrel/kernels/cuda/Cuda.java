@@ -352,9 +352,14 @@ public final class Cuda {
         return liveBytes;
     }
 
-    /** The most bytes ever live at once. */
+    /** The most bytes live at once since this device was opened or since the last {@link #resetPeak()}. */
     public synchronized long peakBytes() {
         return peakBytes;
+    }
+
+    /** Starts {@link #peakBytes()} again from the bytes live now. */
+    public synchronized void resetPeak() {
+        peakBytes = liveBytes;
     }
 
     /** Bytes held in the allocator's cache. */

@@ -158,8 +158,8 @@ final class TrainCommand implements Callable<Integer> {
                 try (me.tongfei.progressbar.ProgressBar bar = tty ? new me.tongfei.progressbar.ProgressBarBuilder().setTaskName("train")
                         .setInitialMax(total).setStyle(me.tongfei.progressbar.ProgressBarStyle.ASCII).setUpdateIntervalMillis(250).build() : null) {
                     run.run(resume, st -> {
-                        String line = String.format(Locale.ROOT, "loss %.4f  acc %.3f  lr %.3g  |g| %.3f  %.0f tok/s", st.loss(),
-                                st.tokenAccuracy(), st.lr(), st.gradNorm(), st.tokens() / Math.max(1e-9, st.seconds()));
+                        String line = String.format(Locale.ROOT, "loss %.4f  acc %.3f  lr %.3g  |g| %.3f  %.0f tok/s  mem %.2f GB", st.loss(),
+                                st.tokenAccuracy(), st.lr(), st.gradNorm(), st.tokens() / Math.max(1e-9, st.seconds()), st.peakBytes() / 1e9);
                         if (bar != null) {
                             bar.stepTo(st.step() + 1);
                             bar.setExtraMessage(line);

@@ -41,8 +41,12 @@ public final class LoraTrainer implements AutoCloseable {
         }
     }
 
-    /** What one optimizer step measured. */
-    public record StepMetrics(long step, double loss, double tokenAccuracy, double lr, double gradNorm, int tokens, double seconds) {
+    /**
+     * What one optimizer step measured; {@code peakBytes} is the engine memory in use at the step's height on the
+     * model's device (weights, adapter, optimizer state and the step's tensors; {@link ai.kestrel.engine.Device#peakBytes()}).
+     */
+    public record StepMetrics(long step, double loss, double tokenAccuracy, double lr, double gradNorm, int tokens, double seconds,
+            long peakBytes) {
     }
 
     private final FalconH1 model;
@@ -94,6 +98,7 @@ public final class LoraTrainer implements AutoCloseable {
             throw new IllegalArgumentException("a step takes batch * grad_accum = " + need + " examples, got " + examples.size());
         }
         long t0 = System.nanoTime();
+        model.device().resetPeak();
         long step = optimizer.stepCount();
         double lr = settings.lr() * settings.schedule().factor(step);
         optimizer.setLearningRate(lr);
@@ -161,7 +166,7 @@ public final class LoraTrainer implements AutoCloseable {
         }
         optimizer.update();
         return new StepMetrics(step, total == 0 ? 0 : lossSum / total, total == 0 ? 0 : (double) correct / total, lr, norm, tokens,
-                (System.nanoTime() - t0) / 1e9);
+                (System.nanoTime() - t0) / 1e9, model.device().peakBytes());
     }
 
     private static int predicted(Example e) {

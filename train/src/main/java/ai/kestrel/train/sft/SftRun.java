@@ -143,7 +143,8 @@ public final class SftRun {
             }
             JsonObject o = JsonParser.parseString(line).getAsJsonObject();
             out.add(new LoraTrainer.StepMetrics(o.get("step").getAsLong(), o.get("loss").getAsDouble(), o.get("token_accuracy").getAsDouble(),
-                    o.get("lr").getAsDouble(), o.get("grad_norm").getAsDouble(), o.get("tokens").getAsInt(), 0));
+                    o.get("lr").getAsDouble(), o.get("grad_norm").getAsDouble(), o.get("tokens").getAsInt(), 0,
+                    o.has("peak_bytes") ? o.get("peak_bytes").getAsLong() : 0));
         }
         return out;
     }
@@ -157,6 +158,7 @@ public final class SftRun {
         o.addProperty("grad_norm", m.gradNorm());
         o.addProperty("tokens", m.tokens());
         o.addProperty("tokens_per_second", m.tokens() / Math.max(1e-9, m.seconds()));
+        o.addProperty("peak_bytes", m.peakBytes());
         Files.writeString(file, o + "\n", StandardCharsets.UTF_8, java.nio.file.StandardOpenOption.CREATE,
                 java.nio.file.StandardOpenOption.APPEND);
     }

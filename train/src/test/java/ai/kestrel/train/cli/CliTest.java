@@ -200,6 +200,7 @@ class CliTest {
         Path data = dir.resolve("d.jsonl");
         java.nio.file.Files.writeString(data, "{\"query\": \"1+1?\", \"response\": \"2\"}\n{\"query\": \"2+3?\", \"response\": \"5\"}\n");
         byte[][] adapters = new byte[2][];
+        long[] peaks = new long[2];
         for (int k = 0; k < 2; k++) {
             Path out = dir.resolve("run" + k);
             java.util.List<String> args = new java.util.ArrayList<>(java.util.List.of("train", "--model", fixture("falcon-h1-g1"), "--data",
@@ -212,8 +213,12 @@ class CliTest {
             assertEquals(0, t.code(), t.err());
             assertTrue(t.out().contains("step 3/3"), t.out());
             adapters[k] = java.nio.file.Files.readAllBytes(out.resolve("adapter_model.safetensors"));
+            java.util.List<String> lines = java.nio.file.Files.readAllLines(out.resolve("metrics.jsonl"));
+            peaks[k] = JsonParser.parseString(lines.get(lines.size() - 1)).getAsJsonObject().get("peak_bytes").getAsLong();
+            assertTrue(peaks[k] > 0 && t.out().contains(" mem "), t.out());
         }
         org.junit.jupiter.api.Assertions.assertArrayEquals(adapters[0], adapters[1], "--keep-products changed the trained adapter");
+        assertTrue(peaks[1] > peaks[0], "--keep-products held no more memory at the step's height: " + peaks[1] + " against " + peaks[0]);
     }
 
     @Test

@@ -154,17 +154,32 @@ class LoraTrainerTest {
         List<LoraTrainer.Example> data = List.of(example(9), example(10));
         float[][] after = new float[2][];
         double[][] losses = new double[2][];
+        long[] peaks = new long[2];
+        long tokens = 0;
+        ai.kestrel.model.config.FalconH1Config config = null;
         for (int c = 0; c < 2; c++) {
             try (FalconH1 model = FalconH1Loader.fromHuggingFace(fixture());
                  Lora lora = Lora.create(model, new LoraConfig(2, 4, 0.3, LoraConfig.FALCON_H1_TARGETS, false), 5);
                  LoraTrainer tr = new LoraTrainer(model, lora, new LoraTrainer.Settings(1e-2, new Schedule.Constant(0), 2, 1, 1.0, 0, 0))) {
                 tr.setKeepProducts(c == 1);
-                losses[c] = new double[] {tr.step(data).loss(), tr.step(data).loss(), tr.step(data).loss()};
+                LoraTrainer.StepMetrics[] m = {tr.step(data), tr.step(data), tr.step(data)};
+                losses[c] = new double[] {m[0].loss(), m[1].loss(), m[2].loss()};
+                peaks[c] = m[2].peakBytes();
+                tokens = m[2].tokens();
+                config = model.config();
                 after[c] = factors(lora);
             }
         }
         assertArrayEquals(losses[0], losses[1]);
         assertArrayEquals(after[0], after[1]);
+        // and the products were kept: at the step's height (the last layer's recomputation in backward) the other
+        // layers' nine base products per token are held too
+        long widths = 2L * config.dSsm() + 2L * config.mambaGroups() * config.mambaDState() + config.mambaHeads()
+                + (long) (config.numAttentionHeads() + 2 * config.numKeyValueHeads()) * config.headDim()
+                + 2L * config.hiddenSize() + 2L * config.intermediateSize() + config.hiddenSize();
+        long kept = (config.numLayers() - 1) * tokens * widths * Float.BYTES;
+        assertTrue(peaks[1] - peaks[0] >= kept, "peak bytes " + peaks[1] + " with the products kept, " + peaks[0]
+                + " without: expected at least " + kept + " more");
     }
 
     @Test
