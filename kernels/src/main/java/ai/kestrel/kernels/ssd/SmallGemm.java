@@ -11,12 +11,20 @@ import jdk.incubator.vector.VectorSpecies;
  * every product inside an SSD chunk. Rows in blocks of four and four vectors of P at a time: 16 accumulators,
  * four broadcasts and four loads per reduction step; with fewer than 16 lanes (AVX2: 16 vector registers, which
  * 16 accumulators and their operands overflow) two vectors of P at a time, 8 accumulators, over operands packed
- * first ({@link #SCRATCH}). With {@code lowerTriangular}, row {@code r} stops at
- * {@code k = r} (A is zero above its diagonal).
+ * first ({@link #SCRATCH}). With {@link #LOWER}, row {@code r} stops at {@code k = r} (A is zero above its
+ * diagonal); with {@link #UPPER}, it starts there (A is zero below its diagonal, as a lower-triangular matrix read
+ * transposed is): a block of four rows reduces over the union of its rows' ranges, whose extra terms are A's zeros.
  */
 final class SmallGemm {
     /** Four floats: one reduction step of a packed quad of A. */
     private static final VectorSpecies<Float> F4 = FloatVector.SPECIES_128;
+
+    /** Every element of A may be non-zero. */
+    static final int FULL = 0;
+    /** {@code A(r, k) = 0} for {@code k > r}: row {@code r} reduces over {@code k <= r}. */
+    static final int LOWER = 1;
+    /** {@code A(r, k) = 0} for {@code k < r}: row {@code r} reduces over {@code k >= r}. */
+    static final int UPPER = 2;
 
     private SmallGemm() {
     }
@@ -27,7 +35,7 @@ final class SmallGemm {
      * @param c     row r at {@code c[co + r*crs]}, P contiguous floats
      */
     static void run(float[] a, int ao, int ars, int aks, float[] b, int bo, int brs, float[] c, int co, int crs,
-                    int rows, int k, int p, boolean lowerTriangular) {
+                    int rows, int k, int p, int shape) {
         int l = F.length();
         boolean pack = l < 16 && rows >= 4 && p >= 2 * l;
         int w = l >= 16 ? 4 * l : 2 * l; // the columns one blocked kernel call covers
@@ -56,16 +64,18 @@ final class SmallGemm {
         }
         int r0 = 0;
         for (; r0 + 4 <= rows; r0 += 4) {
-            int kc = lowerTriangular ? Math.min(k, r0 + 4) : k;
+            int k0 = shape == UPPER ? Math.min(k, r0) : 0;
+            int kc = (shape == LOWER ? Math.min(k, r0 + 4) : k) - k0;
+            int ak0 = ao + k0 * aks;
             if (pack) {
                 if (ars == 1) {
                     // A transposed: the quad's four values of a reduction step are adjacent
                     for (int kk = 0; kk < kc; kk++) {
-                        FloatVector.fromArray(F4, a, ao + r0 + kk * aks).intoArray(ap, 4 * kk);
+                        FloatVector.fromArray(F4, a, ak0 + r0 + kk * aks).intoArray(ap, 4 * kk);
                     }
                 } else {
                     for (int kk = 0; kk < kc; kk++) {
-                        int at = ao + r0 * ars + kk * aks;
+                        int at = ak0 + r0 * ars + kk * aks;
                         ap[4 * kk] = a[at];
                         ap[4 * kk + 1] = a[at + ars];
                         ap[4 * kk + 2] = a[at + 2 * ars];
@@ -73,26 +83,33 @@ final class SmallGemm {
                     }
                 }
                 for (int j = 0; j < whole / w; j++) {
-                    packed4x2(ap, bp, j * k * w, c, co + r0 * crs + j * w, crs, kc);
+                    packed4x2(ap, bp, (j * k + k0) * w, c, co + r0 * crs + j * w, crs, kc);
                 }
             } else {
                 for (int c0 = 0; c0 < whole; c0 += w) {
-                    block4x4(a, ao + r0 * ars, ars, aks, b, bo + c0, brs, c, co + r0 * crs + c0, crs, kc);
+                    block4x4(a, ak0 + r0 * ars, ars, aks, b, bo + k0 * brs + c0, brs, c, co + r0 * crs + c0, crs, kc);
                 }
             }
             for (int c0 = whole; c0 < p; c0 += l) {
                 VectorMask<Float> m = F.indexInRange(c0, p);
                 for (int r = r0; r < r0 + 4; r++) {
-                    row(a, ao + r * ars, aks, b, bo + c0, brs, c, co + r * crs + c0, lowerTriangular ? Math.min(k, r + 1) : k, m);
+                    rowRange(a, ao + r * ars, aks, b, bo + c0, brs, c, co + r * crs + c0, r, k, shape, m);
                 }
             }
         }
         for (int r = r0; r < rows; r++) {
-            int kc = lowerTriangular ? Math.min(k, r + 1) : k;
             for (int c0 = 0; c0 < p; c0 += l) {
-                row(a, ao + r * ars, aks, b, bo + c0, brs, c, co + r * crs + c0, kc, F.indexInRange(c0, p));
+                rowRange(a, ao + r * ars, aks, b, bo + c0, brs, c, co + r * crs + c0, r, k, shape, F.indexInRange(c0, p));
             }
         }
+    }
+
+    /** Row {@code r} over the reduction range its {@code shape} gives it. */
+    private static void rowRange(float[] a, int ao, int aks, float[] b, int bo, int brs, float[] c, int co, int r, int k, int shape,
+            VectorMask<Float> m) {
+        int k0 = shape == UPPER ? Math.min(k, r) : 0;
+        int k1 = shape == LOWER ? Math.min(k, r + 1) : k;
+        row(a, ao + k0 * aks, aks, b, bo + k0 * brs, brs, c, co, k1 - k0, m);
     }
 
     /**

@@ -105,7 +105,7 @@ final class SsdChunked {
                 }
             }
             Lanes.scale((float) Math.exp(last), st, 0, n * p);
-            SmallGemm.run(bw, 0, 1, n, x, t0 * p, p, st, 0, p, n, len, p, false);
+            SmallGemm.run(bw, 0, 1, n, x, t0 * p, p, st, 0, p, n, len, p, SmallGemm.FULL);
         }
     }
 
@@ -164,7 +164,7 @@ final class SsdChunked {
                 y[(t0 + i) * p + q] = d * x[(t0 + i) * p + q];
             }
         }
-        SmallGemm.run(w, 0, chunk, 1, x, t0 * p, p, y, t0 * p, p, len, len, p, true);
+        SmallGemm.run(w, 0, chunk, 1, x, t0 * p, p, y, t0 * p, p, len, len, p, SmallGemm.LOWER);
         // 2. the state entering the chunk: Y += (exp(l) ∘ C) S
         for (int i = 0; i < len; i++) {
             float ei = (float) Math.exp(l[t0 + i]);
@@ -172,7 +172,7 @@ final class SsdChunked {
                 cs[i * n + k] = ei * cm[(t0 + i) * n + k];
             }
         }
-        SmallGemm.run(cs, 0, n, 1, st, 0, p, y, t0 * p, p, len, n, p, false);
+        SmallGemm.run(cs, 0, n, 1, st, 0, p, y, t0 * p, p, len, n, p, SmallGemm.FULL);
     }
 
     /** Gradients of one head; the per-head sums go to {@code sums = {ddtBias, dA, dD}}. */
@@ -230,14 +230,17 @@ final class SsdChunked {
             java.util.Arrays.fill(dl, 0f);
             // 1. products the chunk needs: dyx = DY Xᵀ, q = DY S (q_i[n] = S[n]·dy_i), r = X GT (r_j[n] = GT[n]·x_j)
             transpose(x, t0 * p, len, p, xt);
+            // (only dyx_ij with j <= i is read: rows in halves, the first half's columns stop at its last row)
             java.util.Arrays.fill(dyx, 0f);
-            SmallGemm.run(dy, t0 * p, p, 1, xt, 0, len, dyx, 0, chunk, len, p, len, false);
+            int half = Math.min(len, Math.max(4, (len / 2 + 3) & -4));
+            SmallGemm.run(dy, t0 * p, p, 1, xt, 0, len, dyx, 0, chunk, half, p, half, SmallGemm.FULL);
+            SmallGemm.run(dy, (t0 + half) * p, p, 1, xt, 0, len, dyx, half * chunk, chunk, len - half, p, len, SmallGemm.FULL);
             transpose(s, 0, n, p, spn);
             transpose(gt, 0, n, p, gpn);
             java.util.Arrays.fill(q, 0f);
             java.util.Arrays.fill(r, 0f);
-            SmallGemm.run(dy, t0 * p, p, 1, spn, 0, n, q, 0, n, len, p, n, false);
-            SmallGemm.run(x, t0 * p, p, 1, gpn, 0, n, r, 0, n, len, p, n, false);
+            SmallGemm.run(dy, t0 * p, p, 1, spn, 0, n, q, 0, n, len, p, n, SmallGemm.FULL);
+            SmallGemm.run(x, t0 * p, p, 1, gpn, 0, n, r, 0, n, len, p, n, SmallGemm.FULL);
             // 2. through the intra-chunk quadratic form
             pairDecays(l, t0, len, e);
             for (int i = 0; i < len; i++) {
@@ -246,9 +249,9 @@ final class SsdChunked {
                 java.util.Arrays.fill(wt, i * chunk + i + 1, i * chunk + len, 0f);
                 java.util.Arrays.fill(coef, i * chunk + i + 1, i * chunk + len, 0f);
             }
-            SmallGemm.run(wt, 0, 1, chunk, dy, t0 * p, p, dx, t0 * p, p, len, len, p, false);   // dx_j += sum_i W_ij dy_i
-            SmallGemm.run(coef, 0, chunk, 1, bm, t0 * n, n, dC, t0 * n, n, len, len, n, true); // dC_i += sum_j coef_ij B_j
-            SmallGemm.run(coef, 0, 1, chunk, cm, t0 * n, n, dB, t0 * n, n, len, len, n, false); // dB_j += sum_i coef_ij C_i
+            SmallGemm.run(wt, 0, 1, chunk, dy, t0 * p, p, dx, t0 * p, p, len, len, p, SmallGemm.UPPER);  // dx_j += sum_{i>=j} W_ij dy_i
+            SmallGemm.run(coef, 0, chunk, 1, bm, t0 * n, n, dC, t0 * n, n, len, len, n, SmallGemm.LOWER); // dC_i += sum_j coef_ij B_j
+            SmallGemm.run(coef, 0, 1, chunk, cm, t0 * n, n, dB, t0 * n, n, len, len, n, SmallGemm.UPPER); // dB_j += sum_{i>=j} coef_ij C_i
             // 3. through the state entering the chunk (the outputs read it)
             for (int i = 0; i < len; i++) {
                 float ei = (float) Math.exp(l[t0 + i]);
@@ -275,7 +278,7 @@ final class SsdChunked {
                 dl[len - 1] += v;
                 dl[j] -= v;
             }
-            SmallGemm.run(bw, 0, n, 1, gt, 0, p, dx, t0 * p, p, len, n, p, false); // dx_j += sum_n bw_jn GT[n]
+            SmallGemm.run(bw, 0, n, 1, gt, 0, p, dx, t0 * p, p, len, n, p, SmallGemm.FULL); // dx_j += sum_n bw_jn GT[n]
             dl[len - 1] += eL * Lanes.dot(gt, 0, s, 0, n * p);
             // 5. the skip term
             for (int i = 0; i < len; i++) {
@@ -301,7 +304,7 @@ final class SsdChunked {
             }
             // 7. the gradient of the state entering this chunk: exp(l_last) GT + (exp(l) ∘ C)ᵀ DY
             Lanes.scale(eL, gt, 0, n * p);
-            SmallGemm.run(cs, 0, 1, n, dy, t0 * p, p, gt, 0, p, n, len, p, false);
+            SmallGemm.run(cs, 0, 1, n, dy, t0 * p, p, gt, 0, p, n, len, p, SmallGemm.FULL);
         }
         System.arraycopy(gt, 0, out.ds0(), 0, n * p);
         out.sums()[0] += (float) dBias;

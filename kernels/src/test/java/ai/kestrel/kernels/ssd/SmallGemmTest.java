@@ -6,8 +6,8 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
 /**
- * {@link SmallGemm} against a plain triple loop in double, on random shapes, strides and offsets; lower-triangular
- * products with A zero above its diagonal, as their contract says.
+ * {@link SmallGemm} against a plain triple loop in double, on random shapes, strides and offsets; lower- and
+ * upper-triangular products with A zero above or below its diagonal, as their contract says.
  */
 class SmallGemmTest {
     @Test
@@ -18,10 +18,10 @@ class SmallGemmTest {
         int[][] shapes = {{1, 1, 1}, {4, 3, 16}, {7, 33, 64}, {128, 128, 64}, {9, 256, 40}, {256, 128, 64}, {5, 17, 33},
             {12, 70, 96}, {3, 5, 64}, {33, 1, 17}, {19, 50, 40}, {21, 9, 23}, {16, 300, 16}, {130, 64, 128}};
         for (int[] sh : shapes) {
-            for (boolean lower : new boolean[] {false, true}) {
+            for (int shape : new int[] {SmallGemm.FULL, SmallGemm.LOWER, SmallGemm.UPPER}) {
                 for (boolean transposedA : new boolean[] {false, true}) {
                     int rows = sh[0];
-                    int k = lower ? Math.max(sh[1], rows) : sh[1];
+                    int k = shape != SmallGemm.FULL ? Math.max(sh[1], rows) : sh[1];
                     int p = sh[2];
                     int ao = rnd.nextInt(5);
                     int ars = transposedA ? 1 : k + rnd.nextInt(3);
@@ -33,9 +33,10 @@ class SmallGemmTest {
                     float[] a = random(rnd, ao + rows * ars + k * aks + 1);
                     float[] b = random(rnd, bo + k * brs + p);
                     float[] c = random(rnd, co + rows * crs + p);
-                    if (lower) { // the contract: A is zero above its diagonal
-                        for (int r = 0; r < rows; r++) {
-                            for (int kk = r + 1; kk < k; kk++) {
+                    // the contract: A is zero above (LOWER) or below (UPPER) its diagonal
+                    for (int r = 0; r < rows; r++) {
+                        for (int kk = 0; kk < k; kk++) {
+                            if (shape == SmallGemm.LOWER && kk > r || shape == SmallGemm.UPPER && kk < r) {
                                 a[ao + r * ars + kk * aks] = 0f;
                             }
                         }
@@ -45,17 +46,17 @@ class SmallGemmTest {
                         expect[i] = c[i];
                     }
                     for (int r = 0; r < rows; r++) {
-                        int kc = lower ? Math.min(k, r + 1) : k;
                         for (int j = 0; j < p; j++) {
                             double sum = expect[co + r * crs + j];
-                            for (int kk = 0; kk < kc; kk++) {
+                            for (int kk = 0; kk < k; kk++) { // every term, the zeros included
                                 sum += (double) a[ao + r * ars + kk * aks] * b[bo + kk * brs + j];
                             }
                             expect[co + r * crs + j] = sum;
                         }
                     }
-                    SmallGemm.run(a, ao, ars, aks, b, bo, brs, c, co, crs, rows, k, p, lower);
-                    String at = "rows " + rows + ", k " + k + ", p " + p + (lower ? ", lower triangular" : "") + (transposedA ? ", A transposed" : "");
+                    SmallGemm.run(a, ao, ars, aks, b, bo, brs, c, co, crs, rows, k, p, shape);
+                    String at = "rows " + rows + ", k " + k + ", p " + p + new String[] {"", ", lower triangular", ", upper triangular"}[shape]
+                            + (transposedA ? ", A transposed" : "");
                     for (int i = 0; i < c.length; i++) {
                         assertEquals(expect[i], c[i], 1e-5 * Math.sqrt(k) + 1e-6, at + ", element " + i);
                     }
