@@ -45,6 +45,7 @@ public final class FalconMamba implements LanguageModel {
     private final Scope weights;
     private final String source;
     private volatile Numerics numerics = Numerics.TRANSFORMERS;
+    private volatile boolean checkpointing;
     /** Inputs of at most this many tokens (batch x length) run all layers in the caller's scope: single-token steps. */
     private static final int LAYER_SCOPE_MIN_TOKENS = 1;
 
@@ -59,17 +60,73 @@ public final class FalconMamba implements LanguageModel {
         this.weights = weights;
         this.source = source;
         try (var in = weights.enter()) {
-            this.onesRank = ones(config.timeStepRank()).to(embed.device());
-            this.onesState = ones(config.stateSize()).to(embed.device());
+            this.onesRank = ones(config.timeStepRank(), embed.dtype()).to(embed.device());
+            this.onesState = ones(config.stateSize(), embed.dtype()).to(embed.device());
         }
     }
 
-    private static Tensor ones(int n) {
-        Tensor t = Tensor.zeros(DType.F32, n);
+    /** A copy with every weight in float64 (in {@code scope}), for gradient checks of the whole model. */
+    FalconMamba toF64(Scope scope) {
+        try (var in = scope.enter(); var ng = Autograd.noGrad()) {
+            Layer[] l = new Layer[layers.length];
+            for (int i = 0; i < l.length; i++) {
+                Layer w = layers[i];
+                l[i] = new Layer(f64(w.norm()), f64(w.inProj()), f64(w.conv()), f64(w.convBias()), f64(w.xProj()), f64(w.dtProj()),
+                        f64(w.dtBias()), f64(w.a()), f64(w.d()), f64(w.outProj()));
+            }
+            FalconMamba copy = new FalconMamba(config, f64(embed), f64(finalNorm), f64(lmHead), l, mixerEps, scope, source + " (float64)");
+            copy.numerics = numerics;
+            return copy;
+        }
+    }
+
+    private static Tensor f64(Tensor t) {
+        if (t == null) {
+            return null;
+        }
+        Tensor f = t.dtype() == DType.F32 || t.dtype() == DType.F64 ? t : ai.kestrel.engine.ops.Casts.to(t, DType.F32);
+        return ai.kestrel.engine.ops.Casts.to(f, DType.F64);
+    }
+
+    /** Ones for the dt/B/C norms: float64 for a float64 model, float32 for every other. */
+    private static Tensor ones(int n, DType model) {
+        Tensor t = Tensor.zeros(model == DType.F64 ? DType.F64 : DType.F32, n);
         for (int i = 0; i < n; i++) {
             t.setDouble(i, 1);
         }
         return t;
+    }
+
+    /**
+     * Layer {@code i}'s weights: set {@link Tensor#requiresGrad(boolean)} on those whose gradients a backward pass
+     * should fill ({@code a} is A itself, so its gradient is {@code dL/dA}, not {@code dL/dA_log}).
+     */
+    public Layer layer(int i) {
+        return layers[i];
+    }
+
+    public int numLayers() {
+        return layers.length;
+    }
+
+    /**
+     * Activation checkpointing per layer when gradients are recorded and no cache is given: each layer keeps only its
+     * input and is recomputed during backward ({@link Autograd#checkpoint}), so memory holds one layer's activations
+     * at a time instead of all of them; the gradients are the same.
+     */
+    public void setActivationCheckpointing(boolean on) {
+        this.checkpointing = on;
+    }
+
+    private java.util.List<Tensor> layerParams(int i) {
+        Layer w = layers[i];
+        java.util.List<Tensor> p = new java.util.ArrayList<>();
+        for (Tensor t : new Tensor[] {w.norm(), w.inProj(), w.conv(), w.convBias(), w.xProj(), w.dtProj(), w.dtBias(), w.a(), w.d(), w.outProj()}) {
+            if (t != null) {
+                p.add(t);
+            }
+        }
+        return p;
     }
 
     public FalconMambaConfig config() {
@@ -152,10 +209,13 @@ public final class FalconMamba implements LanguageModel {
             if (release) {
                 Scope outer = Scope.current();
                 try (Scope inner = Scope.open()) {
-                    x = Arith.add(x, mixer(i, Norms.rmsNorm(x, layers[i].norm(), config.layerNormEps()), state)).copyTo(outer);
+                    x = block(i, x, state).copyTo(outer);
                 }
+            } else if (checkpointing && state == null && Autograd.isEnabled()) {
+                int li = i;
+                x = Autograd.checkpoint("falcon-mamba layer " + i, xi -> block(li, xi, null), x, layerParams(i));
             } else {
-                x = Arith.add(x, mixer(i, Norms.rmsNorm(x, layers[i].norm(), config.layerNormEps()), state));
+                x = block(i, x, state);
             }
         }
         if (state != null) {
@@ -165,6 +225,11 @@ public final class FalconMamba implements LanguageModel {
             x = Shapes.narrow(x, 1, t - 1, 1);
         }
         return Linalg.linear(Norms.rmsNorm(x, finalNorm, config.layerNormEps()), lmHead, null, numerics);
+    }
+
+    /** Layer {@code i}: {@code x + mixer(rmsNorm(x))}. */
+    private Tensor block(int i, Tensor x, State state) {
+        return Arith.add(x, mixer(i, Norms.rmsNorm(x, layers[i].norm(), config.layerNormEps()), state));
     }
 
     private Tensor mixer(int i, Tensor h, State state) {
