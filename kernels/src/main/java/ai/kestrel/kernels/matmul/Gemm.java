@@ -4,6 +4,7 @@ import static ai.kestrel.kernels.Vec.F;
 
 import ai.kestrel.kernels.Buf;
 import ai.kestrel.kernels.Parallel;
+import ai.kestrel.kernels.internal.Transpose;
 import ai.kestrel.kernels.quant.WeightFormat;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;

@@ -3,6 +3,7 @@ package ai.kestrel.kernels.matmul;
 import static ai.kestrel.kernels.Vec.F;
 
 import ai.kestrel.kernels.Buf;
+import ai.kestrel.kernels.internal.Transpose;
 import ai.kestrel.kernels.quant.Dequant;
 import ai.kestrel.kernels.quant.WeightFormat;
 import ai.kestrel.kernels.quant.Weights;

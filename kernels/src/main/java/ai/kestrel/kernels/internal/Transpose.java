@@ -1,4 +1,4 @@
-package ai.kestrel.kernels.matmul;
+package ai.kestrel.kernels.internal;
 
 import static ai.kestrel.kernels.Vec.F;
 
@@ -10,8 +10,11 @@ import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
-/** 16 x 16 and 8 x 8 transposes in registers (16- and 8-lane vectors), for packing the GEMM's operands. */
-final class Transpose {
+/**
+ * 16 x 16 and 8 x 8 transposes in registers (16- and 8-lane vectors), for packing the GEMM's operands and the SSD's
+ * chunk matrices (a package the module does not export: shared by kernel families, not an API).
+ */
+public final class Transpose {
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     private static final FloatVector[] LO = new FloatVector[4];
     private static final FloatVector[] HI = new FloatVector[4];
@@ -50,7 +53,7 @@ final class Transpose {
      * the stores in a helper method (not inlined: this method is past C2's inlining budget) the vectors were boxed
      * and a block took 4.8 us instead of 28 ns (2026-12-01).
      */
-    static void block16(float[] arr, MemorySegment seg, long at, long stride, float[] dst, int out, int dstStride) {
+    public static void block16(float[] arr, MemorySegment seg, long at, long stride, float[] dst, int out, int dstStride) {
         FloatVector r0 = row(arr, seg, at);
         FloatVector r1 = row(arr, seg, at + stride);
         FloatVector r2 = row(arr, seg, at + 2 * stride);
@@ -134,7 +137,7 @@ final class Transpose {
      * which write each row's halves to their places. On a Zen 3 core 23-27 ns a block against 35-44 for three
      * stages of two-vector selects (each two permutes and a blend), alternating in one JVM (2026-12-02).
      */
-    static void block8(float[] arr, MemorySegment seg, long at, long stride, float[] dst, int out, int dstStride) {
+    public static void block8(float[] arr, MemorySegment seg, long at, long stride, float[] dst, int out, int dstStride) {
         FloatVector r0 = row(arr, seg, at);
         FloatVector r1 = row(arr, seg, at + stride);
         FloatVector r2 = row(arr, seg, at + 2 * stride);
@@ -191,4 +194,29 @@ final class Transpose {
         return arr != null ? FloatVector.fromArray(F, arr, (int) at) : FloatVector.fromMemorySegment(F, seg, at * 4, LE);
     }
 
+
+    /**
+     * {@code dst[c * rows + r] = src[so + r * cols + c]}: the {@code rows x cols} row-major matrix at {@code so}
+     * transposed, by whole {@link #block16} or {@link #block8} blocks where the vectors have 16 or 8 lanes, the
+     * edges (and everything with 4 lanes) one value at a time.
+     */
+    public static void matrix(float[] src, int so, int rows, int cols, float[] dst) {
+        int b = F.length() == 16 || F.length() == 8 ? F.length() : 0;
+        int rb = b == 0 ? 0 : rows / b * b;
+        int cb = b == 0 ? 0 : cols / b * b;
+        for (int r = 0; r < rb; r += b) {
+            for (int c = 0; c < cb; c += b) {
+                if (b == 16) {
+                    block16(src, null, so + r * cols + c, cols, dst, c * rows + r, rows);
+                } else {
+                    block8(src, null, so + r * cols + c, cols, dst, c * rows + r, rows);
+                }
+            }
+        }
+        for (int r = 0; r < rows; r++) {
+            for (int c = r < rb ? cb : 0; c < cols; c++) {
+                dst[c * rows + r] = src[so + r * cols + c];
+            }
+        }
+    }
 }
