@@ -112,7 +112,8 @@ final class TrainCommand implements Callable<Integer> {
         LoraConfig cfg = new LoraConfig(r, alpha, dropout, targets, rslora); // refuses bad targets before any work
         try (LoadedModel m = model.load(false)) { // quantized and given its adapter on the host, then moved
             if (!(m.model() instanceof FalconH1 h1)) {
-                throw new IllegalArgumentException("--model: train fine-tunes Falcon-H1 models");
+                throw new IllegalArgumentException("--model: train fine-tunes Falcon-H1 models; " + model.model + " is " + m.model().describe()
+                        + " (its gradients are open to library code: FalconMamba.layer(i), Autograd.backward)");
             }
             ai.kestrel.model.tokenizer.ChatTemplate template = m.chatTemplate();
             if (chatTemplate != null) {

@@ -192,6 +192,9 @@ class CliTest {
                 "--targets", "q_proj,conv1d");
         assertEquals(1, bad.code());
         assertTrue(bad.err().contains("conv1d") && bad.err().lines().count() == 1, bad.err());
+        Run mamba = run("train", "--model", fixture("falcon-mamba"), "--data", data.toString(), "--out", dir.resolve("y").toString());
+        assertEquals(1, mamba.code());
+        assertTrue(mamba.err().contains("Falcon-H1") && mamba.err().contains("is Falcon-Mamba") && mamba.err().lines().count() == 1, mamba.err());
     }
 
     @Test
