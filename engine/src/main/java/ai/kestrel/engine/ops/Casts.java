@@ -12,7 +12,7 @@ import java.lang.foreign.MemorySegment;
 /**
  * Conversions between dtypes. F32 and F64 convert both ways with gradients; F32 encodes to BF16, F16, Q8_0
  * and NF4 (rounding as PyTorch, ggml and bitsandbytes do; NF4 blocks run along the last dimension, which must
- * be a multiple of 64) and those decode back to F32, without gradients (weights).
+ * be a multiple of 64) and those decode back to F32 (or through it to F64), without gradients (weights).
  */
 public final class Casts {
     private Casts() {
@@ -55,6 +55,9 @@ public final class Casts {
                 MemorySegment.copy(row, 0, y.segment(), Buf.F32, (long) r * k * 4, k);
             }
             return y;
+        }
+        if ((from == DType.BF16 || from == DType.F16 || from == DType.Q8_0 || from == DType.NF4) && to == DType.F64) {
+            return to(to(t, DType.F32), DType.F64);
         }
         throw new IllegalArgumentException("no conversion from " + from + " to " + to);
     }

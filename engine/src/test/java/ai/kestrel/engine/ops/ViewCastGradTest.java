@@ -60,4 +60,22 @@ class ViewCastGradTest {
             }
         }
     }
+
+    /** Stored weight dtypes decode to float64 through their float32 decoding: the same values (whole-model gradient checks). */
+    @Test
+    void storedDtypesDecodeToFloat64() {
+        try (Scope s = Scope.open()) {
+            Tensor x = Rand.normal32(new SplittableRandom(5), 3, 128);
+            for (DType d : new DType[] {DType.BF16, DType.F16, DType.Q8_0, DType.NF4}) {
+                Tensor stored = Casts.to(x, d);
+                Tensor f64 = Casts.to(stored, DType.F64);
+                assertEquals(DType.F64, f64.dtype());
+                float[] f32 = Casts.to(stored, DType.F32).toFloatArray();
+                double[] v = f64.toDoubleArray();
+                for (int k = 0; k < f32.length; k++) {
+                    assertEquals(f32[k], v[k], 0.0, d + " element " + k);
+                }
+            }
+        }
+    }
 }

@@ -94,11 +94,7 @@ public final class FalconH1 implements LanguageModel {
     }
 
     private static Tensor f64(Tensor t) {
-        if (t == null) {
-            return null;
-        }
-        Tensor f = t.dtype() == DType.F32 || t.dtype() == DType.F64 ? t : ai.kestrel.engine.ops.Casts.to(t, DType.F32);
-        return ai.kestrel.engine.ops.Casts.to(f, DType.F64);
+        return t == null ? null : ai.kestrel.engine.ops.Casts.to(t, DType.F64);
     }
 
     /** True when the muP multipliers are folded into the weights (GGUF files). */

@@ -81,11 +81,7 @@ public final class FalconMamba implements LanguageModel {
     }
 
     private static Tensor f64(Tensor t) {
-        if (t == null) {
-            return null;
-        }
-        Tensor f = t.dtype() == DType.F32 || t.dtype() == DType.F64 ? t : ai.kestrel.engine.ops.Casts.to(t, DType.F32);
-        return ai.kestrel.engine.ops.Casts.to(f, DType.F64);
+        return t == null ? null : ai.kestrel.engine.ops.Casts.to(t, DType.F64);
     }
 
     /** Ones for the dt/B/C norms: float64 for a float64 model, float32 for every other. */
