@@ -180,11 +180,6 @@ final class SsdChunked {
     record Grads(float[] dx, float[] ddt, float[] dB, float[] dC, float[] ds0, float[] sums) {
     }
 
-    /** {@code dst[c*rows + r] = src[so + r*cols + c]} (in registers by blocks: one value at a time was 5% of a forward+backward). */
-    private static void transpose(float[] src, int so, int rows, int cols, float[] dst) {
-        Transpose.matrix(src, so, rows, cols, dst);
-    }
-
     /**
      * Backward: recomputes the chunk-entering states, then walks the chunks backwards carrying {@code gt}, the
      * gradient of the state at the end of the current chunk (zero after the last). {@code st0} is the initial
@@ -226,14 +221,15 @@ final class SsdChunked {
             float[] m = cb[c];
             java.util.Arrays.fill(dl, 0f);
             // 1. products the chunk needs: dyx = DY Xᵀ, q = DY S (q_i[n] = S[n]·dy_i), r = X GT (r_j[n] = GT[n]·x_j)
-            transpose(x, t0 * p, len, p, xt);
+            // (transposes in registers by blocks: one value at a time was 5% of a forward+backward)
+            Transpose.matrix(x, t0 * p, len, p, xt);
             // (only dyx_ij with j <= i is read: rows in halves, the first half's columns stop at its last row)
             java.util.Arrays.fill(dyx, 0f);
             int half = Math.min(len, Math.max(4, (len / 2 + 3) & -4));
             SmallGemm.run(dy, t0 * p, p, 1, xt, 0, len, dyx, 0, chunk, half, p, half, SmallGemm.FULL);
             SmallGemm.run(dy, (t0 + half) * p, p, 1, xt, 0, len, dyx, half * chunk, chunk, len - half, p, len, SmallGemm.FULL);
-            transpose(s, 0, n, p, spn);
-            transpose(gt, 0, n, p, gpn);
+            Transpose.matrix(s, 0, n, p, spn);
+            Transpose.matrix(gt, 0, n, p, gpn);
             java.util.Arrays.fill(q, 0f);
             java.util.Arrays.fill(r, 0f);
             SmallGemm.run(dy, t0 * p, p, 1, spn, 0, n, q, 0, n, len, p, n, SmallGemm.FULL);

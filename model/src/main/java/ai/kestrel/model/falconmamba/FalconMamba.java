@@ -32,6 +32,16 @@ public final class FalconMamba implements LanguageModel {
     /** One layer's weights; matrices in their stored dtype, vectors float32, {@code a} is A itself. */
     public record Layer(Tensor norm, Tensor inProj, Tensor conv, Tensor convBias, Tensor xProj, Tensor dtProj, Tensor dtBias,
                         Tensor a, Tensor d, Tensor outProj) {
+        /** Every weight of the layer in the record's order, the absent conv bias left out. */
+        public java.util.List<Tensor> tensors() {
+            java.util.List<Tensor> p = new java.util.ArrayList<>();
+            for (Tensor t : new Tensor[] {norm, inProj, conv, convBias, xProj, dtProj, dtBias, a, d, outProj}) {
+                if (t != null) {
+                    p.add(t);
+                }
+            }
+            return p;
+        }
     }
 
     private final FalconMambaConfig config;
@@ -112,17 +122,6 @@ public final class FalconMamba implements LanguageModel {
      */
     public void setActivationCheckpointing(boolean on) {
         this.checkpointing = on;
-    }
-
-    private java.util.List<Tensor> layerParams(int i) {
-        Layer w = layers[i];
-        java.util.List<Tensor> p = new java.util.ArrayList<>();
-        for (Tensor t : new Tensor[] {w.norm(), w.inProj(), w.conv(), w.convBias(), w.xProj(), w.dtProj(), w.dtBias(), w.a(), w.d(), w.outProj()}) {
-            if (t != null) {
-                p.add(t);
-            }
-        }
-        return p;
     }
 
     public FalconMambaConfig config() {
@@ -209,7 +208,7 @@ public final class FalconMamba implements LanguageModel {
                 }
             } else if (checkpointing && state == null && Autograd.isEnabled()) {
                 int li = i;
-                x = Autograd.checkpoint("falcon-mamba layer " + i, xi -> block(li, xi, null), x, layerParams(i));
+                x = Autograd.checkpoint("falcon-mamba layer " + i, xi -> block(li, xi, null), x, layers[i].tensors());
             } else {
                 x = block(i, x, state);
             }

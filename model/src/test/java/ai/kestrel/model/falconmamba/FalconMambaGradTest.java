@@ -36,12 +36,7 @@ class FalconMambaGradTest {
     private static List<Tensor> weights(FalconMamba model, int... layers) {
         List<Tensor> w = new ArrayList<>();
         for (int i : layers) {
-            FalconMamba.Layer l = model.layer(i);
-            for (Tensor t : new Tensor[] {l.norm(), l.inProj(), l.conv(), l.convBias(), l.xProj(), l.dtProj(), l.dtBias(), l.a(), l.d(), l.outProj()}) {
-                if (t != null) {
-                    w.add(t);
-                }
-            }
+            w.addAll(model.layer(i).tensors());
         }
         return w;
     }
