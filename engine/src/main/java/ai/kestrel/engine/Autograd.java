@@ -1,5 +1,6 @@
 package ai.kestrel.engine;
 
+import ai.kestrel.kernels.elementwise.Broadcast;
 import ai.kestrel.kernels.elementwise.Elementwise;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -309,9 +310,7 @@ public final class Autograd {
                             axpy(gi, prev);
                         } else {
                             // the previous gradient may be shared with another input (add passes gradOut through): sum into a new one
-                            Tensor sum = Tensor.zerosLike(prev);
-                            axpy(prev, sum);
-                            axpy(gi, sum);
+                            Tensor sum = sum(prev, gi);
                             owned.add(sum);
                             grads.put(ins[i], sum);
                         }
@@ -333,14 +332,32 @@ public final class Autograd {
         static final Elementwise ELEMENTWISE = new ai.kestrel.kernels.cuda.ElementwiseCuda();
     }
 
-    /** {@code y += x}, same shape, dtypes F32/F64. */
-    private static void axpy(Tensor x, Tensor y) {
+    /**
+     * {@code a + b} in a new tensor, one pass (a zeroed tensor and two {@link #axpy} calls wrote it three times and
+     * read it twice: a LoRA training step sums a layer input's gradients from its base and adapter products).
+     */
+    private static Tensor sum(Tensor a, Tensor b) {
+        check(a, b);
+        Tensor out = Tensor.emptyLike(a);
+        Elementwise k = a.device() == Device.CUDA ? OnGpu.ELEMENTWISE
+                : a.dtype() == DType.F64 ? Elementwise.REF : Elementwise.CPU;
+        k.add(a.buf(), b.buf(), out.buf(), 1, Math.toIntExact(a.numel()), Broadcast.NONE);
+        return out;
+    }
+
+    /** Throws unless gradient {@code x} may be summed into {@code y}'s (same dtype and device). */
+    private static void check(Tensor x, Tensor y) {
         if (x.dtype() != y.dtype()) {
             throw new IllegalStateException("gradient dtype " + x.dtype() + " differs from " + y.dtype());
         }
         if (x.device() != y.device()) {
             throw new IllegalStateException("gradient on " + x.device() + " for a tensor on " + y.device());
         }
+    }
+
+    /** {@code y += x}, same shape, dtypes F32/F64. */
+    private static void axpy(Tensor x, Tensor y) {
+        check(x, y);
         Elementwise k = x.device() == Device.CUDA ? OnGpu.ELEMENTWISE
                 : x.dtype() == DType.F64 ? Elementwise.REF : Elementwise.CPU;
         k.axpy(1.0, x.buf(), y.buf(), x.numel());

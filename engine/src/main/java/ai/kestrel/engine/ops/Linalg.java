@@ -103,6 +103,51 @@ public final class Linalg {
         }, x, w, bias);
     }
 
+    /**
+     * {@code y + x·wᵀ} in one pass over the output, as {@code torch.addmm(y, x, w.T)}: a LoRA adapter's B product
+     * added to its base product (the product, a scaling and an addition each read or wrote the whole (M, N) output
+     * before). Gradients: {@code y} receives the output's gradient as it is; {@code x} and {@code w} as {@link #linear}
+     * gives them. On the GPU it is {@link Arith#add} of {@link #linear}.
+     *
+     * @param y (..., N), the dtype of {@code x}
+     * @param x (..., K), F32 or F64
+     * @param w (N, K), any weight dtype {@link #linear} takes
+     */
+    public static Tensor addLinear(Tensor y, Tensor x, Tensor w) {
+        if (x.device() == ai.kestrel.engine.Device.CUDA || w.device() == ai.kestrel.engine.Device.CUDA
+                || y.device() == ai.kestrel.engine.Device.CUDA) {
+            return Arith.add(y, linear(x, w, null));
+        }
+        Dispatch.computeType("addLinear", x, y);
+        boolean ref = x.dtype() == DType.F64;
+        if (!ref && w.dtype() == DType.F64) {
+            throw new IllegalArgumentException("addLinear: F64 weights need F64 input, got " + x.dtype());
+        }
+        Matmul k = ref ? Matmul.REF : Matmul.CPU;
+        Weights wt = weights(w);
+        long[] shape = outputShape(x, wt);
+        if (!Arrays.equals(shape, y.shape())) {
+            throw new IllegalArgumentException("addLinear: y has shape " + Arrays.toString(y.shape()) + ", the product "
+                    + Arrays.toString(shape));
+        }
+        int m = Dispatch.rows(x);
+        Tensor out = Tensor.empty(x.dtype(), shape);
+        k.forwardAdd(x.buf(), wt, y.buf(), out.buf(), m);
+        return Autograd.record(out, "addLinear", (g, needs) -> {
+            Tensor dx = null;
+            Tensor dw = null;
+            if (needs[1]) {
+                dx = Tensor.emptyLike(x);
+                k.backwardInput(g.buf(), wt, dx.buf(), m, false);
+            }
+            if (needs[2]) {
+                dw = Tensor.zerosLike(w);
+                k.backwardWeight(g.buf(), x.buf(), dw.buf(), m, wt.n(), wt.k());
+            }
+            return new Tensor[] {g, dx, dw};
+        }, y, x, w);
+    }
+
     /** {@link #linear} with every operand on the GPU: the weight stays there in its stored format. */
     private static Tensor linearGpu(Tensor x, Tensor w, Tensor bias, Numerics numerics) {
         if (x.device() != w.device()) {

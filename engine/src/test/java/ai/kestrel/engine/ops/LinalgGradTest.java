@@ -29,6 +29,40 @@ class LinalgGradTest {
     }
 
     @Test
+    void addLinearAllInputs() {
+        try (Scope s = Scope.open()) {
+            SplittableRandom rnd = new SplittableRandom(24);
+            Tensor y = Rand.normal64(rnd, 1, 2, 3, 5).requiresGrad(true);
+            Tensor x = Rand.normal64(rnd, 1, 2, 3, 7).requiresGrad(true);
+            Tensor w = Rand.normal64(rnd, 1, 5, 7).requiresGrad(true);
+            GradCheck.of("addLinear").run(in -> Linalg.addLinear(in[0], in[1], in[2]), y, x, w);
+        }
+    }
+
+    /** The fused sum equals {@code y + linear(x, w)} in float32, over the GEMV and GEMM row counts, and refuses a wrong y. */
+    @Test
+    void addLinearEqualsLinearThenAdd() {
+        try (Scope s = Scope.open()) {
+            SplittableRandom rnd = new SplittableRandom(25);
+            for (int m : new int[] {3, 40}) {
+                Tensor y = Rand.normal32(rnd, 1, m, 33);
+                Tensor x = Rand.normal32(rnd, 1, m, 16);
+                Tensor w = Rand.normal32(rnd, 1, 33, 16);
+                float[] fused = Linalg.addLinear(y, x, w).toFloatArray();
+                float[] apart = Arith.add(y, Linalg.linear(x, w, null)).toFloatArray();
+                for (int i = 0; i < fused.length; i++) {
+                    assertTrue(Math.abs(fused[i] - apart[i]) <= 1e-5 * (1 + Math.abs(apart[i])), "m=" + m + " element " + i);
+                }
+            }
+            Tensor x = Rand.normal32(rnd, 1, 4, 16);
+            Tensor w = Rand.normal32(rnd, 1, 33, 16);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> Linalg.addLinear(Rand.normal32(rnd, 1, 4, 32), x, w));
+            assertTrue(e.getMessage().contains("addLinear: y has shape [4, 32]"), e.getMessage());
+        }
+    }
+
+    @Test
     void frozenWeightPassesGradientToInputOnly() {
         try (Scope s = Scope.open()) {
             SplittableRandom rnd = new SplittableRandom(22);

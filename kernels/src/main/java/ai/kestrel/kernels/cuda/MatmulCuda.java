@@ -4,6 +4,7 @@ import ai.kestrel.kernels.Buf;
 import ai.kestrel.kernels.matmul.Matmul;
 import ai.kestrel.kernels.quant.WeightFormat;
 import ai.kestrel.kernels.quant.Weights;
+import java.lang.foreign.MemorySegment;
 
 /**
  * {@link Matmul} on the GPU ({@code matmul.cu}) for F32, BF16, F16, Q8_0 and NF4 weights, dequantized inside the
@@ -214,6 +215,21 @@ public final class MatmulCuda implements Matmul {
         try (Staging st = new Staging(Cuda.get())) {
             forward(st.cuda(), st.in(x.slice(0, (long) m * k)), w.format(), w.roundsInput(), st.in(w.data()), n, k,
                     st.in(bias == null ? null : bias.slice(0, n)), st.out(y.slice(0, (long) m * n)), m);
+        }
+    }
+
+    /** {@link #forward} staged through the device, then {@code r} added on the host ({@code r} may be {@code y}). */
+    @Override
+    public void forwardAdd(Buf x, Weights w, Buf r, Buf y, int m) {
+        check(w);
+        long mn = (long) m * w.n();
+        Matmul.requireForward(x, w, null, y, m);
+        r.requireF32("r", mn);
+        float[] base = new float[Math.toIntExact(mn)];
+        MemorySegment.copy(r.seg(), Buf.F32, 0, base, 0, base.length);
+        forward(x, w, null, y, m);
+        for (int i = 0; i < base.length; i++) {
+            y.seg().setAtIndex(Buf.F32, i, base[i] + y.seg().getAtIndex(Buf.F32, i));
         }
     }
 

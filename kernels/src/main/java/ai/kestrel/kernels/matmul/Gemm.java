@@ -185,6 +185,17 @@ final class Gemm {
      * (may be null).
      */
     static void run(float[] ap, int rows, int r, int cols, Panels b, MemorySegment c, MemorySegment bias, boolean accumulate) {
+        run(ap, rows, r, cols, b, c, bias, null, accumulate);
+    }
+
+    /**
+     * {@link #run(float[], int, int, int, Panels, MemorySegment, MemorySegment, boolean)} that also adds
+     * {@code residual} (rows, cols, float32; may be null) when not accumulating: {@code C = R + A·B (+ bias)}, the
+     * sum formed as each tile of C is written (one pass over C and R, not a product then an addition). {@code residual}
+     * may be {@code c} itself.
+     */
+    static void run(float[] ap, int rows, int r, int cols, Panels b, MemorySegment c, MemorySegment bias, MemorySegment residual,
+                    boolean accumulate) {
         int kcMax = reductionBlock(r);
         // columns per task: as many as keep the task's packed B block within B_BLOCK_BYTES, in whole units
         int ncMax = Math.max(COLUMN_UNIT, Math.min(NC, B_BLOCK_BYTES / 4 / Math.max(1, kcMax) / COLUMN_UNIT * COLUMN_UNIT));
@@ -210,7 +221,7 @@ final class Gemm {
                 int ib0 = rr * blocksPerChunk;
                 int ib1 = Math.min(rowBlocks, ib0 + blocksPerChunk);
                 if (ib0 < ib1) {
-                    tile(ap, rows, r, cols, b, c, bias, accumulate, c0, nc, ib0, ib1, kcMax);
+                    tile(ap, rows, r, cols, b, c, bias, residual, accumulate, c0, nc, ib0, ib1, kcMax);
                 }
             }
         });
@@ -240,7 +251,7 @@ final class Gemm {
     }
 
     private static void tile(float[] ap, int rows, int r, int cols, Panels b, MemorySegment c, MemorySegment bias,
-                             boolean accumulate, int c0, int nc, int ib0, int ib1, int kcMax) {
+                             MemorySegment residual, boolean accumulate, int c0, int nc, int ib0, int ib1, int kcMax) {
         int panels = (nc + NR - 1) / NR;
         float[] bp = buffer(0, kcMax * panels * NR);
         float[] scratch = buffer(1, b.scratchSize(Math.min(kcMax, r), nc));
@@ -260,7 +271,8 @@ final class Gemm {
                         kernel4(ap, aOff, bp, p * kc * NR, kc, acc);
                     }
                     int j0 = c0 + p * NR;
-                    epilogue(acc, c, i0, mr, j0, Math.min(NR, c0 + nc - j0), cols, overwrite, overwrite ? bias : null);
+                    epilogue(acc, c, i0, mr, j0, Math.min(NR, c0 + nc - j0), cols, overwrite, overwrite ? bias : null,
+                            overwrite ? residual : null);
                 }
             }
         }
@@ -366,9 +378,9 @@ final class Gemm {
         c31.intoArray(acc, 3 * NR + l);
     }
 
-    /** Adds (or writes, plus bias) the valid {@code mr x ncols} corner of the tile into C. */
+    /** Adds (or writes, plus bias and residual) the valid {@code mr x ncols} corner of the tile into C. */
     private static void epilogue(float[] acc, MemorySegment c, int i0, int mr, int j0, int ncols, int cols,
-                                 boolean overwrite, MemorySegment bias) {
+                                 boolean overwrite, MemorySegment bias, MemorySegment residual) {
         int l = F.length();
         for (int i = 0; i < mr; i++) {
             long row = ((long) (i0 + i) * cols + j0) * 4;
@@ -381,8 +393,13 @@ final class Gemm {
                 if (valid >= l) {
                     if (!overwrite) {
                         t = t.add(FloatVector.fromMemorySegment(F, c, row + v * 4L, LE));
-                    } else if (bias != null) {
-                        t = t.add(FloatVector.fromMemorySegment(F, bias, (j0 + v) * 4L, LE));
+                    } else {
+                        if (bias != null) {
+                            t = t.add(FloatVector.fromMemorySegment(F, bias, (j0 + v) * 4L, LE));
+                        }
+                        if (residual != null) {
+                            t = t.add(FloatVector.fromMemorySegment(F, residual, row + v * 4L, LE));
+                        }
                     }
                     t.intoMemorySegment(c, row + v * 4L, LE);
                 } else {
@@ -393,8 +410,13 @@ final class Gemm {
                         float e = acc[i * NR + v + j];
                         if (!overwrite) {
                             e += c.get(Buf.F32, at);
-                        } else if (bias != null) {
-                            e += bias.get(Buf.F32, (j0 + v + j) * 4L);
+                        } else {
+                            if (bias != null) {
+                                e += bias.get(Buf.F32, (j0 + v + j) * 4L);
+                            }
+                            if (residual != null) {
+                                e += residual.get(Buf.F32, at);
+                            }
                         }
                         c.set(Buf.F32, at, e);
                     }

@@ -25,6 +25,14 @@ public interface Matmul {
     void forward(Buf x, Weights w, Buf bias, Buf y, int m);
 
     /**
+     * {@code y = r + x·Wᵀ}, as {@link #forward} without a bias, with the sum formed as the product is written (a LoRA
+     * adapter's B product added to its base product: one pass over {@code y} and {@code r} instead of a product
+     * then an addition). {@code r (m, n)} may be {@code y} itself (then {@code y += x·Wᵀ}); otherwise the two must not
+     * overlap.
+     */
+    void forwardAdd(Buf x, Weights w, Buf r, Buf y, int m);
+
+    /**
      * {@code ys[j] = x·ws[j]ᵀ + biases[j]} for several matrices that share {@code x} (all with the same
      * {@code k}); {@code biases} may be {@code null} or hold {@code null}s. The same as one {@link #forward} per
      * matrix (the same kernels); an implementation may run them as one job (the CPU kernel does when decoding).

@@ -40,6 +40,31 @@ final class MatmulCpu implements Matmul {
         Gemm.run(ap, m, k, n, WeightPanels.transposed(w), y.seg(), bias == null ? null : bias.seg(), false);
     }
 
+    @Override
+    public void forwardAdd(Buf x, Weights w, Buf r, Buf y, int m) {
+        check(w);
+        int n = w.n();
+        int k = w.k();
+        Matmul.requireForward(x, w, null, y, m);
+        r.requireF32("r", (long) m * n);
+        if (m == 0 || n == 0) {
+            return;
+        }
+        if (m <= GEMV_MAX_ROWS) {
+            // decoding: the product into a scratch row block, then the sum (r may be y)
+            float[] t = new float[m * n];
+            Gemv.forward(x, w, null, Buf.f32(MemorySegment.ofArray(t)), m);
+            MemorySegment rs = r.seg();
+            MemorySegment ys = y.seg();
+            for (int i = 0; i < t.length; i++) {
+                ys.setAtIndex(Buf.F32, i, rs.getAtIndex(Buf.F32, i) + t[i]);
+            }
+            return;
+        }
+        float[] ap = packedInput(x, w, m, k);
+        Gemm.run(ap, m, k, n, WeightPanels.transposed(w), y.seg(), null, r.seg(), false);
+    }
+
     /**
      * {@code x (m, k)} packed for {@link Gemm#run}, first rounded as {@code w} asks ({@link Weights#roundsInput}), in
      * this thread's reusable array (valid until the next call).

@@ -46,6 +46,21 @@ final class MatmulRef implements Matmul {
     }
 
     @Override
+    public void forwardAdd(Buf x, Weights w, Buf r, Buf y, int m) {
+        x.require("x", (long) m * w.k());
+        y.require("y", (long) m * w.n());
+        r.require("r", (long) m * w.n());
+        double[] base = new double[m * w.n()];
+        for (int i = 0; i < base.length; i++) {
+            base[i] = r.get(i); // (read first: r may be y)
+        }
+        forward(x, w, null, y, m);
+        for (int i = 0; i < base.length; i++) {
+            y.set(i, base[i] + y.get(i));
+        }
+    }
+
+    @Override
     public void backwardInput(Buf dy, Weights w, Buf dx, int m, boolean accumulate) {
         int n = w.n();
         int k = w.k();

@@ -92,6 +92,34 @@ class MatmulTest {
     }
 
     /**
+     * {@code y = r + x·Wᵀ} against the reference, into a separate output and in place ({@code y} is {@code r}); the
+     * K-blocked shapes check that r is added once, with the first block of the reduction.
+     */
+    @ParameterizedTest(name = "seed={0} {1} M={2} N={3} K={4}")
+    @MethodSource("shapes")
+    void forwardAddMatchesReference(long seed, WeightFormat f, int m, int n, int k) {
+        try (Arena arena = Arena.ofShared()) {
+            SplittableRandom rnd = new SplittableRandom(seed + 3000);
+            Weights w = Codecs.encode(arena, Twin.normal(rnd, n * k, 1), n, k, f);
+            Buf x = Twin.randn(arena, rnd, m * k);
+            Buf r = Buf.allocF32(arena, (long) m * n);
+            for (long i = 0; i < (long) m * n; i++) {
+                r.set(i, 10 * rnd.nextGaussian()); // larger than the product's terms: a missed or doubled r shows
+            }
+            String c = "seed=" + seed + " " + f + " M=" + m + " N=" + n + " K=" + k;
+            double g = forwardTolFactor(f, m, k);
+            Buf yr = Buf.allocF32(arena, (long) m * n);
+            Matmul.REF.forwardAdd(x, w, r, yr, m);
+            Buf yc = Buf.allocF32(arena, (long) m * n);
+            impl().forwardAdd(x, w, r, yc, m);
+            Twin.assertClose(c + " y", yr, yc, g * tol(k), g * 1e-5);
+            Buf inPlace = Buf.ofF32(arena, r.toFloatArray());
+            impl().forwardAdd(x, w, inPlace, inPlace, m);
+            Twin.assertClose(c + " in place", yr, inPlace, g * tol(k), g * 1e-5);
+        }
+    }
+
+    /**
      * F16 and BF16 weights whose products round x to their type first (as ggml does): the fast path equals the
      * reference, which rounds too; x's rounding moves the product by ~2^-9 (BF16) or ~2^-12 (F16) relative per
      * term, far more than {@link #tol}, so a path that multiplied unrounded x would fail here. Both sides of the

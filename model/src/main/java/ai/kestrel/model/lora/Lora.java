@@ -139,8 +139,10 @@ public final class Lora implements AutoCloseable {
         if (seed != null && config.dropout() > 0) {
             in = Arith.dropout(x, config.dropout(), new SplittableRandom(seed + 0x9E3779B97F4A7C15L * (index.get(module) + 1)).nextLong());
         }
-        Tensor d = Linalg.linear(Linalg.linear(in, f.a(), null), f.b(), null);
-        return Arith.add(y, Arith.scale(d, config.scaling()));
+        // y + s·B(A x) as y + B(s·A x): the scaling on the (M, r) product, and B's product added as it is written
+        // (the same values when s is a power of two, as alpha / r usually is; otherwise within float32 rounding)
+        Tensor h = Arith.scale(Linalg.linear(in, f.a(), null), config.scaling());
+        return Linalg.addLinear(y, h, f.b());
     }
 
     /** The module paths of {@code model} that {@code targets} select, with their weights. */
