@@ -14,6 +14,7 @@ import jdk.incubator.vector.VectorSpecies;
  * first ({@link #SCRATCH}). With {@link #LOWER}, row {@code r} stops at {@code k = r} (A is zero above its
  * diagonal); with {@link #UPPER}, it starts there (A is zero below its diagonal, as a lower-triangular matrix read
  * transposed is): a block of four rows reduces over the union of its rows' ranges, whose extra terms are A's zeros.
+ * With {@link #SET} added to the shape, C is written instead of added to ({@code C = A·B}): no zeroing pass first.
  */
 final class SmallGemm {
     /** Four floats: one reduction step of a packed quad of A. */
@@ -25,6 +26,11 @@ final class SmallGemm {
     static final int LOWER = 1;
     /** {@code A(r, k) = 0} for {@code k < r}: row {@code r} reduces over {@code k >= r}. */
     static final int UPPER = 2;
+    /**
+     * Added to a shape ({@code FULL | SET}): {@code C = A·B}, C's old values never read (every element of the
+     * {@code rows x p} block is written, rows whose reduction range is empty with zeros).
+     */
+    static final int SET = 4;
 
     private SmallGemm() {
     }
@@ -35,7 +41,9 @@ final class SmallGemm {
      * @param c     row r at {@code c[co + r*crs]}, P contiguous floats
      */
     static void run(float[] a, int ao, int ars, int aks, float[] b, int bo, int brs, float[] c, int co, int crs,
-                    int rows, int k, int p, int shape) {
+                    int rows, int k, int p, int mode) {
+        int shape = mode & 3;
+        boolean set = (mode & SET) != 0;
         int l = F.length();
         boolean pack = l < 16 && rows >= 4 && p >= 2 * l;
         int w = l >= 16 ? 4 * l : 2 * l; // the columns one blocked kernel call covers
@@ -83,33 +91,33 @@ final class SmallGemm {
                     }
                 }
                 for (int j = 0; j < whole / w; j++) {
-                    packed4x2(ap, bp, (j * k + k0) * w, c, co + r0 * crs + j * w, crs, kc);
+                    packed4x2(ap, bp, (j * k + k0) * w, c, co + r0 * crs + j * w, crs, kc, set);
                 }
             } else {
                 for (int c0 = 0; c0 < whole; c0 += w) {
-                    block4x4(a, ak0 + r0 * ars, ars, aks, b, bo + k0 * brs + c0, brs, c, co + r0 * crs + c0, crs, kc);
+                    block4x4(a, ak0 + r0 * ars, ars, aks, b, bo + k0 * brs + c0, brs, c, co + r0 * crs + c0, crs, kc, set);
                 }
             }
             for (int c0 = whole; c0 < p; c0 += l) {
                 VectorMask<Float> m = F.indexInRange(c0, p);
                 for (int r = r0; r < r0 + 4; r++) {
-                    rowRange(a, ao + r * ars, aks, b, bo + c0, brs, c, co + r * crs + c0, r, k, shape, m);
+                    rowRange(a, ao + r * ars, aks, b, bo + c0, brs, c, co + r * crs + c0, r, k, shape, set, m);
                 }
             }
         }
         for (int r = r0; r < rows; r++) {
             for (int c0 = 0; c0 < p; c0 += l) {
-                rowRange(a, ao + r * ars, aks, b, bo + c0, brs, c, co + r * crs + c0, r, k, shape, F.indexInRange(c0, p));
+                rowRange(a, ao + r * ars, aks, b, bo + c0, brs, c, co + r * crs + c0, r, k, shape, set, F.indexInRange(c0, p));
             }
         }
     }
 
     /** Row {@code r} over the reduction range its {@code shape} gives it. */
     private static void rowRange(float[] a, int ao, int aks, float[] b, int bo, int brs, float[] c, int co, int r, int k, int shape,
-            VectorMask<Float> m) {
+            boolean set, VectorMask<Float> m) {
         int k0 = shape == UPPER ? Math.min(k, r) : 0;
         int k1 = shape == LOWER ? Math.min(k, r + 1) : k;
-        row(a, ao + k0 * aks, aks, b, bo + k0 * brs, brs, c, co, k1 - k0, m);
+        row(a, ao + k0 * aks, aks, b, bo + k0 * brs, brs, c, co, k1 - k0, set, m);
     }
 
     /**
@@ -127,13 +135,13 @@ final class SmallGemm {
      * more with their operands) over packed operands: A's quad as {@code ap[4 * k + r]}, B's block as
      * {@code bp[bo + 2l * k + i]}.
      */
-    private static void packed4x2(float[] ap, float[] bp, int bo, float[] c, int co, int crs, int kc) {
+    private static void packed4x2(float[] ap, float[] bp, int bo, float[] c, int co, int crs, int kc, boolean set) {
         int l = F.length();
         int w = 2 * l;
-        FloatVector c00 = FloatVector.fromArray(F, c, co), c01 = FloatVector.fromArray(F, c, co + l);
-        FloatVector c10 = FloatVector.fromArray(F, c, co + crs), c11 = FloatVector.fromArray(F, c, co + crs + l);
-        FloatVector c20 = FloatVector.fromArray(F, c, co + 2 * crs), c21 = FloatVector.fromArray(F, c, co + 2 * crs + l);
-        FloatVector c30 = FloatVector.fromArray(F, c, co + 3 * crs), c31 = FloatVector.fromArray(F, c, co + 3 * crs + l);
+        FloatVector c00 = start(c, co, set), c01 = start(c, co + l, set);
+        FloatVector c10 = start(c, co + crs, set), c11 = start(c, co + crs + l, set);
+        FloatVector c20 = start(c, co + 2 * crs, set), c21 = start(c, co + 2 * crs + l, set);
+        FloatVector c30 = start(c, co + 3 * crs, set), c31 = start(c, co + 3 * crs + l, set);
         for (int kk = 0; kk < kc; kk++) {
             FloatVector b0 = FloatVector.fromArray(F, bp, bo + kk * w);
             FloatVector b1 = FloatVector.fromArray(F, bp, bo + kk * w + l);
@@ -160,24 +168,31 @@ final class SmallGemm {
         c31.intoArray(c, co + 3 * crs + l);
     }
 
-    private static void row(float[] a, int ao, int aks, float[] b, int bo, int brs, float[] c, int co, int kc, VectorMask<Float> m) {
-        FloatVector acc = FloatVector.fromArray(F, c, co, m);
+    /** An accumulator's first value: C's vector at {@code co}, or zero when C is being set. */
+    private static FloatVector start(float[] c, int co, boolean set) {
+        return set ? FloatVector.zero(F) : FloatVector.fromArray(F, c, co);
+    }
+
+    private static void row(float[] a, int ao, int aks, float[] b, int bo, int brs, float[] c, int co, int kc, boolean set,
+            VectorMask<Float> m) {
+        FloatVector acc = set ? FloatVector.zero(F) : FloatVector.fromArray(F, c, co, m);
         for (int kk = 0; kk < kc; kk++) {
             acc = FloatVector.fromArray(F, b, bo + kk * brs, m).fma(FloatVector.broadcast(F, a[ao + kk * aks]), acc);
         }
         acc.intoArray(c, co, m);
     }
 
-    private static void block4x4(float[] a, int ao, int ars, int aks, float[] b, int bo, int brs, float[] c, int co, int crs, int kc) {
+    private static void block4x4(float[] a, int ao, int ars, int aks, float[] b, int bo, int brs, float[] c, int co, int crs, int kc,
+                                 boolean set) {
         int l = F.length();
-        FloatVector c00 = FloatVector.fromArray(F, c, co), c01 = FloatVector.fromArray(F, c, co + l);
-        FloatVector c02 = FloatVector.fromArray(F, c, co + 2 * l), c03 = FloatVector.fromArray(F, c, co + 3 * l);
-        FloatVector c10 = FloatVector.fromArray(F, c, co + crs), c11 = FloatVector.fromArray(F, c, co + crs + l);
-        FloatVector c12 = FloatVector.fromArray(F, c, co + crs + 2 * l), c13 = FloatVector.fromArray(F, c, co + crs + 3 * l);
-        FloatVector c20 = FloatVector.fromArray(F, c, co + 2 * crs), c21 = FloatVector.fromArray(F, c, co + 2 * crs + l);
-        FloatVector c22 = FloatVector.fromArray(F, c, co + 2 * crs + 2 * l), c23 = FloatVector.fromArray(F, c, co + 2 * crs + 3 * l);
-        FloatVector c30 = FloatVector.fromArray(F, c, co + 3 * crs), c31 = FloatVector.fromArray(F, c, co + 3 * crs + l);
-        FloatVector c32 = FloatVector.fromArray(F, c, co + 3 * crs + 2 * l), c33 = FloatVector.fromArray(F, c, co + 3 * crs + 3 * l);
+        FloatVector c00 = start(c, co, set), c01 = start(c, co + l, set);
+        FloatVector c02 = start(c, co + 2 * l, set), c03 = start(c, co + 3 * l, set);
+        FloatVector c10 = start(c, co + crs, set), c11 = start(c, co + crs + l, set);
+        FloatVector c12 = start(c, co + crs + 2 * l, set), c13 = start(c, co + crs + 3 * l, set);
+        FloatVector c20 = start(c, co + 2 * crs, set), c21 = start(c, co + 2 * crs + l, set);
+        FloatVector c22 = start(c, co + 2 * crs + 2 * l, set), c23 = start(c, co + 2 * crs + 3 * l, set);
+        FloatVector c30 = start(c, co + 3 * crs, set), c31 = start(c, co + 3 * crs + l, set);
+        FloatVector c32 = start(c, co + 3 * crs + 2 * l, set), c33 = start(c, co + 3 * crs + 3 * l, set);
         for (int kk = 0; kk < kc; kk++) {
             int bk = bo + kk * brs;
             int ak = ao + kk * aks;

@@ -40,6 +40,82 @@ final class SsdChunked {
         this.bias = bias;
     }
 
+    /**
+     * A thread's scratch arrays for {@link #forward} and {@link #backward}, kept between heads and calls: allocated
+     * afresh, each head's ~1 MB was zeroed by the allocator (2-3% of a forward+backward at Falcon-H1's shapes).
+     * Their contents are undefined on entry; every array is written before it is read.
+     */
+    static final class Work {
+        private static final ThreadLocal<Work> LOCAL = new ThreadLocal<>();
+        final int t;
+        final int p;
+        final int n;
+        final int chunk;
+        final float[] delta;
+        final float[] l;
+        final float[] w;
+        final float[] cs;
+        final float[] bw;
+        private float[][] states;
+        final float[] st;
+        final float[] gt;
+        final float[] dDelta;
+        final float[] dl;
+        final float[] e;
+        final float[] dyx;
+        final float[] coef;
+        final float[] wt;
+        final float[] xt;
+        final float[] spn;
+        final float[] gpn;
+        final float[] q;
+        final float[] r;
+
+        private Work(int t, int p, int n, int chunk) {
+            this.t = t;
+            this.p = p;
+            this.n = n;
+            this.chunk = chunk;
+            int sq = chunk * chunk;
+            delta = new float[t];
+            l = new float[t];
+            w = new float[sq];
+            cs = new float[chunk * n];
+            bw = new float[chunk * n];
+            st = new float[n * p];
+            gt = new float[n * p];
+            dDelta = new float[t];
+            dl = new float[chunk];
+            e = new float[sq];
+            dyx = new float[sq];
+            coef = new float[sq];
+            wt = new float[sq];
+            xt = new float[p * chunk];
+            spn = new float[p * n];
+            gpn = new float[p * n];
+            q = new float[chunk * n];
+            r = new float[chunk * n];
+        }
+
+        /** The states entering each chunk (the backward's only: allocated on its first use). */
+        float[][] states() {
+            if (states == null) {
+                states = new float[(t + chunk - 1) / chunk][n * p];
+            }
+            return states;
+        }
+
+        /** This thread's scratch for the scan's dimensions (made anew when they change). */
+        static Work of(SsdChunked s) {
+            Work k = LOCAL.get();
+            if (k == null || k.t != s.t || k.p != s.p || k.n != s.n || k.chunk != s.chunk) {
+                k = new Work(s.t, s.p, s.n, s.chunk);
+                LOCAL.set(k);
+            }
+            return k;
+        }
+    }
+
     int chunks() {
         return (t + chunk - 1) / chunk;
     }
@@ -81,12 +157,13 @@ final class SsdChunked {
      * of a chunk's work, skipped).
      */
     void forward(float[] x, float[] dt, float[] bm, float[] cm, float[][] cb, float[] st, float[] y, float[][] states) {
-        float[] delta = new float[t];
-        float[] l = new float[t];
+        Work work = Work.of(this);
+        float[] delta = work.delta;
+        float[] l = work.l;
         decays(dt, delta, l);
-        float[] w = new float[chunk * chunk];
-        float[] cs = new float[chunk * n];
-        float[] bw = new float[chunk * n];
+        float[] w = work.w;
+        float[] cs = work.cs;
+        float[] bw = work.bw;
         for (int c = 0; c < chunks(); c++) {
             int t0 = c * chunk;
             int len = Math.min(chunk, t - t0);
@@ -176,7 +253,10 @@ final class SsdChunked {
         SmallGemm.run(cs, 0, n, 1, st, 0, p, y, t0 * p, p, len, n, p, SmallGemm.FULL);
     }
 
-    /** Gradients of one head; the per-head sums go to {@code sums = {ddtBias, dA, dD}}. */
+    /**
+     * Gradients of one head, each array written whole by {@link #backward} (what it holds on entry does not matter);
+     * the per-head sums are added to {@code sums = {ddtBias, dA, dD}}.
+     */
     record Grads(float[] dx, float[] ddt, float[] dB, float[] dC, float[] ds0, float[] sums) {
     }
 
@@ -187,27 +267,29 @@ final class SsdChunked {
      */
     void backward(float[] dy, float[] x, float[] dt, float[] bm, float[] cm, float[][] cb, float[] st0, Grads out) {
         int nc = chunks();
-        float[][] states = new float[nc][n * p];
-        float[] st = st0.clone();
-        forward(x, dt, bm, cm, cb, st, null, states);
-        float[] delta = new float[t];
-        float[] l = new float[t];
-        decays(dt, delta, l);
-        int sq = chunk * chunk;
-        float[] gt = new float[n * p];
-        float[] dDelta = new float[t];
-        float[] dl = new float[chunk];
-        float[] e = new float[sq];
-        float[] dyx = new float[sq];
-        float[] coef = new float[sq];
-        float[] wt = new float[sq];
-        float[] xt = new float[p * chunk];
-        float[] spn = new float[p * n];
-        float[] gpn = new float[p * n];
-        float[] q = new float[chunk * n];
-        float[] r = new float[chunk * n];
-        float[] bw = new float[chunk * n];
-        float[] cs = new float[chunk * n];
+        Work work = Work.of(this);
+        float[][] states = work.states();
+        float[] st = work.st;
+        System.arraycopy(st0, 0, st, 0, n * p);
+        forward(x, dt, bm, cm, cb, st, null, states); // (also leaves delta and l in the work arrays)
+        float[] delta = work.delta;
+        float[] l = work.l;
+        float[] gt = work.gt;
+        java.util.Arrays.fill(gt, 0f);
+        float[] dDelta = work.dDelta;
+        java.util.Arrays.fill(dDelta, 0f);
+        float[] dl = work.dl;
+        float[] e = work.e;
+        float[] dyx = work.dyx;
+        float[] coef = work.coef;
+        float[] wt = work.wt;
+        float[] xt = work.xt;
+        float[] spn = work.spn;
+        float[] gpn = work.gpn;
+        float[] q = work.q;
+        float[] r = work.r;
+        float[] bw = work.bw;
+        float[] cs = work.cs;
         float[] dx = out.dx();
         float[] dB = out.dB();
         float[] dC = out.dC();
@@ -224,16 +306,14 @@ final class SsdChunked {
             // (transposes in registers by blocks: one value at a time was 5% of a forward+backward)
             Transpose.matrix(x, t0 * p, len, p, xt);
             // (only dyx_ij with j <= i is read: rows in halves, the first half's columns stop at its last row)
-            java.util.Arrays.fill(dyx, 0f);
             int half = Math.min(len, Math.max(4, (len / 2 + 3) & -4));
-            SmallGemm.run(dy, t0 * p, p, 1, xt, 0, len, dyx, 0, chunk, half, p, half, SmallGemm.FULL);
-            SmallGemm.run(dy, (t0 + half) * p, p, 1, xt, 0, len, dyx, half * chunk, chunk, len - half, p, len, SmallGemm.FULL);
+            int set = SmallGemm.FULL | SmallGemm.SET;
+            SmallGemm.run(dy, t0 * p, p, 1, xt, 0, len, dyx, 0, chunk, half, p, half, set);
+            SmallGemm.run(dy, (t0 + half) * p, p, 1, xt, 0, len, dyx, half * chunk, chunk, len - half, p, len, set);
             Transpose.matrix(s, 0, n, p, spn);
             Transpose.matrix(gt, 0, n, p, gpn);
-            java.util.Arrays.fill(q, 0f);
-            java.util.Arrays.fill(r, 0f);
-            SmallGemm.run(dy, t0 * p, p, 1, spn, 0, n, q, 0, n, len, p, n, SmallGemm.FULL);
-            SmallGemm.run(x, t0 * p, p, 1, gpn, 0, n, r, 0, n, len, p, n, SmallGemm.FULL);
+            SmallGemm.run(dy, t0 * p, p, 1, spn, 0, n, q, 0, n, len, p, n, set);
+            SmallGemm.run(x, t0 * p, p, 1, gpn, 0, n, r, 0, n, len, p, n, set);
             // 2. through the intra-chunk quadratic form
             pairDecays(l, t0, len, e);
             for (int i = 0; i < len; i++) {
@@ -242,9 +322,10 @@ final class SsdChunked {
                 java.util.Arrays.fill(wt, i * chunk + i + 1, i * chunk + len, 0f);
                 java.util.Arrays.fill(coef, i * chunk + i + 1, i * chunk + len, 0f);
             }
-            SmallGemm.run(wt, 0, 1, chunk, dy, t0 * p, p, dx, t0 * p, p, len, len, p, SmallGemm.UPPER);  // dx_j += sum_{i>=j} W_ij dy_i
-            SmallGemm.run(coef, 0, chunk, 1, bm, t0 * n, n, dC, t0 * n, n, len, len, n, SmallGemm.LOWER); // dC_i += sum_j coef_ij B_j
-            SmallGemm.run(coef, 0, 1, chunk, cm, t0 * n, n, dB, t0 * n, n, len, len, n, SmallGemm.UPPER); // dB_j += sum_{i>=j} coef_ij C_i
+            // (the chunk's first writes to its rows of dx, dC and dB: set, not added to)
+            SmallGemm.run(wt, 0, 1, chunk, dy, t0 * p, p, dx, t0 * p, p, len, len, p, SmallGemm.UPPER | SmallGemm.SET);  // dx_j = sum_{i>=j} W_ij dy_i
+            SmallGemm.run(coef, 0, chunk, 1, bm, t0 * n, n, dC, t0 * n, n, len, len, n, SmallGemm.LOWER | SmallGemm.SET); // dC_i = sum_j coef_ij B_j
+            SmallGemm.run(coef, 0, 1, chunk, cm, t0 * n, n, dB, t0 * n, n, len, len, n, SmallGemm.UPPER | SmallGemm.SET); // dB_j = sum_{i>=j} coef_ij C_i
             // 3. through the state entering the chunk (the outputs read it)
             for (int i = 0; i < len; i++) {
                 float ei = (float) Math.exp(l[t0 + i]);

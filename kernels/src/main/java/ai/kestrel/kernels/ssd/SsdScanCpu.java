@@ -5,6 +5,7 @@ import static ai.kestrel.kernels.Vec.F;
 
 import ai.kestrel.kernels.Buf;
 import ai.kestrel.kernels.Parallel;
+import ai.kestrel.kernels.internal.Transpose;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
@@ -29,34 +30,44 @@ final class SsdScanCpu implements SsdScan {
     private record Group(float[] bm, float[] cm, float[][] cb) {
     }
 
+    /**
+     * The groups' B and C and their chunk products, one task per (batch, group, chunk): {@code cb = C·Bᵀ} over the
+     * chunk, by {@link SmallGemm} against B transposed, rows in halves as the backward's {@code DY Xᵀ} (only
+     * {@code j <= i} is read; what lies above the diagonal is left undefined). One dot product per pair on one
+     * task per group left the second thread idle and took ~4% of a forward+backward (B 1, one group).
+     */
     private static Group[] groups(MemorySegment bm, MemorySegment cm, Dims m) {
         int t = m.t();
         int n = m.n();
         int l = m.chunk();
         int chunks = (t + l - 1) / l;
-        Group[] out = new Group[m.b() * m.g()];
-        Parallel.range(m.b() * m.g(), 1, (lo, hi) -> {
-            for (int bg = lo; bg < hi; bg++) {
+        int count = m.b() * m.g();
+        Group[] out = new Group[count];
+        for (int bg = 0; bg < count; bg++) {
+            out[bg] = new Group(new float[t * n], new float[t * n], new float[chunks][l * l]);
+        }
+        Parallel.range(count * chunks, 1, (lo, hi) -> {
+            float[] bt = new float[n * l];
+            for (int task = lo; task < hi; task++) {
+                int bg = task / chunks;
+                int ch = task % chunks;
                 int bb = bg / m.g();
                 int gg = bg % m.g();
-                float[] b = new float[t * n];
-                float[] c = new float[t * n];
-                for (int tt = 0; tt < t; tt++) {
+                float[] b = out[bg].bm();
+                float[] c = out[bg].cm();
+                int t0 = ch * l;
+                int len = Math.min(l, t - t0);
+                for (int tt = t0; tt < t0 + len; tt++) {
                     long o = (((long) bb * t + tt) * m.g() + gg) * n * 4;
                     MemorySegment.copy(bm, Buf.F32, o, b, tt * n, n);
                     MemorySegment.copy(cm, Buf.F32, o, c, tt * n, n);
                 }
-                float[][] cb = new float[chunks][l * l];
-                for (int ch = 0; ch < chunks; ch++) {
-                    int t0 = ch * l;
-                    int len = Math.min(l, t - t0);
-                    for (int i = 0; i < len; i++) {
-                        for (int j = 0; j <= i; j++) {
-                            cb[ch][i * l + j] = Lanes.dot(c, (t0 + i) * n, b, (t0 + j) * n, n);
-                        }
-                    }
-                }
-                out[bg] = new Group(b, c, cb);
+                Transpose.matrix(b, t0 * n, len, n, bt); // bt (N, len)
+                float[] cb = out[bg].cb()[ch];
+                int half = Math.min(len, Math.max(4, (len / 2 + 3) & -4));
+                int set = SmallGemm.FULL | SmallGemm.SET;
+                SmallGemm.run(c, t0 * n, n, 1, bt, 0, len, cb, 0, l, half, n, half, set);
+                SmallGemm.run(c, (t0 + half) * n, n, 1, bt, 0, len, cb, half * l, l, len - half, n, len, set);
             }
         });
         return out;
@@ -158,6 +169,9 @@ final class SsdScanCpu implements SsdScan {
             float[] xh = new float[t * p];
             float[] dyh = new float[t * p];
             float[] dth = new float[t];
+            float[] dxh = new float[t * p];
+            float[] ddth = new float[t];
+            float[] ds0h = new float[n * p];
             for (int task = lo; task < hi; task++) {
                 int bb = task / m.h();
                 int hh = task % m.h();
@@ -165,8 +179,8 @@ final class SsdScanCpu implements SsdScan {
                 gather(x, bb, hh, m, p, xh);
                 gather(dy, bb, hh, m, p, dyh);
                 gather(dt, bb, hh, m, 1, dth);
-                SsdChunked.Grads gr = new SsdChunked.Grads(new float[t * p], new float[t], new float[t * n], new float[t * n],
-                        new float[n * p], sums[task]);
+                // (the backward writes every element of dx, ddt and ds0: the arrays serve each head of the range)
+                SsdChunked.Grads gr = new SsdChunked.Grads(dxh, ddth, new float[t * n], new float[t * n], ds0h, sums[task]);
                 new SsdChunked(t, p, n, m.chunk(), (float) a.get(hh), opt(d, hh), opt(dtBias, hh))
                         .backward(dyh, xh, dth, g.bm(), g.cm(), g.cb(), loadState(s0, bb, hh, m), gr);
                 if (dxb != null) {
