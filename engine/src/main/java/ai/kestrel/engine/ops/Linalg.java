@@ -148,6 +148,68 @@ public final class Linalg {
         }, y, x, w);
     }
 
+    /**
+     * {@code x·wᵀ + h·uᵀ}, two products into one output written once: a LoRA-wrapped linear, {@code w} the base
+     * weight and {@code u} the adapter's B, {@code h} the scaled adapter's A product (see
+     * {@link ai.kestrel.kernels.matmul.Matmul#forwardPair}). The same values as {@code addLinear(linear(x, w), h, u)}
+     * within float32 rounding; the output is written once instead of twice, and with a selective checkpoint
+     * ({@link Autograd#keepProduct}) it is kept when {@code w} is frozen, as {@link #linear}'s is. Gradients: {@code x}
+     * and {@code h} as {@link #linear} gives them, {@code w} and {@code u} when they require them. On the GPU it is
+     * {@link #addLinear} of {@link #linear}.
+     *
+     * @param x (..., K), F32 or F64
+     * @param w (N, K), any weight dtype {@link #linear} takes; its input rounded as {@code numerics} says
+     * @param h (..., r), the dtype and leading shape of {@code x}
+     * @param u (N, r)
+     */
+    public static Tensor linearPair(Tensor x, Tensor w, Tensor h, Tensor u, Numerics numerics) {
+        if (x.device() == ai.kestrel.engine.Device.CUDA || w.device() == ai.kestrel.engine.Device.CUDA
+                || h.device() == ai.kestrel.engine.Device.CUDA || u.device() == ai.kestrel.engine.Device.CUDA) {
+            return addLinear(linear(x, w, null, numerics), h, u);
+        }
+        Dispatch.computeType("linearPair", x, h);
+        boolean ref = x.dtype() == DType.F64;
+        if (!ref && (w.dtype() == DType.F64 || u.dtype() == DType.F64)) {
+            throw new IllegalArgumentException("linearPair: F64 weights need F64 input, got " + x.dtype());
+        }
+        Matmul k = ref ? Matmul.REF : Matmul.CPU;
+        Weights wt = weights(w, numerics);
+        Weights ut = weights(u);
+        long[] shape = outputShape(x, wt);
+        long[] hShape = h.shape();
+        hShape[hShape.length - 1] = wt.n();
+        if (!Arrays.equals(outputShape(h, ut), shape) || !Arrays.equals(hShape, shape)) {
+            throw new IllegalArgumentException("linearPair: x " + Arrays.toString(x.shape()) + " times w " + Arrays.toString(w.shape())
+                    + " and h " + Arrays.toString(h.shape()) + " times u " + Arrays.toString(u.shape()) + " do not make one output");
+        }
+        int m = Dispatch.rows(x);
+        boolean keep = keeps(w);
+        Tensor y = keep ? Autograd.keptProduct(shape) : null; // (a selective checkpoint's recomputation: the first pass's)
+        if (y == null) {
+            y = Tensor.empty(x.dtype(), shape);
+            k.forwardPair(x.buf(), wt, h.buf(), ut, y.buf(), m);
+            if (keep) {
+                Autograd.keepProduct(y);
+            }
+        }
+        return Autograd.record(y, "linearPair", (g, needs) -> {
+            Tensor[] grads = new Tensor[4];
+            Weights[] ws = {wt, ut};
+            Tensor[] ins = {x, h};
+            for (int j = 0; j < 2; j++) {
+                if (needs[2 * j]) {
+                    grads[2 * j] = Tensor.emptyLike(ins[j]); // (overwritten: not accumulating)
+                    k.backwardInput(g.buf(), ws[j], grads[2 * j].buf(), m, false);
+                }
+                if (needs[2 * j + 1]) {
+                    grads[2 * j + 1] = Tensor.zerosLike(j == 0 ? w : u);
+                    k.backwardWeight(g.buf(), ins[j].buf(), grads[2 * j + 1].buf(), m, ws[j].n(), ws[j].k());
+                }
+            }
+            return grads;
+        }, x, w, h, u);
+    }
+
     /** {@link #linear} with every operand on the GPU: the weight stays there in its stored format. */
     private static Tensor linearGpu(Tensor x, Tensor w, Tensor bias, Numerics numerics) {
         if (x.device() != w.device()) {

@@ -63,6 +63,70 @@ class LinalgGradTest {
     }
 
     @Test
+    void linearPairAllInputs() {
+        try (Scope s = Scope.open()) {
+            SplittableRandom rnd = new SplittableRandom(26);
+            Tensor x = Rand.normal64(rnd, 1, 2, 3, 7).requiresGrad(true);
+            Tensor w = Rand.normal64(rnd, 1, 5, 7).requiresGrad(true);
+            Tensor h = Rand.normal64(rnd, 1, 2, 3, 4).requiresGrad(true);
+            Tensor u = Rand.normal64(rnd, 1, 5, 4).requiresGrad(true);
+            GradCheck.of("linearPair").run(in -> Linalg.linearPair(in[0], in[1], in[2], in[3], Numerics.TRANSFORMERS), x, w, h, u);
+        }
+    }
+
+    /**
+     * The fused pair equals {@code addLinear(linear(x, w), h, u)} in float32 over the GEMV and GEMM row counts, with
+     * a BF16 base weight (a frozen LoRA base), a frozen base's gradient left null, and refuses operands that do not
+     * make one output.
+     */
+    @Test
+    void linearPairEqualsLinearThenAddLinear() {
+        try (Scope s = Scope.open()) {
+            SplittableRandom rnd = new SplittableRandom(27);
+            for (int m : new int[] {3, 40}) {
+                Tensor x = Rand.normal32(rnd, 1, m, 64).requiresGrad(true);
+                Tensor w = Casts.to(Rand.normal32(rnd, 1, 33, 64), DType.BF16);
+                Tensor h = Rand.normal32(rnd, 1, m, 16).requiresGrad(true);
+                Tensor u = Rand.normal32(rnd, 1, 33, 16).requiresGrad(true);
+                Tensor fused = Linalg.linearPair(x, w, h, u, Numerics.TRANSFORMERS);
+                Tensor apart = Linalg.addLinear(Linalg.linear(x, w, null), h, u);
+                float[] a = apart.toFloatArray();
+                float[] f = fused.toFloatArray();
+                for (int i = 0; i < f.length; i++) {
+                    assertTrue(Math.abs(f[i] - a[i]) <= 1e-5 * (1 + Math.abs(a[i])), "m=" + m + " element " + i);
+                }
+                Tensor g = Rand.normal32(rnd, 1, m, 33);
+                Tensor[] viaFused = grads(Arith.sum(Arith.mul(fused, g)), x, h, u);
+                Tensor[] viaApart = grads(Arith.sum(Arith.mul(apart, g)), x, h, u);
+                for (int j = 0; j < viaFused.length; j++) {
+                    float[] p = viaFused[j].toFloatArray();
+                    float[] q = viaApart[j].toFloatArray();
+                    for (int i = 0; i < p.length; i++) {
+                        assertTrue(Math.abs(p[i] - q[i]) <= 1e-4 * (1 + Math.abs(q[i])), "m=" + m + " gradient " + j + " element " + i);
+                    }
+                }
+                assertNull(w.grad());
+            }
+            Tensor x = Rand.normal32(rnd, 1, 4, 16);
+            Tensor w = Rand.normal32(rnd, 1, 33, 16);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> Linalg.linearPair(x, w, Rand.normal32(rnd, 1, 4, 8), Rand.normal32(rnd, 1, 32, 8), Numerics.TRANSFORMERS));
+            assertTrue(e.getMessage().contains("linearPair: x [4, 16] times w [33, 16] and h [4, 8] times u [32, 8]"), e.getMessage());
+        }
+    }
+
+    /** The gradients of {@code loss} for {@code ts}, each copied out and then cleared. */
+    private static Tensor[] grads(Tensor loss, Tensor... ts) {
+        Autograd.backward(loss);
+        Tensor[] out = new Tensor[ts.length];
+        for (int j = 0; j < ts.length; j++) {
+            out[j] = Casts.to(ts[j].grad(), DType.F32);
+            ts[j].clearGrad();
+        }
+        return out;
+    }
+
+    @Test
     void frozenWeightPassesGradientToInputOnly() {
         try (Scope s = Scope.open()) {
             SplittableRandom rnd = new SplittableRandom(22);

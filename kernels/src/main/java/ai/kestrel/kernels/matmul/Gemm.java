@@ -64,15 +64,20 @@ final class Gemm {
     /** Bytes of packed B a task keeps (in L2) while its row blocks stream past: sets the columns per task. */
     static final int B_BLOCK_BYTES = 512 << 10;
 
-    /** Fills B panels for reduction rows {@code [r0, r0 + rc)} and columns {@code [c0, c0 + nc)}. */
+    /**
+     * Fills B panels for reduction rows {@code [r0, r0 + rc)} and columns {@code [c0, c0 + nc)}: panel {@code p}'s
+     * row {@code r} (of {@code rc}) at {@code bp[bo + p * pstride + r * NR]}, {@link #NR} floats zero-padded past the
+     * last column. {@link #tile} packs whole blocks ({@code bo = 0}, {@code pstride = rc * NR});
+     * {@link WeightPanels#concat} fills the rows of one block from two sources.
+     */
     interface Panels {
-        void pack(int r0, int rc, int c0, int nc, float[] bp, float[] scratch);
+        void pack(int r0, int rc, int c0, int nc, float[] bp, int bo, int pstride, float[] scratch);
 
         /** Scratch floats {@link #pack} needs for a block of {@code rc} rows and {@code nc} columns. */
         int scratchSize(int rc, int nc);
     }
 
-    private static final ThreadLocal<float[][]> BUFFERS = ThreadLocal.withInitial(() -> new float[4][]);
+    private static final ThreadLocal<float[][]> BUFFERS = ThreadLocal.withInitial(() -> new float[5][]);
 
     private Gemm() {
     }
@@ -93,29 +98,38 @@ final class Gemm {
      * 0.32 against 0.43 ms for 512 x 1280 on one thread.
      */
     static float[] packA(MemorySegment src, int rows, int r, float[] ap) {
+        return packA(src, rows, r, r, 0, ap);
+    }
+
+    /**
+     * Packs {@code src (rows, cols)} as the reduction steps {@code [k0, k0 + cols)} of an A whose reduction is
+     * {@code r} long (the layout of {@link #packA(MemorySegment, int, int, float[])}): two calls pack {@code [X | H]}
+     * for a product of two operands summed ({@code X·Wᵀ + H·Uᵀ} as one reduction over {@code K + r}).
+     */
+    static float[] packA(MemorySegment src, int rows, int cols, int r, int k0, float[] ap) {
         int blocks = (rows + MR - 1) / MR;
-        Parallel.range(blocks, Math.max(1, (64 << 10) / Math.max(1, MR * r)), (lo, hi) -> {
-            float[] row = new float[r];
+        Parallel.range(blocks, Math.max(1, (64 << 10) / Math.max(1, MR * cols)), (lo, hi) -> {
+            float[] row = new float[cols];
             float[] tile = new float[16 * 16];
             for (int ib = lo; ib < hi; ib++) {
-                int base = ib * r * MR;
-                int k0 = 0;
+                int base = ib * r * MR + k0 * MR;
+                int done = 0;
                 if (F.length() == 16 && MR == 8 && (ib + 1) * MR <= rows) {
-                    k0 = r / 32 * 32;
-                    for (int k = 0; k < k0; k += 32) {
-                        interleave8(src, (long) ib * MR * r + k, r, tile, ap, base + k * MR);
+                    done = cols / 32 * 32;
+                    for (int k = 0; k < done; k += 32) {
+                        interleave8(src, (long) ib * MR * cols + k, cols, tile, ap, base + k * MR);
                     }
                 }
-                // the rest one value at a time: other widths, the last r % 32 steps, and a partial last block
-                for (int i = 0; i < MR && k0 < r; i++) {
+                // the rest one value at a time: other widths, the last cols % 32 steps, and a partial last block
+                for (int i = 0; i < MR && done < cols; i++) {
                     int gi = ib * MR + i;
                     if (gi < rows) {
-                        MemorySegment.copy(src, Buf.F32, ((long) gi * r + k0) * 4, row, 0, r - k0);
-                        for (int k = k0; k < r; k++) {
-                            ap[base + k * MR + i] = row[k - k0];
+                        MemorySegment.copy(src, Buf.F32, ((long) gi * cols + done) * 4, row, 0, cols - done);
+                        for (int k = done; k < cols; k++) {
+                            ap[base + k * MR + i] = row[k - done];
                         }
                     } else {
-                        for (int k = k0; k < r; k++) {
+                        for (int k = done; k < cols; k++) {
                             ap[base + k * MR + i] = 0f;
                         }
                     }
@@ -258,7 +272,7 @@ final class Gemm {
         float[] acc = new float[MR * NR];
         for (int k0 = 0; k0 < r; k0 += kcMax) {
             int kc = Math.min(kcMax, r - k0);
-            b.pack(k0, kc, c0, nc, bp, scratch);
+            b.pack(k0, kc, c0, nc, bp, 0, kc * NR, scratch);
             boolean overwrite = k0 == 0 && !accumulate;
             for (int ib = ib0; ib < ib1; ib++) {
                 int i0 = ib * MR;

@@ -33,6 +33,33 @@ public interface Matmul {
     void forwardAdd(Buf x, Weights w, Buf r, Buf y, int m);
 
     /**
+     * {@code y = x·Wᵀ + h·Uᵀ}: two products of one output summed, {@code W (N, K)} and {@code U (N, r)}, as
+     * {@link #forward} of each (each input rounded as its weight asks) without a bias; {@code h (m, r)}. A LoRA-wrapped
+     * product, base and adapter's B at once: the CPU kernel runs it as one product over the reduction
+     * {@code [x | h]·[W | U]ᵀ}, so the output is written once and the short adapter reduction (r = 16) costs its
+     * multiply-adds only. This default is the definition: a {@link #forward} then a {@link #forwardAdd}.
+     */
+    default void forwardPair(Buf x, Weights w, Buf h, Weights u, Buf y, int m) {
+        requireSameRows(w, u);
+        forward(x, w, null, y, m);
+        forwardAdd(h, u, y, y, m);
+    }
+
+    /** Throws unless {@link #forwardPair}'s operands agree: {@code U} as many rows as {@code W}, float32 buffers large enough. */
+    static void requirePair(Buf x, Weights w, Buf h, Weights u, Buf y, int m) {
+        requireSameRows(w, u);
+        requireForward(x, w, null, y, m);
+        h.requireF32("h", (long) m * u.k());
+    }
+
+    /** Throws unless {@link #forwardPair}'s two weights have as many rows (the output's columns). */
+    static void requireSameRows(Weights w, Weights u) {
+        if (u.n() != w.n()) {
+            throw new IllegalArgumentException("forwardPair: W has " + w.n() + " rows, U " + u.n() + ": they must write the same output");
+        }
+    }
+
+    /**
      * {@code ys[j] = x·ws[j]ᵀ + biases[j]} for several matrices that share {@code x} (all with the same
      * {@code k}); {@code biases} may be {@code null} or hold {@code null}s. The same as one {@link #forward} per
      * matrix (the same kernels); an implementation may run them as one job (the CPU kernel does when decoding).

@@ -66,15 +66,51 @@ final class MatmulCpu implements Matmul {
     }
 
     /**
+     * One product over the reduction {@code [x | h]} against {@code [W | U]}: x and h packed side by side, each
+     * rounded as its weight asks, and the weight panels of both stacked ({@link WeightPanels#concat}). Few rows take
+     * {@link Gemv} for W, then {@link #forwardAdd} for U.
+     */
+    @Override
+    public void forwardPair(Buf x, Weights w, Buf h, Weights u, Buf y, int m) {
+        check(w);
+        check(u);
+        Matmul.requirePair(x, w, h, u, y, m);
+        int n = w.n();
+        int k = w.k();
+        int r = u.k();
+        if (m == 0 || n == 0) {
+            return;
+        }
+        if (m <= GEMV_MAX_ROWS || r == 0) {
+            forward(x, w, null, y, m);
+            forwardAdd(h, u, y, y, m);
+            return;
+        }
+        int total = Math.addExact(k, r);
+        float[] ap = Gemm.buffer(2, Gemm.packedSize(m, total));
+        Gemm.packA(rounded(x, w, m, k, 3), m, k, total, 0, ap);
+        Gemm.packA(rounded(h, u, m, r, 4), m, r, total, k, ap);
+        Gemm.run(ap, m, total, n, WeightPanels.concat(WeightPanels.transposed(w), k, WeightPanels.transposed(u)), y.seg(), null, false);
+    }
+
+    /**
      * {@code x (m, k)} packed for {@link Gemm#run}, first rounded as {@code w} asks ({@link Weights#roundsInput}), in
      * this thread's reusable array (valid until the next call).
      */
     private static float[] packedInput(Buf x, Weights w, int m, int k) {
+        return Gemm.packA(rounded(x, w, m, k, 3), m, k, Gemm.buffer(2, Gemm.packedSize(m, k)));
+    }
+
+    /**
+     * {@code x (m, k)} as {@code w}'s product reads it: itself, or a copy rounded as {@code w} asks
+     * ({@link Weights#roundsInput}) in this thread's reusable array {@code slot} (valid until the next call).
+     */
+    private static MemorySegment rounded(Buf x, Weights w, int m, int k, int slot) {
         MemorySegment xs = x.seg();
         if (w.roundsInput()) {
             // a copy rounded in place, rows split between the threads, in the thread's reusable array (not a new
             // m x k array per call: a prefill's garbage grows the heap)
-            float[] rows = Gemm.buffer(3, m * k);
+            float[] rows = Gemm.buffer(slot, m * k);
             MemorySegment.copy(xs, Buf.F32, 0, rows, 0, m * k);
             WeightFormat f = w.format();
             Parallel.range(m, Math.max(1, (16 << 10) / k), (lo, hi) -> {
@@ -88,7 +124,7 @@ final class MatmulCpu implements Matmul {
             });
             xs = MemorySegment.ofArray(rows).asSlice(0, (long) m * k * 4);
         }
-        return Gemm.packA(xs, m, k, Gemm.buffer(2, Gemm.packedSize(m, k)));
+        return xs;
     }
 
     /** What {@link #packedInput} makes of x for {@code w}: the same for weights that round x alike (or not at all). */

@@ -28,12 +28,12 @@ final class WeightPanels {
         boolean direct = (F.length() == 16 || F.length() == 8) && w.format() == WeightFormat.F32;
         return new Gemm.Panels() {
             @Override
-            public void pack(int k0, int kc, int n0, int nc, float[] bp, float[] scratch) {
+            public void pack(int k0, int kc, int n0, int nc, float[] bp, int bo, int pstride, float[] scratch) {
                 int nr = Gemm.NR;
                 int l = F.length();
                 int panels = (nc + nr - 1) / nr;
                 for (int p = 0; p < panels; p++) {
-                    int base = p * kc * nr;
+                    int base = bo + p * pstride;
                     for (int j0 = 0; j0 < nr; j0 += l) {
                         int first = n0 + p * nr + j0;
                         int rows = Math.min(l, n0 + nc - first);
@@ -92,13 +92,13 @@ final class WeightPanels {
     static Gemm.Panels direct(Weights w) {
         return new Gemm.Panels() {
             @Override
-            public void pack(int r0, int rc, int c0, int nc, float[] bp, float[] row) {
+            public void pack(int r0, int rc, int c0, int nc, float[] bp, int bo, int pstride, float[] row) {
                 int nr = Gemm.NR;
                 int panels = (nc + nr - 1) / nr;
                 for (int r = 0; r < rc; r++) {
                     Dequant.decode(w, r0 + r, c0, nc, row, 0);
                     for (int p = 0; p < panels; p++) {
-                        int dst = p * rc * nr + r * nr;
+                        int dst = bo + p * pstride + r * nr;
                         int valid = Math.min(nr, nc - p * nr);
                         System.arraycopy(row, p * nr, bp, dst, valid);
                         for (int j = valid; j < nr; j++) {
@@ -111,6 +111,31 @@ final class WeightPanels {
             @Override
             public int scratchSize(int rc, int nc) {
                 return nc;
+            }
+        };
+    }
+
+    /**
+     * The panels of B stacked on C along the reduction: rows {@code [0, k1)} from {@code first}, rows from {@code k1}
+     * on from {@code second} (its row {@code r - k1}). A block of reduction rows that straddles {@code k1} is filled
+     * by both, each into its rows of every panel.
+     */
+    static Gemm.Panels concat(Gemm.Panels first, int k1, Gemm.Panels second) {
+        return new Gemm.Panels() {
+            @Override
+            public void pack(int r0, int rc, int c0, int nc, float[] bp, int bo, int pstride, float[] scratch) {
+                int n1 = Math.max(0, Math.min(rc, k1 - r0));
+                if (n1 > 0) {
+                    first.pack(r0, n1, c0, nc, bp, bo, pstride, scratch);
+                }
+                if (n1 < rc) {
+                    second.pack(r0 + n1 - k1, rc - n1, c0, nc, bp, bo + n1 * Gemm.NR, pstride, scratch);
+                }
+            }
+
+            @Override
+            public int scratchSize(int rc, int nc) {
+                return Math.max(first.scratchSize(rc, nc), second.scratchSize(rc, nc));
             }
         };
     }

@@ -120,6 +120,47 @@ class MatmulTest {
     }
 
     /**
+     * {@code y = x·Wᵀ + h·Uᵀ} against the reference's definition (a forward, then a forwardAdd): U as wide as a LoRA
+     * rank (16) or odd (7, 33), F32 or BF16, the BF16 one rounding h in some cases and W's format rounding x as it
+     * does alone; past KMAX the seam between W's and U's reduction rows falls inside the last block. Both operands'
+     * values are O(1), so a missed or doubled U term shows.
+     */
+    @ParameterizedTest(name = "seed={0} {1} M={2} N={3} K={4}")
+    @MethodSource("shapes")
+    void forwardPairMatchesReference(long seed, WeightFormat f, int m, int n, int k) {
+        try (Arena arena = Arena.ofShared()) {
+            SplittableRandom rnd = new SplittableRandom(seed + 5000);
+            Weights w = Codecs.encode(arena, Twin.normal(rnd, n * k, 1), n, k, f).roundingInput(seed % 5 == 0);
+            int r = new int[] {16, 7, 33}[(int) (seed % 3)];
+            WeightFormat uf = seed % 4 == 0 ? WeightFormat.BF16 : WeightFormat.F32;
+            Weights u = Codecs.encode(arena, Twin.normal(rnd, n * r, 1), n, r, uf).roundingInput(seed % 8 == 0);
+            Buf x = Twin.randn(arena, rnd, m * k);
+            Buf h = Twin.randn(arena, rnd, m * r);
+            String c = "seed=" + seed + " " + f + (w.roundsInput() ? " rounding x" : "") + " M=" + m + " N=" + n + " K=" + k + ", U " + uf
+                    + (u.roundsInput() ? " rounding h" : "") + " r=" + r;
+            double g = Math.max(forwardTolFactor(f, m, k), forwardTolFactor(uf, m, r));
+            Buf yr = Buf.allocF32(arena, (long) m * n);
+            Matmul.REF.forwardPair(x, w, h, u, yr, m);
+            Buf yc = Buf.allocF32(arena, (long) m * n);
+            impl().forwardPair(x, w, h, u, yc, m);
+            Twin.assertClose(c + " y", yr, yc, g * tol(k + r), g * 1e-5);
+        }
+    }
+
+    /** {@link Matmul#forwardPair} refuses a U whose rows differ from W's, naming both counts. */
+    @org.junit.jupiter.api.Test
+    void forwardPairRefusesMismatchedRows() {
+        try (Arena arena = Arena.ofShared()) {
+            SplittableRandom rnd = new SplittableRandom(11);
+            Weights w = Weights.of(Twin.randn(arena, rnd, 6 * 8), 6, 8);
+            Weights u = Weights.of(Twin.randn(arena, rnd, 5 * 4), 5, 4);
+            IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> impl().forwardPair(Twin.randn(arena, rnd, 3 * 8), w, Twin.randn(arena, rnd, 3 * 4), u, Buf.allocF32(arena, 3 * 6), 3));
+            assertTrue(e.getMessage().contains("W has 6 rows, U 5"), e.getMessage());
+        }
+    }
+
+    /**
      * F16 and BF16 weights whose products round x to their type first (as ggml does): the fast path equals the
      * reference, which rounds too; x's rounding moves the product by ~2^-9 (BF16) or ~2^-12 (F16) relative per
      * term, far more than {@link #tol}, so a path that multiplied unrounded x would fail here. Both sides of the

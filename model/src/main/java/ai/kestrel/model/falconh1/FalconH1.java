@@ -114,9 +114,8 @@ public final class FalconH1 implements LanguageModel {
 
     /** {@code x·wᵀ} of the module at {@code model.layers.{layer}.{module}}, plus the adapter's update when it wraps it. */
     private Tensor linear(int layer, String module, Tensor x, Tensor w) {
-        Tensor y = Linalg.linear(x, w, null, numerics);
         ai.kestrel.model.lora.Lora a = adapter;
-        return a == null ? y : a.apply("model.layers." + layer + "." + module, x, y);
+        return a == null ? Linalg.linear(x, w, null, numerics) : a.linear("model.layers." + layer + "." + module, x, w, numerics);
     }
 
     /** Replaces layer {@code i}'s weights (for merging adapters); the caller owns the new tensors' lifetime. */

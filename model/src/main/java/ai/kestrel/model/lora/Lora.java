@@ -134,15 +134,32 @@ public final class Lora implements AutoCloseable {
         if (f == null) {
             return y;
         }
+        // y + s·B(A x) as y + B(s·A x): the scaling on the (M, r) product, and B's product added as it is written
+        // (the same values when s is a power of two, as alpha / r usually is; otherwise within float32 rounding)
+        return Linalg.addLinear(y, scaledA(module, f, x), f.b());
+    }
+
+    /**
+     * The wrapped linear {@code x·wᵀ + scaling * (x·Aᵀ)·Bᵀ} of {@code module} ({@code x·wᵀ} when it is not wrapped),
+     * with {@code w}'s input rounded as {@code numerics} says: {@code apply(module, x, linear(x, w))} with the base and
+     * B products computed as one ({@link Linalg#linearPair}), so the output is written once.
+     */
+    public Tensor linear(String module, Tensor x, Tensor w, ai.kestrel.engine.ops.Numerics numerics) {
+        Factors f = modules.get(module);
+        if (f == null) {
+            return Linalg.linear(x, w, null, numerics);
+        }
+        return Linalg.linearPair(x, w, scaledA(module, f, x), f.b(), numerics);
+    }
+
+    /** {@code scaling * (dropout(x)·Aᵀ)}, the (M, r) input of B (dropout while a training seed is set). */
+    private Tensor scaledA(String module, Factors f, Tensor x) {
         Tensor in = x;
         Long seed = trainingSeed;
         if (seed != null && config.dropout() > 0) {
             in = Arith.dropout(x, config.dropout(), new SplittableRandom(seed + 0x9E3779B97F4A7C15L * (index.get(module) + 1)).nextLong());
         }
-        // y + s·B(A x) as y + B(s·A x): the scaling on the (M, r) product, and B's product added as it is written
-        // (the same values when s is a power of two, as alpha / r usually is; otherwise within float32 rounding)
-        Tensor h = Arith.scale(Linalg.linear(in, f.a(), null), config.scaling());
-        return Linalg.addLinear(y, h, f.b());
+        return Arith.scale(Linalg.linear(in, f.a(), null), config.scaling());
     }
 
     /** The module paths of {@code model} that {@code targets} select, with their weights. */

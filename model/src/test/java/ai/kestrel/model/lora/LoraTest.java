@@ -13,6 +13,8 @@ import ai.kestrel.engine.Tensor;
 import ai.kestrel.engine.io.SafeTensors;
 import ai.kestrel.engine.io.TensorFileException;
 import ai.kestrel.engine.ops.Arith;
+import ai.kestrel.engine.ops.Linalg;
+import ai.kestrel.engine.ops.Numerics;
 import ai.kestrel.model.falconh1.FalconH1;
 import ai.kestrel.model.falconh1.FalconH1Loader;
 import ai.kestrel.model.testing.Fixture;
@@ -115,6 +117,43 @@ class LoraTest {
                     assertArrayEquals(trained[t], again[t], SAME, "position " + t);
                 }
                 model.setAdapter(null);
+            }
+        }
+    }
+
+    /**
+     * {@link Lora#linear} (base and B products as one, {@link ai.kestrel.engine.ops.Linalg#linearPair}) equals
+     * {@link Lora#apply} of the base product, over the decoding and GEMM row counts; an unwrapped module is the base
+     * product alone.
+     */
+    @Test
+    void wrappedLinearEqualsApplyOfTheBaseProduct() throws IOException {
+        Fixture f = Fixture.of("falcon-h1-g1");
+        try (FalconH1 model = FalconH1Loader.fromHuggingFace(f.dir);
+             Lora lora = Lora.create(model, new LoraConfig(4, 8, 0, List.of("q_proj"), false), 5);
+             Scope s = Scope.open()) {
+            randomizeB(lora, 9);
+            Tensor w = model.layer(0).q();
+            Tensor v = model.layer(0).v();
+            SplittableRandom rnd = new SplittableRandom(10);
+            for (int m : new int[] {3, 40}) {
+                float[] xs = new float[m * (int) w.dim(1)];
+                for (int i = 0; i < xs.length; i++) {
+                    xs[i] = (float) rnd.nextGaussian();
+                }
+                Tensor x = Tensor.of(xs, m, w.dim(1));
+                String q = "model.layers.0.self_attn.q_proj";
+                float[] fused = lora.linear(q, x, w, Numerics.TRANSFORMERS).toFloatArray();
+                float[] apart = lora.apply(q, x, Linalg.linear(x, w, null)).toFloatArray();
+                float[] base = Linalg.linear(x, w, null).toFloatArray();
+                double moved = 0;
+                for (int i = 0; i < fused.length; i++) {
+                    assertEquals(apart[i], fused[i], 1e-5 * (1 + Math.abs(apart[i])), "m=" + m + " element " + i);
+                    moved = Math.max(moved, Math.abs(apart[i] - base[i]));
+                }
+                assertTrue(moved > 1e-3, "the adapter moves q_proj's output: " + moved);
+                String vName = "model.layers.0.self_attn.v_proj";
+                assertArrayEquals(Linalg.linear(x, v, null).toFloatArray(), lora.linear(vName, x, v, Numerics.TRANSFORMERS).toFloatArray(), vName);
             }
         }
     }
