@@ -176,9 +176,7 @@ public final class Linalg {
         Weights wt = weights(w, numerics);
         Weights ut = weights(u);
         long[] shape = outputShape(x, wt);
-        long[] hShape = h.shape();
-        hShape[hShape.length - 1] = wt.n();
-        if (!Arrays.equals(outputShape(h, ut), shape) || !Arrays.equals(hShape, shape)) {
+        if (!Arrays.equals(outputShape(h, ut), shape)) { // (x and h: the same leading shape; w and u: as many rows)
             throw new IllegalArgumentException("linearPair: x " + Arrays.toString(x.shape()) + " times w " + Arrays.toString(w.shape())
                     + " and h " + Arrays.toString(h.shape()) + " times u " + Arrays.toString(u.shape()) + " do not make one output");
         }

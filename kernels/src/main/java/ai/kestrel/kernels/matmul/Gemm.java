@@ -77,6 +77,11 @@ final class Gemm {
         int scratchSize(int rc, int nc);
     }
 
+    /**
+     * A thread's reusable arrays, by slot: 0 packed B panels, 1 their decode scratch (and {@link Gemv}'s tile), 2 packed
+     * A, 3 a rounded copy of x, 4 a rounded copy of a second input ({@code MatmulCpu.forwardPair}'s h) or a decode
+     * step's product before {@code forwardAdd} sums it.
+     */
     private static final ThreadLocal<float[][]> BUFFERS = ThreadLocal.withInitial(() -> new float[5][]);
 
     private Gemm() {

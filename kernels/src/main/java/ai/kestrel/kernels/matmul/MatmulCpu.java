@@ -51,12 +51,14 @@ final class MatmulCpu implements Matmul {
             return;
         }
         if (m <= GEMV_MAX_ROWS) {
-            // decoding: the product into a scratch row block, then the sum (r may be y)
-            float[] t = new float[m * n];
+            // decoding: the product into this thread's scratch (not an array per token and wrapped product), then
+            // the sum (r may be y)
+            int mn = m * n;
+            float[] t = Gemm.buffer(4, mn);
             Gemv.forward(x, w, null, Buf.f32(MemorySegment.ofArray(t)), m);
             MemorySegment rs = r.seg();
             MemorySegment ys = y.seg();
-            for (int i = 0; i < t.length; i++) {
+            for (int i = 0; i < mn; i++) {
                 ys.setAtIndex(Buf.F32, i, rs.getAtIndex(Buf.F32, i) + t[i]);
             }
             return;
