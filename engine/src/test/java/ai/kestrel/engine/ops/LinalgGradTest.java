@@ -204,6 +204,33 @@ class LinalgGradTest {
         }
     }
 
+    /**
+     * Float64 central differences through frozen BF16, F16 and NF4 weights (a QLoRA or half-precision base, decoded
+     * exactly for F64 input, x not rounded): x and the bias in {@link Linalg#linear}, x, y in {@link Linalg#addLinear},
+     * and x, h and u in {@link Linalg#linearPair}. (Q8_0 weights, and {@link Numerics#GGML}, round x: the gradient
+     * passes that rounding straight through, which central differences cannot see; see the tests above.)
+     */
+    @Test
+    void frozenHalfAndNf4WeightsInFloat64() {
+        try (Scope s = Scope.open()) {
+            SplittableRandom rnd = new SplittableRandom(30);
+            Tensor w32 = Rand.normal32(rnd, 0.5, 9, 64);
+            for (DType q : new DType[] {DType.BF16, DType.F16, DType.NF4}) {
+                Tensor wq = Casts.to(w32, q);
+                Tensor x = Rand.normal64(rnd, 1, 2, 3, 64).requiresGrad(true);
+                Tensor bias = Rand.normal64(rnd, 1, 9).requiresGrad(true);
+                Tensor y = Rand.normal64(rnd, 1, 2, 3, 9).requiresGrad(true);
+                Tensor h = Rand.normal64(rnd, 1, 2, 3, 4).requiresGrad(true);
+                Tensor u = Rand.normal64(rnd, 1, 9, 4).requiresGrad(true);
+                GradCheck.of("linear over frozen " + q).run(in -> Linalg.linear(in[0], wq, in[1], Numerics.TRANSFORMERS), x, bias);
+                GradCheck.of("addLinear over frozen " + q).run(in -> Linalg.addLinear(in[0], in[1], wq), y, x);
+                GradCheck.of("linearPair over frozen " + q).run(in -> Linalg.linearPair(in[0], wq, in[1], in[2], Numerics.TRANSFORMERS),
+                        x, h, u);
+                assertNull(wq.grad());
+            }
+        }
+    }
+
     /** x's gradient through the frozen weight {@code wq} equals its gradient through {@code decoded}, its float32 values. */
     private static void gradientPassesStraightThrough(SplittableRandom rnd, Tensor wq, Tensor decoded, Numerics numerics, String what) {
         Tensor xg = Rand.normal32(rnd, 1, 5, 64).requiresGrad(true);

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.kestrel.engine.Autograd;
+import ai.kestrel.engine.GradCheck;
 import ai.kestrel.engine.Rand;
 import ai.kestrel.engine.Scope;
 import ai.kestrel.engine.Tensor;
@@ -162,6 +163,33 @@ class SelectiveCheckpointTest {
                 Tensor y = Autograd.checkpoint("varying", t -> calls[0]++ == 0 ? net.layer(t) : again.apply(t), x, net.params(), true);
                 IllegalStateException e = assertThrows(IllegalStateException.class, () -> Autograd.backward(Arith.sum(y)));
                 assertTrue(e.getMessage().startsWith("varying: ") && e.getMessage().contains("not deterministic"), e.getMessage());
+            }
+        }
+    }
+    /**
+     * Float64 central differences through a checkpointed piece, plain and selective: x (a leaf), a trainable weight
+     * and bias and a low-rank pair inside, around a frozen weight; and a piece whose output does not depend on x,
+     * whose gradient to x is then zeros.
+     */
+    @Test
+    void gradientsInFloat64() {
+        try (Scope s = Scope.open()) {
+            SplittableRandom rnd = new SplittableRandom(41);
+            Tensor x = Rand.normal64(rnd, 1, 3, 5, 8).requiresGrad(true);
+            Tensor w1 = Rand.normal64(rnd, 0.3, 12, 8).requiresGrad(true);
+            Tensor b1 = Rand.normal64(rnd, 0.1, 12).requiresGrad(true);
+            Tensor a = Rand.normal64(rnd, 0.3, 3, 12).requiresGrad(true);
+            Tensor b = Rand.normal64(rnd, 0.3, 12, 3).requiresGrad(true);
+            Tensor w2 = Rand.normal64(rnd, 0.3, 6, 12);
+            for (boolean keep : new boolean[] {false, true}) {
+                GradCheck.of("checkpoint, keepProducts " + keep).run(in -> Autograd.checkpoint("piece", t -> {
+                    Tensor h = Activations.silu(Linalg.linear(t, in[1], in[2]));
+                    Tensor low = Linalg.linear(Linalg.linear(h, in[3], null), in[4], null);
+                    return Linalg.linear(Arith.add(h, low), w2, null);
+                }, in[0], List.of(in[1], in[2], in[3], in[4], w2), keep), x, w1, b1, a, b);
+                GradCheck.of("checkpoint not reading x, keepProducts " + keep).run(in -> Autograd.checkpoint("piece",
+                        t -> Activations.silu(Linalg.linear(in[1], in[1], null)), in[0], List.of(in[1]), keep), x, w1);
+                assertTrue(java.util.Arrays.stream(x.grad().toDoubleArray()).allMatch(v -> v == 0), "x's gradient is zeros");
             }
         }
     }
