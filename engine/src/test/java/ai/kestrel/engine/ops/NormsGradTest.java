@@ -29,6 +29,7 @@ class NormsGradTest {
             Tensor z = Rand.normal64(rnd, 1.5, 3, 12).requiresGrad(true);
             Tensor w = Rand.normal64(rnd, 1, 12).requiresGrad(true);
             GradCheck.of("gatedRmsNorm G=3").run(in -> Norms.gatedRmsNorm(in[0], in[1], in[2], 3, 1e-5), x, z, w);
+            GradCheck.of("gatedRmsNorm G=1").run(in -> Norms.gatedRmsNorm(in[0], in[1], in[2], 1, 1e-5), x, z, w);
         }
     }
 
