@@ -29,11 +29,19 @@ public final class Twin {
         return v;
     }
 
-    /** Uniform samples in {@code [lo, hi)}. */
+    /**
+     * Uniform samples in {@code [lo, hi)}, none within {@code 1e-3 * (hi - lo)} of zero (so none exactly 0): such a
+     * draw is drawn again, which leaves the rest of the interval uniform.
+     */
     public static float[] uniform(SplittableRandom rnd, int n, double lo, double hi) {
         float[] v = new float[n];
+        double near = 1e-3 * (hi - lo);
         for (int i = 0; i < n; i++) {
-            v[i] = (float) (lo + (hi - lo) * rnd.nextDouble());
+            float u;
+            do {
+                u = (float) (lo + (hi - lo) * rnd.nextDouble());
+            } while (Math.abs(u) < near);
+            v[i] = u;
         }
         return v;
     }

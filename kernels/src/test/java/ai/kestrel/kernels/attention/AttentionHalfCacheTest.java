@@ -45,8 +45,10 @@ class AttentionHalfCacheTest {
     /** Two disjoint sets of keys, merged by their log-sum-exps, give the softmax over their union. */
     @Test
     void mergedTilesEqualOneSoftmax() {
-        SplittableRandom rnd = new SplittableRandom(5);
+        long seed = 5;
+        SplittableRandom rnd = new SplittableRandom(seed);
         int n = 9, p = 5;
+        String ctx = "seed=" + seed + " keys=" + n + " (tiles of 4 and " + (n - 4) + ") p=" + p;
         float[] s = Twin.normal(rnd, n, 2);
         float[][] v = new float[n][];
         for (int j = 0; j < n; j++) {
@@ -58,9 +60,9 @@ class AttentionHalfCacheTest {
         AttentionCpu.mergeSoftmax(acc, lse, part, new float[] {lse(s, 4, n)});
         float[] all = softmaxOut(s, v, 0, n, p);
         for (int c = 0; c < p; c++) {
-            assertEquals(all[c], acc[0][c], 1e-6, "column " + c);
+            assertEquals(all[c], acc[0][c], 1e-6, ctx + " column " + c);
         }
-        assertEquals(lse(s, 0, n), lse[0], 1e-6);
+        assertEquals(lse(s, 0, n), lse[0], 1e-6, ctx + " log-sum-exp");
     }
 
     private static float lse(float[] s, int from, int to) {

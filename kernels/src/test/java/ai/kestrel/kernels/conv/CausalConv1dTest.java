@@ -118,7 +118,7 @@ class CausalConv1dTest {
                         }
                     }
                 }
-                Twin.assertClose(k + " state after steps", fullState, state, 0, 0);
+                Twin.assertClose("seed=11 B=" + b + " T=" + t + " C=" + c + " W=" + w + " " + k + " state after steps", fullState, state, 0, 0);
                 // prefill 5 tokens, then continue with the other 4 from the returned state
                 int t1 = 5;
                 Buf xa = Buf.allocF32(arena, b * t1 * c), xb = Buf.allocF32(arena, b * (t - t1) * c);

@@ -49,12 +49,12 @@ class ElementwiseTest {
                 Buf sc = Buf.ofF32(arena, sr.toFloatArray());
                 Elementwise.REF.sumRows(a, sr, rows, cols, acc);
                 impl().sumRows(a, sc, rows, cols, acc);
-                Twin.assertClose("seed=" + seed + " sumRows acc=" + acc, sr, sc, 1e-4, 1e-5);
+                Twin.assertClose("seed=" + seed + " (" + rows + "," + cols + ") sumRows acc=" + acc, sr, sc, 1e-4, 1e-5);
                 Buf tr = Twin.randn(arena, rnd, rows);
                 Buf tc = Buf.ofF32(arena, tr.toFloatArray());
                 Elementwise.REF.sumCols(a, tr, rows, cols, acc);
                 impl().sumCols(a, tc, rows, cols, acc);
-                Twin.assertClose("seed=" + seed + " sumCols acc=" + acc, tr, tc, 1e-3, 1e-5);
+                Twin.assertClose("seed=" + seed + " (" + rows + "," + cols + ") sumCols acc=" + acc, tr, tc, 1e-3, 1e-5);
             }
         }
     }

@@ -197,10 +197,11 @@ class MatmulTest {
      * Several matrices sharing x in one call: each output equals the reference's, and one {@link Matmul#forward}
      * per matrix to the last bit or two (same kernel per weight row, only the job is shared; past 16 rows, x rounded
      * and packed once per run of matrices that read it alike); mixed formats, odd row counts (partial quads), some
-     * biases missing.
+     * biases missing; K off the vector width too, where Q8_0 and NF4 (whole blocks of 32 and 64) give way to F16 and F32.
      */
     @ParameterizedTest(name = "seed={0} M={1} K={2}")
-    @org.junit.jupiter.params.provider.CsvSource({"1, 1, 64", "2, 1, 1280", "3, 3, 64", "4, 8, 320", "5, 16, 192", "6, 17, 64", "7, 45, 320"})
+    @org.junit.jupiter.params.provider.CsvSource({"1, 1, 64", "2, 1, 1280", "3, 3, 64", "4, 8, 320", "5, 16, 192", "6, 17, 64", "7, 45, 320",
+        "8, 1, 7", "9, 1, 33", "10, 3, 100", "11, 16, 33", "12, 17, 7", "13, 45, 100", "14, 1, 4097", "15, 20, 4097"})
     void forwardManyMatchesOneCallPerMatrix(long seed, int m, int k) {
         try (Arena arena = Arena.ofShared()) {
             SplittableRandom rnd = new SplittableRandom(seed);
@@ -211,6 +212,11 @@ class MatmulTest {
                 WeightFormat.Q8_0, WeightFormat.BF16, WeightFormat.F16, WeightFormat.BF16};
             boolean[] rounding = {false, true, false, false, false, false, true, true, true, true};
             int[] ns = {37, 300, 4, 1, 66, 128, 9, 12, 7, 5};
+            for (int j = 0; j < ns.length; j++) {
+                if (k % formats[j].blockSize() != 0) { // a K that Q8_0's or NF4's blocks do not divide
+                    formats[j] = formats[j] == WeightFormat.Q8_0 ? WeightFormat.F16 : WeightFormat.F32;
+                }
+            }
             Weights[] ws = new Weights[ns.length];
             Buf[] biases = new Buf[ns.length];
             Buf[] ys = new Buf[ns.length];
@@ -312,7 +318,9 @@ class MatmulTest {
         // infinity or NaN must still give what the reference gives, and subnormal weights must not lose accuracy
         int n = 12;
         int k = 97;
-        SplittableRandom rnd = new SplittableRandom(41);
+        long seed = 41;
+        SplittableRandom rnd = new SplittableRandom(seed);
+        String c = "seed=" + seed + " F16 M=1 N=" + n + " K=" + k;
         float[] vals = Twin.normal(rnd, n * k, 1);
         for (int j = 0; j < k; j++) {
             vals[4 * k + j] = (float) ((j % 7 - 3) * Math.pow(2, -24 + j % 9)); // row 4: subnormal and tiny halves
@@ -334,11 +342,11 @@ class MatmulTest {
                 float e = (float) yr.get(r);
                 float a = (float) yc.get(r);
                 if (!Float.isFinite(e)) {
-                    assertEquals(e, a, 0, "row " + r);
+                    assertEquals(e, a, 0, c + " row " + r);
                 } else {
                     // a product below 2^-14 in size is a float subnormal in the scaled domain: absolute error up to
                     // 2^-149 * 2^112 = 2^-37 each, far below the half's own quantization step (2^-24 and up)
-                    assertEquals(e, a, Math.abs(e) * 1e-5 + k * 0x1p-37, "row " + r);
+                    assertEquals(e, a, Math.abs(e) * 1e-5 + k * 0x1p-37, c + " row " + r);
                 }
             }
             assertTrue(Double.isNaN(yr.get(6)) && Double.isInfinite(yr.get(1)) && !Double.isFinite(yr.get(9)),
@@ -356,7 +364,8 @@ class MatmulTest {
         "48, 4, 3072", "60, 13, 160", "32, 5, 40", "20, 6, 4096"})
     void bf16RowsOffTheVectorBoundaryDecodeAsTheReferenceDoes(int offset, int n, int k) {
         try (Arena arena = Arena.ofShared()) {
-            SplittableRandom rnd = new SplittableRandom(31L * offset + k);
+            long seed = 31L * offset + k;
+            SplittableRandom rnd = new SplittableRandom(seed);
             Weights packed = Codecs.encode(arena, Twin.normal(rnd, n * k, 1), n, k, WeightFormat.BF16);
             java.lang.foreign.MemorySegment at = arena.allocate(packed.data().byteSize() + 64, 64).asSlice(offset, packed.data().byteSize());
             at.copyFrom(packed.data());
@@ -366,11 +375,12 @@ class MatmulTest {
             Buf yc = Buf.allocF32(arena, n);
             Matmul.REF.forward(x, w, null, yr, 1);
             impl().forward(x, w, null, yc, 1);
-            Twin.assertClose("offset " + offset + " BF16 N=" + n + " K=" + k, yr, yc, tol(k), 1e-5);
+            String c = "seed=" + seed + " offset " + offset + " BF16 M=1 N=" + n + " K=" + k;
+            Twin.assertClose(c, yr, yc, tol(k), 1e-5);
             Buf[] ys = {Buf.allocF32(arena, n), Buf.allocF32(arena, n)};
             impl().forwardMany(x, new Weights[] {w, packed}, null, ys, 1);
-            Twin.assertClose("offset " + offset + " in a job with an aligned copy", yr, ys[0], tol(k), 1e-5);
-            Twin.assertClose("the aligned copy in that job", yr, ys[1], tol(k), 1e-5);
+            Twin.assertClose(c + " in a job with an aligned copy", yr, ys[0], tol(k), 1e-5);
+            Twin.assertClose(c + ": the aligned copy in that job", yr, ys[1], tol(k), 1e-5);
         }
     }
 
@@ -383,7 +393,8 @@ class MatmulTest {
             0x2E66, (short) 0x7C00, (short) 0xFC00};
         int n = kinds.length;
         int k = 96; // three blocks
-        SplittableRandom rnd = new SplittableRandom(77);
+        long seed = 77;
+        SplittableRandom rnd = new SplittableRandom(seed);
         try (Arena arena = Arena.ofShared()) {
             long rowBytes = WeightFormat.Q8_0.rowBytes(k);
             java.lang.foreign.MemorySegment data = arena.allocate(n * rowBytes);
@@ -425,9 +436,9 @@ class MatmulTest {
                     float a = (float) yc.get(i);
                     if (!Float.isFinite(e)) {
                         // an infinite scale: +inf and -inf terms make NaN or not as the order of the sums decides
-                        assertTrue(!Float.isFinite(a), "m " + m + ", output " + i + ": " + e + " against " + a);
+                        assertTrue(!Float.isFinite(a), "seed=" + seed + " Q8_0 M=" + m + " N=" + n + " K=" + k + ", output " + i + ": " + e + " against " + a);
                     } else {
-                        assertEquals(e, a, size.get(i) * 6e-6 + 1e-30, "m " + m + ", output " + i + " (scale bits "
+                        assertEquals(e, a, size.get(i) * 6e-6 + 1e-30, "seed=" + seed + " Q8_0 M=" + m + " N=" + n + " K=" + k + ", output " + i + " (scale bits "
                                 + Integer.toHexString(kinds[i % n] & 0xffff) + ")");
                     }
                 }

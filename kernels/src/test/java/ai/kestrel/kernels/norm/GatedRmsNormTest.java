@@ -64,7 +64,8 @@ class GatedRmsNormTest {
         // forward without rstd; backward with only dz, then only dx and dw
         try (Arena arena = Arena.ofShared()) {
             int rows = 3, d = 256, groups = 4;
-            SplittableRandom rnd = new SplittableRandom(98);
+            long seed = 98;
+            SplittableRandom rnd = new SplittableRandom(seed);
             Buf x = Twin.randn(arena, rnd, rows * d, 2.0);
             Buf z = Twin.randn(arena, rnd, rows * d, 2.0);
             Buf w = Twin.randn(arena, rnd, d);
@@ -76,23 +77,24 @@ class GatedRmsNormTest {
             Buf dwRef = Buf.allocF32(arena, d);
             GatedRmsNorm.REF.backward(dy, x, z, w, rRef, dxRef, dzRef, dwRef, rows, d, groups);
 
+            String ctx = "seed=" + seed + " rows=" + rows + " D=" + d + " G=" + groups;
             Buf y = x.like(arena);
             impl().forward(x, z, w, y, null, rows, d, groups, 1e-6f);
-            Twin.assertClose("y", yRef, y, 1e-5, 1e-4);
+            Twin.assertClose(ctx + " y", yRef, y, 1e-5, 1e-4);
             Buf dx = x.like(arena), dz = x.like(arena);
             Buf dw = Buf.allocF32(arena, d);
             impl().backward(dy, x, z, w, rRef, null, dz, null, rows, d, groups);
             impl().backward(dy, x, z, w, rRef, dx, null, dw, rows, d, groups);
-            Twin.assertClose("dx", dxRef, dx, 1e-4, 1e-4);
-            Twin.assertClose("dz", dzRef, dz, 1e-4, 1e-4);
-            Twin.assertClose("dw", dwRef, dw, 1e-4, 1e-4);
+            Twin.assertClose(ctx + " dx", dxRef, dx, 1e-4, 1e-4);
+            Twin.assertClose(ctx + " dz", dzRef, dz, 1e-4, 1e-4);
+            Twin.assertClose(ctx + " dw", dwRef, dw, 1e-4, 1e-4);
             // dw alone, accumulated onto what dw holds
             impl().backward(dy, x, z, w, rRef, null, null, dw, rows, d, groups);
             Buf dw2 = Buf.allocF32(arena, d);
             for (int c = 0; c < d; c++) {
                 dw2.set(c, 2 * dwRef.get(c));
             }
-            Twin.assertClose("dw twice", dw2, dw, 1e-4, 1e-4);
+            Twin.assertClose(ctx + " dw twice", dw2, dw, 1e-4, 1e-4);
         }
     }
 

@@ -60,7 +60,8 @@ class RmsNormTest {
         // y written over x, rstd not asked for; backward with only dx, then only dw
         try (Arena arena = Arena.ofShared()) {
             int rows = 5, d = 300;
-            SplittableRandom rnd = new SplittableRandom(99);
+            long seed = 99;
+            SplittableRandom rnd = new SplittableRandom(seed);
             Buf x = Twin.randn(arena, rnd, rows * d, 2.0);
             Buf w = Twin.randn(arena, rnd, d);
             Buf dy = Twin.randn(arena, rnd, rows * d);
@@ -71,15 +72,16 @@ class RmsNormTest {
             Buf dwRef = Buf.allocF32(arena, d);
             RmsNorm.REF.backward(dy, x, w, rRef, dxRef, dwRef, rows, d);
 
+            String c = "seed=" + seed + " rows=" + rows + " D=" + d;
             Buf dx = x.like(arena);
             Buf dw = Buf.allocF32(arena, d);
             impl().backward(dy, x, w, rRef, dx, null, rows, d);
             impl().backward(dy, x, w, rRef, null, dw, rows, d);
-            Twin.assertClose("dx alone", dxRef, dx, 1e-5, 1e-4);
-            Twin.assertClose("dw alone", dwRef, dw, 1e-4, 1e-4);
+            Twin.assertClose(c + " dx alone", dxRef, dx, 1e-5, 1e-4);
+            Twin.assertClose(c + " dw alone", dwRef, dw, 1e-4, 1e-4);
             Buf xy = Buf.ofF32(arena, x.toFloatArray());
             impl().forward(xy, w, xy, null, rows, d, 1e-6f);
-            Twin.assertClose("in place", yRef, xy, 1e-5, 1e-5);
+            Twin.assertClose(c + " in place", yRef, xy, 1e-5, 1e-5);
         }
     }
 

@@ -27,9 +27,9 @@ class AdamWTest {
                 Buf g = Twin.randn(arena, rnd, n);
                 AdamW.REF.step(pr, g, mr, vr, n, 1e-2, 0.9, 0.95, 1e-8, 0.1, t);
                 impl().step(pc, g, mc, vc, n, 1e-2, 0.9, 0.95, 1e-8, 0.1, t);
-                Twin.assertClose("n=" + n + " t=" + t + " param", pr, pc, 1e-6, 1e-5);
-                Twin.assertClose("n=" + n + " t=" + t + " m", mr, mc, 1e-7, 1e-5);
-                Twin.assertClose("n=" + n + " t=" + t + " v", vr, vc, 1e-7, 1e-5);
+                Twin.assertClose("seed=" + n + " n=" + n + " t=" + t + " param", pr, pc, 1e-6, 1e-5);
+                Twin.assertClose("seed=" + n + " n=" + n + " t=" + t + " m", mr, mc, 1e-7, 1e-5);
+                Twin.assertClose("seed=" + n + " n=" + n + " t=" + t + " v", vr, vc, 1e-7, 1e-5);
                 double ss = AdamW.REF.sumSquares(g, n);
                 assertEquals(ss, impl().sumSquares(g, n), 1e-5 * ss, "seed=" + n + " n=" + n + " t=" + t + " sumSquares");
             }

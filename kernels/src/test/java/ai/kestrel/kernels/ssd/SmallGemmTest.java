@@ -13,7 +13,7 @@ import org.junit.jupiter.api.Test;
 class SmallGemmTest {
     @Test
     void matchesTheTripleLoop() {
-        SplittableRandom rnd = new SplittableRandom(7);
+        long seed = 7; // one per case, so that a case can be run alone
         // rows, k, p: whole and partial blocks of four rows, whole and partial panels of columns (8 and 16 lanes)
         // (from 4 rows and two vectors of columns, 8-lane machines pack the operands: whole and partial there too)
         int[][] shapes = {{1, 1, 1}, {4, 3, 16}, {7, 33, 64}, {128, 128, 64}, {9, 256, 40}, {256, 128, 64}, {5, 17, 33},
@@ -22,14 +22,15 @@ class SmallGemmTest {
             for (int shape : new int[] {SmallGemm.FULL, SmallGemm.LOWER, SmallGemm.UPPER}) {
                 for (boolean set : new boolean[] {false, true}) {
                     for (boolean transposedA : new boolean[] {false, true}) {
-                        check(rnd, sh[0], sh[1], sh[2], shape, set, transposedA);
+                        check(seed++, sh[0], sh[1], sh[2], shape, set, transposedA);
                     }
                 }
             }
         }
     }
 
-    private static void check(SplittableRandom rnd, int rows, int k0, int p, int shape, boolean set, boolean transposedA) {
+    private static void check(long seed, int rows, int k0, int p, int shape, boolean set, boolean transposedA) {
+        SplittableRandom rnd = new SplittableRandom(seed);
         int k = shape != SmallGemm.FULL ? Math.max(k0, rows) : k0;
         int ao = rnd.nextInt(5);
         int ars = transposedA ? 1 : k + rnd.nextInt(3);
@@ -63,8 +64,9 @@ class SmallGemmTest {
             }
         }
         SmallGemm.run(a, ao, ars, aks, b, bo, brs, c, co, crs, rows, k, p, shape | (set ? SmallGemm.SET : 0));
-        String at = "rows " + rows + ", k " + k + ", p " + p + new String[] {"", ", lower triangular", ", upper triangular"}[shape]
-                + (transposedA ? ", A transposed" : "") + (set ? ", set" : "");
+        String at = "seed=" + seed + " rows " + rows + ", k " + k + ", p " + p + new String[] {"", ", lower triangular", ", upper triangular"}[shape]
+                + (transposedA ? ", A transposed" : "") + (set ? ", set" : "") + "; A at " + ao + " strides (" + ars + ", " + aks
+                + "), B at " + bo + " row stride " + brs + ", C at " + co + " row stride " + crs;
         for (int i = 0; i < c.length; i++) {
             assertEquals(expect[i], c[i], 1e-5 * Math.sqrt(k) + 1e-6, at + ", element " + i);
         }
