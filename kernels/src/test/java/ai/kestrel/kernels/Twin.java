@@ -64,6 +64,32 @@ public final class Twin {
     }
 
     /**
+     * A float32 buffer of {@code n} NaNs: the starting value of an output a kernel must overwrite, so that an element
+     * it skips, or adds into instead of writing, is still NaN afterwards ({@link #assertWritten} fails on it).
+     */
+    public static Buf nans(Arena arena, long n) {
+        Buf b = Buf.allocF32(arena, n);
+        b.fill(Float.NaN);
+        return b;
+    }
+
+    /**
+     * {@link #assertClose} for an output that both kernels must overwrite, each given it as {@link #nans}: first fails
+     * on any element either left NaN, naming which kernel, so that two kernels that skip the same element (NaN
+     * equals NaN to {@code assertClose}) do not pass.
+     */
+    public static void assertWritten(String what, Buf expected, Buf actual, double atol, double rtol) {
+        for (long i = 0; i < expected.length(); i++) {
+            String left = Double.isNaN(expected.get(i)) ? "the reference" : Double.isNaN(actual.get(i)) ? "the kernel under test" : null;
+            if (left != null) {
+                fail(String.format("%s: index %d is still NaN in what %s wrote: an output it must overwrite was skipped or added into",
+                        what, i, left));
+            }
+        }
+        assertClose(what, expected, actual, atol, rtol);
+    }
+
+    /**
      * Asserts {@code |actual - expected| <= atol + rtol * |expected|} element-wise over the first {@code n}
      * elements; on failure reports {@code what} (which should carry seed and shape), the worst index, both
      * values and the max abs difference.

@@ -1,6 +1,7 @@
 package ai.kestrel.kernels.attention;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.fail;
 
 import ai.kestrel.kernels.Buf;
 import ai.kestrel.kernels.Twin;
@@ -129,13 +130,48 @@ class AttentionTest {
                 org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("shared memory"), c + ": " + e.getMessage());
                 return;
             }
-            Buf dqr = Buf.allocF32(arena, nq), dqc = Buf.allocF32(arena, nq);
-            Buf dkr = Buf.allocF32(arena, nk), dkc = Buf.allocF32(arena, nk), dvr = Buf.allocF32(arena, nk), dvc = Buf.allocF32(arena, nk);
+            Buf dqr = Twin.nans(arena, nq), dqc = Twin.nans(arena, nq);
+            Buf dkr = keyGrad(arena, m), dkc = keyGrad(arena, m), dvr = keyGrad(arena, m), dvc = keyGrad(arena, m);
             Attention.REF.backward(dO, q, k, v, or, lr, dqr, dkr, dvr, m, scale);
             impl().backward(dO, q, k, v, or, lr, dqc, dkc, dvc, m, scale);
-            Twin.assertClose(c + " dq", dqr, dqc, 1e-4 * f, 1e-4 * f);
-            Twin.assertClose(c + " dk", dkr, dkc, 1e-4 * f, 1e-4 * f);
-            Twin.assertClose(c + " dv", dvr, dvc, 1e-4 * f, 1e-4 * f);
+            assertKeptPastTk(c + " reference dk", dkr, m);
+            assertKeptPastTk(c + " reference dv", dvr, m);
+            assertKeptPastTk(c + " dk", dkc, m);
+            assertKeptPastTk(c + " dv", dvc, m);
+            Twin.assertWritten(c + " dq", dqr, dqc, 1e-4 * f, 1e-4 * f);
+            Twin.assertWritten(c + " dk", dkr, dkc, 1e-4 * f, 1e-4 * f);
+            Twin.assertWritten(c + " dv", dvr, dvc, 1e-4 * f, 1e-4 * f);
+        }
+    }
+
+    /** What dk and dv hold in key rows past {@code Tk} before backward, which must leave those rows as they are. */
+    static final float KEPT = -1234.5f;
+
+    /**
+     * A dk or dv buffer {@code (B, cap, KV, P)} for backward: NaN in the first {@code Tk} rows of each batch, which it
+     * must overwrite, and {@link #KEPT} in the rows past them.
+     */
+    static Buf keyGrad(Arena arena, Dims m) {
+        Buf g = Twin.nans(arena, (long) m.b() * m.cap() * m.kv() * m.p());
+        for (int bb = 0; bb < m.b(); bb++) {
+            g.slice(m.kOff(bb, m.tk(), 0), (long) (m.cap() - m.tk()) * m.kv() * m.p()).fill(KEPT);
+        }
+        return g;
+    }
+
+    /** Asserts backward left the rows past {@code Tk} of a {@link #keyGrad} buffer as they were. */
+    static void assertKeptPastTk(String what, Buf g, Dims m) {
+        for (int bb = 0; bb < m.b(); bb++) {
+            for (int j = m.tk(); j < m.cap(); j++) {
+                for (int e = 0; e < m.kv() * m.p(); e++) {
+                    long i = m.kOff(bb, j, 0) + e;
+                    if (g.get(i) != KEPT) {
+                        fail(String.format(
+                                "%s: batch %d key row %d (past Tk = %d) element %d, index %d: %.9g instead of the %s it held before backward",
+                                what, bb, j, m.tk(), e, i, g.get(i), KEPT));
+                    }
+                }
+            }
         }
     }
 

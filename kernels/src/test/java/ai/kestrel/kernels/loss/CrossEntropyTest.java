@@ -2,6 +2,7 @@ package ai.kestrel.kernels.loss;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.fail;
 
 import ai.kestrel.kernels.Buf;
 import ai.kestrel.kernels.Twin;
@@ -36,17 +37,36 @@ class CrossEntropyTest {
             for (int r = 0; r < rows; r++) {
                 labels.setAtIndex(ValueLayout.JAVA_INT, r, r % 3 == 1 ? CrossEntropy.IGNORE : rnd.nextInt(v));
             }
-            Buf lr = Buf.allocF32(arena, rows), lc = Buf.allocF32(arena, rows), sr = Buf.allocF32(arena, rows), sc = Buf.allocF32(arena, rows);
+            // every output is written, ignored rows' too: they all start as NaN
+            Buf lr = Twin.nans(arena, rows), lc = Twin.nans(arena, rows), sr = Twin.nans(arena, rows), sc = Twin.nans(arena, rows);
             int nr = CrossEntropy.REF.forward(logits, labels, rows, v, lr, sr);
             int nc = impl().forward(logits, labels, rows, v, lc, sc);
             String c = "seed=" + seed + " rows=" + rows + " V=" + v;
             assertEquals(nr, nc, c + " count");
-            Twin.assertClose(c + " loss", lr, lc, 2e-5, 1e-5);
-            Twin.assertClose(c + " lse", sr, sc, 2e-5, 1e-5);
-            Buf dr = logits.like(arena), dc = logits.like(arena);
+            Twin.assertWritten(c + " loss", lr, lc, 2e-5, 1e-5);
+            Twin.assertWritten(c + " lse", sr, sc, 2e-5, 1e-5);
+            Buf dr = Twin.nans(arena, (long) rows * v), dc = Twin.nans(arena, (long) rows * v);
             CrossEntropy.REF.backward(logits, labels, sr, 0.7, dr, rows, v);
             impl().backward(logits, labels, sr, 0.7, dc, rows, v);
-            Twin.assertClose(c + " dlogits", dr, dc, 1e-6, 1e-4);
+            Twin.assertWritten(c + " dlogits", dr, dc, 1e-6, 1e-4);
+            assertIgnoredRowsZero(c + " reference", labels, lr, dr, rows, v);
+            assertIgnoredRowsZero(c, labels, lc, dc, rows, v);
+        }
+    }
+
+    /** Asserts that the rows labelled {@link CrossEntropy#IGNORE} have loss 0 and dlogits 0, as the contract says. */
+    static void assertIgnoredRowsZero(String what, MemorySegment labels, Buf loss, Buf dlogits, int rows, int v) {
+        for (int r = 0; r < rows; r++) {
+            if (labels.getAtIndex(ValueLayout.JAVA_INT, r) != CrossEntropy.IGNORE) {
+                continue;
+            }
+            assertEquals(0, loss.get(r), 0, what + " loss of ignored row " + r);
+            for (int i = 0; i < v; i++) {
+                long at = (long) r * v + i;
+                if (dlogits.get(at) != 0) {
+                    fail(what + " dlogits of ignored row " + r + " column " + i + " (index " + at + "): " + dlogits.get(at) + " instead of 0");
+                }
+            }
         }
     }
 
