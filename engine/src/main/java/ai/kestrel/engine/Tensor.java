@@ -288,10 +288,18 @@ public final class Tensor {
         return scope;
     }
 
-    /** The host memory behind this tensor. */
+    /**
+     * The host memory behind this tensor. Throws {@link IllegalStateException} naming the tensor and its scope when
+     * that memory was freed (its scope closed).
+     */
     public MemorySegment segment() {
         if (storage instanceof Storage.Host h) {
-            return h.segment();
+            MemorySegment seg = h.segment();
+            if (!seg.scope().isAlive()) {
+                throw new IllegalStateException("a tensor " + Arrays.toString(shape) + " " + dtype + " was used after its memory was freed"
+                        + " (scope '" + scope.name() + "' closed): keep it in a scope that lives long enough, or copyTo one that does");
+            }
+            return seg;
         }
         throw new IllegalStateException("tensor is on " + device + ", not on the host");
     }

@@ -19,8 +19,11 @@ class ScopeTest {
             assertEquals(4000, s.bytes());
         }
         assertEquals(before, Scope.liveBytes());
-        // a freed tensor cannot be read: the arena is closed
-        assertThrows(IllegalStateException.class, () -> t.getDouble(0));
+        // a freed tensor cannot be read: the arena is closed, and the error says which tensor and scope
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> t.getDouble(0));
+        assertTrue(e.getMessage().contains("tensor [1000] F32 was used after its memory was freed"), e.getMessage());
+        assertTrue(e.getMessage().contains("closed"), e.getMessage());
+        assertThrows(IllegalStateException.class, () -> ai.kestrel.engine.ops.Arith.scale(t, 2));
     }
 
     /**
