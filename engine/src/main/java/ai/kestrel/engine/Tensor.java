@@ -201,8 +201,12 @@ public final class Tensor {
 
     static long numel(long[] s) {
         long n = 1;
-        for (long d : s) {
-            n = Math.multiplyExact(n, d);
+        try {
+            for (long d : s) {
+                n = Math.multiplyExact(n, d);
+            }
+        } catch (ArithmeticException e) {
+            throw new IllegalArgumentException("shape " + Arrays.toString(s) + " has more elements than a long can count", e);
         }
         return n;
     }
