@@ -541,6 +541,37 @@ public final class Tensor {
     @Override
     public String toString() {
         return "Tensor" + Arrays.toString(shape) + " " + dtype + (requiresGrad ? " requiresGrad" : "")
-                + (node != null ? " <" + node.name() + ">" : "");
+                + (node != null ? " <" + node.name() + ">" : "") + " " + preview();
+    }
+
+    /** Values shown by {@link #toString}, in flat order. */
+    private static final int PREVIEW = 8;
+
+    /**
+     * The first {@link #PREVIEW} values of a host tensor (what jshell shows of a result), or why there are none: on
+     * the GPU (reading would copy), quantized, or freed.
+     */
+    private String preview() {
+        if (!(storage instanceof Storage.Host h)) {
+            return "(on " + device + ")";
+        }
+        if (dtype == DType.Q8_0 || dtype == DType.NF4) {
+            return "(quantized)";
+        }
+        MemorySegment s = h.segment();
+        if (!s.scope().isAlive()) {
+            return "(freed)";
+        }
+        long n = numel();
+        StringBuilder sb = new StringBuilder("[");
+        for (int i = 0; i < Math.min(n, PREVIEW); i++) {
+            double v = getDouble(s, i);
+            sb.append(i > 0 ? ", " : "").append(switch (dtype) {
+                case F64 -> Double.toString(v);
+                case F32, BF16, F16 -> Float.toString((float) v);
+                default -> Long.toString((long) v);
+            });
+        }
+        return sb.append(n > PREVIEW ? ", ... " + n + " values]" : "]").toString();
     }
 }
