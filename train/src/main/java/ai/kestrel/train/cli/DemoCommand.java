@@ -168,15 +168,39 @@ final class DemoCommand implements Callable<Integer> {
         AtomicFiles.write(file, ch -> AtomicFiles.writeFully(ch, ByteBuffer.wrap(bytes)));
     }
 
+    /** What the demo writes into {@code --out}: a folder holding only these is a previous demo's, which a run replaces. */
+    static final Set<String> WRITES = Set.of("base-model", "adapter", "train.jsonl", "heldout.jsonl");
+
+    /** Deletes {@code p} and, for a folder, everything under it (links themselves, never what they point to). */
+    private static void deleteTree(Path p) throws java.io.IOException {
+        try (Stream<Path> s = Files.walk(p)) {
+            for (Path q : s.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.delete(q);
+            }
+        }
+    }
+
     @Override
     public Integer call() throws Exception {
         if (threads > 0) {
             Parallel.setThreads(threads);
         }
         if (Files.isDirectory(out)) {
+            List<Path> there;
             try (Stream<Path> s = Files.list(out)) {
-                if (s.findAny().isPresent()) {
-                    throw new IllegalArgumentException("--out: " + out + " is not empty (remove it, or pass another --out)");
+                there = s.toList();
+            }
+            for (Path p : there) {
+                if (!WRITES.contains(p.getFileName().toString())) {
+                    throw new IllegalArgumentException("--out: " + out + " holds " + p.getFileName()
+                            + ", which the demo does not write (remove it, or pass another --out)");
+                }
+            }
+            if (!there.isEmpty()) {
+                // a previous demo's folder (running the README's first command again): start afresh, not from its checkpoints
+                System.err.println("kestrel demo: replacing the previous demo's files in " + out);
+                for (Path p : there) {
+                    deleteTree(p);
                 }
             }
         }

@@ -244,9 +244,22 @@ class CliTest {
         } catch (java.io.IOException e) {
             throw new java.io.UncheckedIOException(e);
         }
-        Run again = run("demo", "--out", dir.resolve("demo").toString());
-        assertEquals(1, again.code());
-        assertTrue(again.err().contains("not empty"), again.err());
+        // running it again replaces the previous demo's files (a fresh adapter, not a resumed one)
+        Run again = run("demo", "--out", dir.resolve("demo").toString(), "--steps", "2");
+        assertEquals(0, again.code(), again.err());
+        assertTrue(again.err().contains("replacing the previous demo's files"), again.err());
+        assertTrue(again.out().contains("in 2 steps"), again.out());
+        // a folder holding anything else is refused, and keeps what it holds
+        try {
+            java.nio.file.Files.writeString(dir.resolve("demo/notes.txt"), "mine");
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        Run refused = run("demo", "--out", dir.resolve("demo").toString(), "--steps", "2");
+        assertEquals(1, refused.code());
+        assertTrue(refused.err().contains("holds notes.txt, which the demo does not write"), refused.err());
+        assertTrue(java.nio.file.Files.exists(dir.resolve("demo/notes.txt")));
+        assertTrue(java.nio.file.Files.exists(dir.resolve("demo/adapter/adapter_model.safetensors")));
     }
 
     @Test
