@@ -94,8 +94,9 @@ class CausalConv1dTest {
     @Test
     void stepAndContinuationEqualOnePass() {
         int b = 2, t = 9, c = 37, w = 4;
+        long seed = 11;
         try (Arena arena = Arena.ofShared()) {
-            SplittableRandom rnd = new SplittableRandom(11);
+            SplittableRandom rnd = new SplittableRandom(seed);
             Buf x = Twin.randn(arena, rnd, b * t * c);
             Buf wt = Twin.randn(arena, rnd, c * w);
             Buf bias = Twin.randn(arena, rnd, c);
@@ -119,7 +120,7 @@ class CausalConv1dTest {
                         }
                     }
                 }
-                Twin.assertClose("seed=11 B=" + b + " T=" + t + " C=" + c + " W=" + w + " " + k + " state after steps", fullState, state, 0, 0);
+                Twin.assertClose("seed=" + seed + " B=" + b + " T=" + t + " C=" + c + " W=" + w + " " + k + " state after steps", fullState, state, 0, 0);
                 // prefill 5 tokens, then continue with the other 4 from the returned state
                 int t1 = 5;
                 Buf xa = Buf.allocF32(arena, b * t1 * c), xb = Buf.allocF32(arena, b * (t - t1) * c);

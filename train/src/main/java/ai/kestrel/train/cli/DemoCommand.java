@@ -168,17 +168,8 @@ final class DemoCommand implements Callable<Integer> {
         AtomicFiles.write(file, ch -> AtomicFiles.writeFully(ch, ByteBuffer.wrap(bytes)));
     }
 
-    /** What the demo writes into {@code --out}: a folder holding only these is a previous demo's, which a run replaces. */
+    /** What the demo writes into {@code --out}: a folder holding only these is a previous demo's, which a run writes over. */
     static final Set<String> WRITES = Set.of("base-model", "adapter", "train.jsonl", "heldout.jsonl");
-
-    /** Deletes {@code p} and, for a folder, everything under it (links themselves, never what they point to). */
-    private static void deleteTree(Path p) throws java.io.IOException {
-        try (Stream<Path> s = Files.walk(p)) {
-            for (Path q : s.sorted(java.util.Comparator.reverseOrder()).toList()) {
-                Files.delete(q);
-            }
-        }
-    }
 
     @Override
     public Integer call() throws Exception {
@@ -197,11 +188,8 @@ final class DemoCommand implements Callable<Integer> {
                 }
             }
             if (!there.isEmpty()) {
-                // a previous demo's folder (running the README's first command again): start afresh, not from its checkpoints
+                // a previous demo's folder (the README's first command run again): it writes every one of its files anew
                 System.err.println("kestrel demo: replacing the previous demo's files in " + out);
-                for (Path p : there) {
-                    deleteTree(p);
-                }
             }
         }
         int steps = this.steps != null ? this.steps : task == Task.add ? ADD_STEPS : SHIFT_STEPS;

@@ -244,13 +244,15 @@ class CliTest {
         } catch (java.io.IOException e) {
             throw new java.io.UncheckedIOException(e);
         }
-        // running it again replaces the previous demo's files (a fresh adapter, not a resumed one)
+        // running it again replaces the previous demo's files
         Run again = run("demo", "--out", dir.resolve("demo").toString(), "--steps", "2");
         assertEquals(0, again.code(), again.err());
         assertTrue(again.err().contains("replacing the previous demo's files"), again.err());
         assertTrue(again.out().contains("in 2 steps"), again.out());
         // a folder holding anything else is refused, and keeps what it holds
         try {
+            assertEquals(2, java.nio.file.Files.readAllLines(dir.resolve("demo/adapter/metrics.jsonl")).size(),
+                    "the second run's metrics alone, not appended to the first run's");
             java.nio.file.Files.writeString(dir.resolve("demo/notes.txt"), "mine");
         } catch (java.io.IOException e) {
             throw new java.io.UncheckedIOException(e);
