@@ -85,11 +85,12 @@ public final class Roofline {
         }
         System.out.printf(Locale.ROOT, "%n%d rounds; ratio = the kernel's rate / the mean of the ceilings measured just before and after it%n%n",
                 rounds);
-        System.out.println("| kernel | rate (median) | ceiling (median) | ratio (median) | ratio (min - max) |");
-        System.out.println("|---|---|---|---|---|");
+        System.out.println("| kernel | rate (median) | rate (min - max) | ceiling (median) | ratio (median) | ratio (min - max) |");
+        System.out.println("|---|---|---|---|---|---|");
         for (Row r : rows) {
-            System.out.printf(Locale.ROOT, "| %s | %.1f %s | %.1f %s | %.0f%% | %.0f%% - %.0f%% |%n", r.name(), median(r.rate()),
-                    r.unit(), median(r.ceiling()), r.unit(), 100 * median(r.ratio()), 100 * min(r.ratio()), 100 * max(r.ratio()));
+            System.out.printf(Locale.ROOT, "| %s | %.1f %s | %.1f - %.1f | %.1f %s | %.0f%% | %.0f%% - %.0f%% |%n", r.name(), median(r.rate()),
+                    r.unit(), min(r.rate()), max(r.rate()), median(r.ceiling()), r.unit(), 100 * median(r.ratio()), 100 * min(r.ratio()),
+                    100 * max(r.ratio()));
         }
     }
 
