@@ -12,6 +12,7 @@ import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -90,11 +91,43 @@ public final class Dequant {
         }
     }
 
-    /** NF4 blocks from byte {@code at}: per block a float32 scale and 32 bytes of codes, high nibble first. */
+    /** The 16 NF4 code values' bits as one 16-lane vector (null with other widths). */
+    private static final IntVector NF4_TABLE = F.length() == 16 ? FloatVector.fromArray(F, NF4_CODE, 0).reinterpretAsInts() : null;
+    /** Bytes of codes per 16-lane step. */
+    private static final VectorSpecies<Byte> B128 = ByteVector.SPECIES_128;
+    /**
+     * Interleaves the high nibbles' values (this vector, the even elements) with the low ones' (the argument, the odd
+     * elements): lanes 0-15 of the 32 outputs, then lanes 16-31 (indexes past 15 select from the argument).
+     */
+    private static final VectorShuffle<Float> FIRST_HALF = F.length() == 16 ? VectorShuffle.fromOp(F, i -> i / 2 + (i % 2) * 16) : null;
+    private static final VectorShuffle<Float> SECOND_HALF = F.length() == 16 ? VectorShuffle.fromOp(F, i -> 8 + i / 2 + (i % 2) * 16) : null;
+
+    /**
+     * NF4 blocks from byte {@code at}: per block a float32 scale and 32 bytes of codes, high nibble first. With 16-lane
+     * vectors, 16 code bytes at a time: zero-extended to ints, the high nibbles (shifted down) and the low ones
+     * (unmasked: {@code selectFrom} wraps an index to its low four bits) look their values up in one permute each, are
+     * scaled, and are interleaved back into element order by two two-vector permutes; otherwise value by value.
+     */
     private static void nf4(MemorySegment seg, long at, int len, float[] out, int off) {
         int bs = WeightFormat.NF4_BLOCK;
         if (len % bs != 0) {
             throw new IllegalArgumentException("NF4 rows decode in whole blocks of 64, asked for " + len + " values");
+        }
+        if (F.length() == 16) {
+            for (int b = 0; b < len / bs; b++) {
+                long blk = at + b * 36L;
+                FloatVector s = FloatVector.broadcast(F, seg.get(Buf.F32, blk));
+                int o = off + b * bs;
+                for (int j = 0; j < bs / 2; j += 16) {
+                    IntVector c = (IntVector) ByteVector.fromMemorySegment(B128, seg, blk + 4 + j, LE)
+                            .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                    FloatVector hi = ((FloatVector) c.lanewise(VectorOperators.LSHR, 4).selectFrom(NF4_TABLE).viewAsFloatingLanes()).mul(s);
+                    FloatVector lo = ((FloatVector) c.selectFrom(NF4_TABLE).viewAsFloatingLanes()).mul(s);
+                    hi.rearrange(FIRST_HALF, lo).intoArray(out, o + 2 * j);
+                    hi.rearrange(SECOND_HALF, lo).intoArray(out, o + 2 * j + 16);
+                }
+            }
+            return;
         }
         for (int b = 0; b < len / bs; b++) {
             long blk = at + b * 36L;
