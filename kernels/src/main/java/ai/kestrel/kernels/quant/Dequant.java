@@ -93,21 +93,19 @@ public final class Dequant {
 
     /** The 16 NF4 code values' bits as one 16-lane vector (null with other widths). */
     private static final IntVector NF4_TABLE = F.length() == 16 ? FloatVector.fromArray(F, NF4_CODE, 0).reinterpretAsInts() : null;
-    /** Bytes of codes per 16-lane step. */
-    private static final VectorSpecies<Byte> B128 = ByteVector.SPECIES_128;
+    /** Code bytes per step: one per lane (16 or 8). */
+    private static final VectorSpecies<Byte> NF4_BYTES = F.length() == 16 ? ByteVector.SPECIES_128 : ByteVector.SPECIES_64;
     /**
      * Interleaves the high nibbles' values (this vector, the even elements) with the low ones' (the argument, the odd
-     * elements): lanes 0-15 of the 32 outputs, then lanes 16-31 (indexes past 15 select from the argument).
+     * elements): the first half of the 2 x lanes outputs, then the second (indexes past the last lane select from the
+     * argument).
      */
-    private static final VectorShuffle<Float> FIRST_HALF = F.length() == 16 ? VectorShuffle.fromOp(F, i -> i / 2 + (i % 2) * 16) : null;
-    private static final VectorShuffle<Float> SECOND_HALF = F.length() == 16 ? VectorShuffle.fromOp(F, i -> 8 + i / 2 + (i % 2) * 16) : null;
+    private static final VectorShuffle<Float> FIRST_HALF = VectorShuffle.fromOp(F, i -> i / 2 + (i % 2) * F.length());
+    private static final VectorShuffle<Float> SECOND_HALF = VectorShuffle.fromOp(F, i -> F.length() / 2 + i / 2 + (i % 2) * F.length());
 
     /** The NF4 code values' bits as two 8-lane vectors, codes 0-7 and 8-15 (null with other widths). */
     private static final IntVector NF4_LO8 = F.length() == 8 ? FloatVector.fromArray(F, NF4_CODE, 0).reinterpretAsInts() : null;
     private static final IntVector NF4_HI8 = F.length() == 8 ? FloatVector.fromArray(F, NF4_CODE, 8).reinterpretAsInts() : null;
-    private static final VectorSpecies<Byte> B64 = ByteVector.SPECIES_64;
-    private static final VectorShuffle<Float> FIRST_HALF8 = F.length() == 8 ? VectorShuffle.fromOp(F, i -> i / 2 + (i % 2) * 8) : null;
-    private static final VectorShuffle<Float> SECOND_HALF8 = F.length() == 8 ? VectorShuffle.fromOp(F, i -> 4 + i / 2 + (i % 2) * 8) : null;
 
     /**
      * NF4 blocks from byte {@code at}: per block a float32 scale and 32 bytes of codes, high nibble first. With 16-lane
@@ -122,37 +120,25 @@ public final class Dequant {
         if (len % bs != 0) {
             throw new IllegalArgumentException("NF4 rows decode in whole blocks of 64, asked for " + len + " values");
         }
-        if (F.length() == 16) {
+        if (F.length() == 16 || F.length() == 8) {
+            int l = F.length();
+            boolean wide = l == 16; // a static final's test: C2 keeps one side
             for (int b = 0; b < len / bs; b++) {
                 long blk = at + b * 36L;
                 FloatVector s = FloatVector.broadcast(F, seg.get(Buf.F32, blk));
                 int o = off + b * bs;
-                for (int j = 0; j < bs / 2; j += 16) {
-                    IntVector c = (IntVector) ByteVector.fromMemorySegment(B128, seg, blk + 4 + j, LE)
-                            .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
-                    FloatVector hi = ((FloatVector) c.lanewise(VectorOperators.LSHR, 4).selectFrom(NF4_TABLE).viewAsFloatingLanes()).mul(s);
-                    FloatVector lo = ((FloatVector) c.selectFrom(NF4_TABLE).viewAsFloatingLanes()).mul(s);
-                    hi.rearrange(FIRST_HALF, lo).intoArray(out, o + 2 * j);
-                    hi.rearrange(SECOND_HALF, lo).intoArray(out, o + 2 * j + 16);
-                }
-            }
-            return;
-        }
-        if (F.length() == 8) {
-            for (int b = 0; b < len / bs; b++) {
-                long blk = at + b * 36L;
-                FloatVector s = FloatVector.broadcast(F, seg.get(Buf.F32, blk));
-                int o = off + b * bs;
-                for (int j = 0; j < bs / 2; j += 8) {
-                    IntVector c = (IntVector) ByteVector.fromMemorySegment(B64, seg, blk + 4 + j, LE)
+                for (int j = 0; j < bs / 2; j += l) {
+                    IntVector c = (IntVector) ByteVector.fromMemorySegment(NF4_BYTES, seg, blk + 4 + j, LE)
                             .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
                     IntVector h = c.lanewise(VectorOperators.LSHR, 4);
-                    FloatVector hi = ((FloatVector) h.selectFrom(NF4_LO8).blend(h.selectFrom(NF4_HI8), h.and(8).compare(VectorOperators.NE, 0))
-                            .viewAsFloatingLanes()).mul(s);
-                    FloatVector lo = ((FloatVector) c.selectFrom(NF4_LO8).blend(c.selectFrom(NF4_HI8), c.and(8).compare(VectorOperators.NE, 0))
-                            .viewAsFloatingLanes()).mul(s);
-                    hi.rearrange(FIRST_HALF8, lo).intoArray(out, o + 2 * j);
-                    hi.rearrange(SECOND_HALF8, lo).intoArray(out, o + 2 * j + 8);
+                    IntVector hv = wide ? h.selectFrom(NF4_TABLE)
+                            : h.selectFrom(NF4_LO8).blend(h.selectFrom(NF4_HI8), h.and(8).compare(VectorOperators.NE, 0));
+                    IntVector lv = wide ? c.selectFrom(NF4_TABLE)
+                            : c.selectFrom(NF4_LO8).blend(c.selectFrom(NF4_HI8), c.and(8).compare(VectorOperators.NE, 0));
+                    FloatVector hi = ((FloatVector) hv.viewAsFloatingLanes()).mul(s);
+                    FloatVector lo = ((FloatVector) lv.viewAsFloatingLanes()).mul(s);
+                    hi.rearrange(FIRST_HALF, lo).intoArray(out, o + 2 * j);
+                    hi.rearrange(SECOND_HALF, lo).intoArray(out, o + 2 * j + l);
                 }
             }
             return;
