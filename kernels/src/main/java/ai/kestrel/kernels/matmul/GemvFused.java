@@ -627,8 +627,8 @@ final class GemvFused {
      * index vectors, the high nibbles (the block's even elements) and the low ones (the odd elements); a permute of
      * {@link #NF4_CODE} looks the values up (the low nibbles unmasked: {@code selectFrom} wraps each index to its low
      * four bits, as {@code vpermd} does; without the two ANDs per 16 bytes, in JMH forks alternating on Zen 5, lm_head
-     * from DRAM 1.01-1.05x in 4 of 4, 1280 x 3072 in cache faster in 3 of 4), FMAs against x's evens and odds ({@code xp}: {@link #prepareRow}) sum
-     * them in a block accumulator, and one FMA applies the block's scale. (Written out per row on purpose: the same
+     * from DRAM 1.00-1.05x, faster in 4 of 4, 1280 x 3072 in cache faster in 3 of 4), FMAs against x's evens and odds
+     * ({@code xp}: {@link #prepareRow}) sum them in a block accumulator, and one FMA applies the block's scale. (Written out per row on purpose: the same
      * steps through helper methods, one per block or small ones per load and lookup, ran 70-550 times slower on JDK
      * 25, tried twice.) As in {@link #q8w16}, each row is its own slice indexed from 0 and x comes from an array;
      * the code bytes are zero-extended by the conversion (no mask per load).
