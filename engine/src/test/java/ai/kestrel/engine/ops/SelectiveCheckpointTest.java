@@ -166,6 +166,7 @@ class SelectiveCheckpointTest {
             }
         }
     }
+
     /**
      * Float64 central differences through a checkpointed piece, plain and selective: x (a leaf), a trainable weight
      * and bias and a low-rank pair inside, around a frozen weight; and a piece whose output does not depend on x,
